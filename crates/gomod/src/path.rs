@@ -1,0 +1,519 @@
+//! Module paths, import paths and file paths: validity rules, major-version suffixes, and the
+//! `!`-escaping used in proxy URLs and cache paths (`golang.org/x/mod/module`).
+
+use crate::semver;
+use thiserror::Error;
+
+/// Why a path, element or version was refused. The message reads as a sentence for the user.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{what} {subject:?}: {reason}")]
+pub struct PathError {
+    pub what: &'static str,
+    pub subject: String,
+    pub reason: String,
+}
+
+fn err(what: &'static str, subject: &str, reason: impl Into<String>) -> PathError {
+    PathError { what, subject: subject.to_string(), reason: reason.into() }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Module,
+    Import,
+    File,
+}
+
+impl Kind {
+    fn noun(self) -> &'static str {
+        match self {
+            Kind::Module => "malformed module path",
+            Kind::Import => "malformed import path",
+            Kind::File => "malformed file path",
+        }
+    }
+}
+
+fn mod_path_ok(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+fn import_path_ok(c: char) -> bool {
+    mod_path_ok(c) || c == '+'
+}
+
+fn file_name_ok(c: char) -> bool {
+    if c.is_ascii() {
+        c.is_ascii_alphanumeric() || "!#$%&()+,-.=@[]^_{}~ ".contains(c)
+    } else {
+        c.is_alphabetic()
+    }
+}
+
+const BAD_WINDOWS_NAMES: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
+    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+fn check_elem(elem: &str, kind: Kind) -> Result<(), String> {
+    if elem.is_empty() {
+        return Err("empty path element".into());
+    }
+    if elem.bytes().all(|b| b == b'.') {
+        return Err(format!("invalid path element {elem:?}"));
+    }
+    if elem.starts_with('.') && kind == Kind::Module {
+        return Err("leading dot in path element".into());
+    }
+    if elem.ends_with('.') {
+        return Err("trailing dot in path element".into());
+    }
+    for c in elem.chars() {
+        let ok = match kind {
+            Kind::Module => mod_path_ok(c),
+            Kind::Import => import_path_ok(c),
+            Kind::File => file_name_ok(c),
+        };
+        if !ok {
+            return Err(format!("invalid char {c:?}"));
+        }
+    }
+    let short = elem.split('.').next().unwrap_or(elem);
+    if BAD_WINDOWS_NAMES.iter().any(|b| b.eq_ignore_ascii_case(short)) {
+        return Err(format!("{short:?} disallowed as path element component on Windows"));
+    }
+    if kind != Kind::File {
+        if let Some(t) = short.rfind('~') {
+            let suffix = &short[t + 1..];
+            if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("trailing tilde and digits in path element".into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_kind(path: &str, kind: Kind) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("empty string".into());
+    }
+    if path.starts_with('-') && kind != Kind::File {
+        return Err("leading dash".into());
+    }
+    if path.contains("//") {
+        return Err("double slash".into());
+    }
+    if path.ends_with('/') {
+        return Err("trailing slash".into());
+    }
+    for elem in path.split('/') {
+        check_elem(elem, kind)?;
+    }
+    Ok(())
+}
+
+/// Checks a module path (`module.CheckPath`): the import-path rules, a dotted lowercase host as
+/// the first element, no leading dots, and a well-formed major-version suffix.
+pub fn check_path(path: &str) -> Result<(), PathError> {
+    let e = |r: String| err(Kind::Module.noun(), path, r);
+    check_kind(path, Kind::Module).map_err(e)?;
+    let first = path.split('/').next().unwrap_or("");
+    if first.is_empty() {
+        return Err(e("leading slash".into()));
+    }
+    if !first.contains('.') {
+        return Err(e("missing dot in first path element".into()));
+    }
+    if first.starts_with('-') {
+        return Err(e("leading dash in first path element".into()));
+    }
+    if let Some(c) = first.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')) {
+        return Err(e(format!("invalid char {c:?} in first path element")));
+    }
+    if split_path_version(path).is_none() {
+        return Err(e("invalid version".into()));
+    }
+    Ok(())
+}
+
+/// Checks an import path (`module.CheckImportPath`).
+pub fn check_import_path(path: &str) -> Result<(), PathError> {
+    check_kind(path, Kind::Import).map_err(|r| err(Kind::Import.noun(), path, r))
+}
+
+/// Checks a file path inside a module (`module.CheckFilePath`).
+pub fn check_file_path(path: &str) -> Result<(), PathError> {
+    check_kind(path, Kind::File).map_err(|r| err(Kind::File.noun(), path, r))
+}
+
+/// Splits a module path into prefix and major-version suffix (`/vN` or gopkg.in's `.vN`).
+/// `None` when the suffix is malformed (`/v1`, `/v0`, `/v2.0`, gopkg.in without `.vN`).
+pub fn split_path_version(path: &str) -> Option<(&str, &str)> {
+    if path.starts_with("gopkg.in/") {
+        return split_gopkg_in(path);
+    }
+    let b = path.as_bytes();
+    let mut i = b.len();
+    let mut dot = false;
+    while i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.') {
+        if b[i - 1] == b'.' {
+            dot = true;
+        }
+        i -= 1;
+    }
+    if i <= 1 || i == b.len() || b[i - 1] != b'v' || b[i - 2] != b'/' {
+        return Some((path, ""));
+    }
+    let (prefix, major) = (&path[..i - 2], &path[i - 2..]);
+    if dot || major.len() <= 2 || major.as_bytes()[2] == b'0' || major == "/v1" {
+        return None;
+    }
+    Some((prefix, major))
+}
+
+fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
+    let b = path.as_bytes();
+    let mut i = b.len();
+    if path.ends_with("-unstable") {
+        i -= "-unstable".len();
+    }
+    while i > 0 && b[i - 1].is_ascii_digit() {
+        i -= 1;
+    }
+    if i <= 1 || b[i - 1] != b'v' || b[i - 2] != b'.' {
+        return None;
+    }
+    let (prefix, major) = (&path[..i - 2], &path[i - 2..]);
+    if major.len() <= 2 || (major.as_bytes()[2] == b'0' && major != ".v0") {
+        return None;
+    }
+    Some((prefix, major))
+}
+
+/// Checks that version `v` fits the path's major-version suffix (`module.CheckPathMajor`).
+pub fn check_path_major(v: &str, path_major: &str) -> Result<(), String> {
+    let mut pm = path_major;
+    if pm.starts_with(".v") {
+        pm = pm.strip_suffix("-unstable").unwrap_or(pm);
+    }
+    if v.starts_with("v0.0.0-") && pm == ".v1" {
+        return Ok(());
+    }
+    let m = semver::major(v);
+    let want = if pm.is_empty() {
+        if m == "v0" || m == "v1" || semver::build(v) == "+incompatible" {
+            return Ok(());
+        }
+        "v0 or v1"
+    } else {
+        if m == pm[1..] {
+            return Ok(());
+        }
+        &pm[1..]
+    };
+    Err(format!("should be {want}, not {}", if m.is_empty() { v.to_string() } else { m }))
+}
+
+/// The canonical form of a module version: like [`semver::canonical`] but keeping `+incompatible`.
+pub fn canonical_version(v: &str) -> String {
+    let mut cv = semver::canonical(v);
+    if semver::build(v) == "+incompatible" {
+        cv.push_str("+incompatible");
+    }
+    cv
+}
+
+/// Reports whether `v` is a canonical module version.
+pub fn is_canonical_version(v: &str) -> bool {
+    !v.is_empty() && canonical_version(v) == v
+}
+
+/// Checks a module path and a canonical version together (`module.Check`).
+pub fn check(path: &str, version: &str) -> Result<(), PathError> {
+    check_path(path)?;
+    let verr = |r: String| PathError { what: "invalid version", subject: format!("{path}@{version}"), reason: r };
+    if !semver::is_valid(version) {
+        return Err(verr("not a semantic version".into()));
+    }
+    if !is_canonical_version(version) {
+        return Err(verr(format!("not canonical (should be {})", canonical_version(version))));
+    }
+    let (_, major) = split_path_version(path).unwrap_or((path, ""));
+    check_path_major(version, major).map_err(verr)
+}
+
+fn escape_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('!');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn unescape_string(s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut bang = false;
+    for c in s.chars() {
+        if !c.is_ascii() {
+            return None;
+        }
+        if bang {
+            bang = false;
+            if c.is_ascii_lowercase() {
+                out.push(c.to_ascii_uppercase());
+                continue;
+            }
+            return None;
+        }
+        if c == '!' {
+            bang = true;
+            continue;
+        }
+        if c.is_ascii_uppercase() {
+            return None;
+        }
+        out.push(c);
+    }
+    if bang {
+        return None;
+    }
+    Some(out)
+}
+
+/// Escapes a module path for URLs and file systems: uppercase `X` becomes `!x`.
+pub fn escape_path(path: &str) -> Result<String, PathError> {
+    check_path(path)?;
+    Ok(escape_string(path))
+}
+
+/// Escapes a version (which may be a query such as a branch name).
+pub fn escape_version(v: &str) -> Result<String, PathError> {
+    check_version_element(v)?;
+    Ok(escape_string(v))
+}
+
+fn check_version_element(v: &str) -> Result<(), PathError> {
+    if v.contains('!') || !v.is_ascii() {
+        return Err(err("invalid version", v, "disallowed version string"));
+    }
+    check_elem(v, Kind::File).map_err(|r| err("invalid version", v, format!("disallowed version string: {r}")))
+}
+
+/// Reverses [`escape_path`], refusing raw uppercase, `!` before anything but `a-z`, and invalid paths.
+pub fn unescape_path(escaped: &str) -> Result<String, PathError> {
+    let path = unescape_string(escaped)
+        .ok_or_else(|| err("invalid escaped module path", escaped, "bad `!` escape or raw uppercase"))?;
+    check_path(&path)?;
+    Ok(path)
+}
+
+/// Reverses [`escape_version`].
+pub fn unescape_version(escaped: &str) -> Result<String, PathError> {
+    let v = unescape_string(escaped)
+        .ok_or_else(|| err("invalid escaped version", escaped, "bad `!` escape or raw uppercase"))?;
+    check_version_element(&v)?;
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (path, module ok, import ok, file ok) — golang.org/x/mod module_test.go checkPathTests and spec §2.2.
+    const CHECK_PATH: &[(&str, bool, bool, bool)] = &[
+        ("x.y/z", true, true, true),
+        ("x.y", true, true, true),
+        ("", false, false, false),
+        ("x.y/\u{FFFD}", false, false, false),
+        ("/x.y/z", false, false, false),
+        ("x./z", false, false, false),
+        (".x/z", false, true, true),
+        ("-x/z", false, false, true),
+        ("x..y/z", true, true, true),
+        ("x.y/z/../../w", false, false, false),
+        ("x.y//z", false, false, false),
+        ("x.y/z//w", false, false, false),
+        ("x.y/z/", false, false, false),
+        ("x.y/z/v0", false, true, true),
+        ("x.y/z/v1", false, true, true),
+        ("x.y/z/v2", true, true, true),
+        ("x.y/z/v2.0", false, true, true),
+        ("X.y/z", false, true, true),
+        ("!x.y/z", false, false, true),
+        ("_x.y/z", false, true, true),
+        ("x.y!/z", false, false, true),
+        ("x.y\"/z", false, false, false),
+        ("x.y#/z", false, false, true),
+        ("x.y$/z", false, false, true),
+        ("x.y%/z", false, false, true),
+        ("x.y&/z", false, false, true),
+        ("x.y'/z", false, false, false),
+        ("x.y(/z", false, false, true),
+        ("x.y)/z", false, false, true),
+        ("x.y*/z", false, false, false),
+        ("x.y+/z", false, true, true),
+        ("x.y,/z", false, false, true),
+        ("x.y-/z", true, true, true),
+        ("x.y./zt", false, false, false),
+        ("x.y:/z", false, false, false),
+        ("x.y;/z", false, false, false),
+        ("x.y</z", false, false, false),
+        ("x.y=/z", false, false, true),
+        ("x.y>/z", false, false, false),
+        ("x.y?/z", false, false, false),
+        ("x.y@/z", false, false, true),
+        ("x.y[/z", false, false, true),
+        ("x.y\\/z", false, false, false),
+        ("x.y]/z", false, false, true),
+        ("x.y^/z", false, false, true),
+        ("x.y_/z", false, true, true),
+        ("x.y`/z", false, false, false),
+        ("x.y{/z", false, false, true),
+        ("x.y}/z", false, false, true),
+        ("x.y~/z", false, true, true),
+        ("x.y/z!", false, false, true),
+        ("x.y/z\"", false, false, false),
+        ("x.y/z#", false, false, true),
+        ("x.y/z$", false, false, true),
+        ("x.y/z+", false, true, true),
+        ("x.y/z++", false, true, true),
+        ("x.y/z-", true, true, true),
+        ("x.y/z.t", true, true, true),
+        ("x.y/z_", true, true, true),
+        ("x.y/z~", true, true, true),
+        ("x.y/x.foo", true, true, true),
+        ("x.y/aux.foo", false, false, false),
+        ("x.y/prn", false, false, false),
+        ("x.y/prn2", true, true, true),
+        ("x.y/com", true, true, true),
+        ("x.y/com1", false, false, false),
+        ("x.y/com1.txt", false, false, false),
+        ("x.y/calm1", true, true, true),
+        ("x.y/z~", true, true, true),
+        ("x.y/z~0", false, false, true),
+        ("x.y/z~09", false, false, true),
+        ("x.y/z09", true, true, true),
+        ("x.y/z09~", true, true, true),
+        ("x.y/z09~09z", true, true, true),
+        ("x.y/z09~09z~09", false, false, true),
+        ("github.com/!123/logrus", false, false, true),
+        ("github.com/user/unicode/испытание", false, false, true),
+        ("../x", false, false, false),
+        ("./y", false, false, false),
+        ("x:y", false, false, false),
+        ("\\temp\\foo", false, false, false),
+        (".gitignore", false, true, true),
+        (".github/ISSUE_TEMPLATE", false, true, true),
+        ("x☺y", false, false, false),
+    ];
+
+    #[test]
+    fn check_path_table() {
+        for &(p, m, i, f) in CHECK_PATH {
+            assert_eq!(check_path(p).is_ok(), m, "check_path({p:?}) = {:?}", check_path(p));
+            assert_eq!(check_import_path(p).is_ok(), i, "check_import_path({p:?})");
+            assert_eq!(check_file_path(p).is_ok(), f, "check_file_path({p:?})");
+        }
+    }
+
+    #[test]
+    fn check_module_version() {
+        let cases = [
+            ("rsc.io/quote", "0.1.0", false),
+            ("rsc io/quote", "v1.0.0", false),
+            ("github.com/go-yaml/yaml", "v0.8.0", true),
+            ("github.com/go-yaml/yaml", "v1.0.0", true),
+            ("github.com/go-yaml/yaml", "v2.0.0", false),
+            ("github.com/go-yaml/yaml", "v2.1.5", false),
+            ("github.com/go-yaml/yaml", "v3.0.0", false),
+            ("github.com/go-yaml/yaml/v2", "v1.0.0", false),
+            ("github.com/go-yaml/yaml/v2", "v2.0.0", true),
+            ("github.com/go-yaml/yaml/v2", "v2.1.5", true),
+            ("github.com/go-yaml/yaml/v2", "v3.0.0", false),
+            ("gopkg.in/yaml.v0", "v0.8.0", true),
+            ("gopkg.in/yaml.v0", "v1.0.0", false),
+            ("gopkg.in/yaml.v1", "v0.8.0", false),
+            ("gopkg.in/yaml.v1", "v1.0.0", true),
+            ("gopkg.in/yaml.v1", "v2.0.0", false),
+            ("gopkg.in/yaml.v2", "v1.0.0", false),
+            ("gopkg.in/yaml.v2", "v2.0.0", true),
+            ("rsc.io/quote", "v17.0.0", false),
+            ("rsc.io/quote", "v17.0.0+incompatible", true),
+            ("rsc.io/quote", "v1.2", false),
+            ("rsc.io/quote", "v1.2.3+meta", false),
+        ];
+        for (p, v, ok) in cases {
+            assert_eq!(check(p, v).is_ok(), ok, "check({p}, {v}) = {:?}", check(p, v));
+        }
+    }
+
+    #[test]
+    fn split_versions() {
+        let cases = [
+            ("x.y/z", Some(("x.y/z", ""))),
+            ("x.y/z/v2", Some(("x.y/z", "/v2"))),
+            ("x.y/z/v1", None),
+            ("x.y/z/v2.0", None),
+            ("x.y/z/v02", None),
+            ("x.y/v2x", Some(("x.y/v2x", ""))),
+            ("gopkg.in/yaml.v2", Some(("gopkg.in/yaml", ".v2"))),
+            ("gopkg.in/yaml.v0", Some(("gopkg.in/yaml", ".v0"))),
+            ("gopkg.in/yaml.v2-unstable", Some(("gopkg.in/yaml", ".v2-unstable"))),
+            ("gopkg.in/yaml", None),
+            ("gopkg.in/yaml.v02", None),
+        ];
+        for (p, want) in cases {
+            assert_eq!(split_path_version(p), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn escaping() {
+        let ok = [
+            (
+                "ascii.com/abcdefghijklmnopqrstuvwxyz.-/~_0123456789",
+                "ascii.com/abcdefghijklmnopqrstuvwxyz.-/~_0123456789",
+            ),
+            ("github.com/GoogleCloudPlatform/omega", "github.com/!google!cloud!platform/omega"),
+            ("github.com/Azure/x", "github.com/!azure/x"),
+        ];
+        for (p, e) in ok {
+            assert_eq!(escape_path(p).unwrap(), e);
+            assert_eq!(unescape_path(e).unwrap(), p);
+        }
+        for bad in [
+            "github.com/GoogleCloudPlatform/omega",
+            "github.com/!google!cloud!platform!/omega",
+            "github.com/!0google!cloud!platform/omega",
+            "github.com/!_google!cloud!platform/omega",
+            "github.com/!!google!cloud!platform/omega",
+            "",
+            "github.com/!google!",
+        ] {
+            assert!(unescape_path(bad).is_err(), "unescape_path({bad:?}) should fail");
+        }
+        assert_eq!(escape_version("v1.0.0-RC1").unwrap(), "v1.0.0-!r!c1");
+        assert_eq!(unescape_version("v1.0.0-!r!c1").unwrap(), "v1.0.0-RC1");
+        assert_eq!(unescape_version("!master").unwrap(), "Master");
+        assert!(unescape_version("v1!").is_err());
+        assert!(unescape_version("V1").is_err());
+        assert!(escape_version("a!b").is_err());
+        assert!(unescape_version("..").is_err());
+        assert!(unescape_version("a/b").is_err());
+    }
+
+    #[test]
+    fn canonical_versions() {
+        assert_eq!(canonical_version("v2.0.0+incompatible"), "v2.0.0+incompatible");
+        assert_eq!(canonical_version("v2.0+incompatible"), "");
+        assert_eq!(canonical_version("v1.2.3+meta"), "v1.2.3");
+        assert!(is_canonical_version("v1.2.3-pre"));
+        assert!(!is_canonical_version("v1.2"));
+        assert!(!is_canonical_version("master"));
+    }
+}

@@ -1,0 +1,249 @@
+//! Configuration: defaults, overridden by a TOML file, by `MODGATE_*` environment variables, and
+//! by command-line flags, in that order. Every problem is reported as one line naming the key
+//! (and, for the file, its line).
+
+use gomod::proxylist::{self, ProxySpec};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+use toml::Spanned;
+
+/// A configuration problem, ready to print as one line.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The upstream chain, as written (for logs) and parsed.
+    pub upstream_raw: String,
+    pub upstream: Vec<ProxySpec>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// How long `list`, `@latest` and query answers are fresh.
+    pub list_ttl: Duration,
+    /// How long a 404/410 from the sources is remembered.
+    pub negative_ttl: Duration,
+    /// Limit for an upstream to start answering (connect + response headers).
+    pub upstream_timeout: Duration,
+    /// Limit between two chunks of an upstream body.
+    pub upstream_idle_timeout: Duration,
+    /// How long in-flight requests may run after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+/// Values given on the command line or in the environment (clap folds the two together).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<String>,
+    pub upstream: Option<String>,
+    pub log_level: Option<String>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+    upstream: Option<Spanned<String>>,
+    log_level: Option<Spanned<String>>,
+    log_format: Option<Spanned<String>>,
+    upstream_timeout: Option<Spanned<String>>,
+    upstream_idle_timeout: Option<Spanned<String>>,
+    shutdown_timeout: Option<Spanned<String>>,
+    cache: Option<CacheSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheSection {
+    list_ttl: Option<Spanned<String>>,
+    negative_ttl: Option<Spanned<String>>,
+}
+
+/// Where a value came from, for error messages.
+enum Origin<'a> {
+    Default,
+    Flag,
+    File { path: &'a Path, line: usize },
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+struct Loader<'a> {
+    file_path: Option<&'a Path>,
+    file_text: String,
+}
+
+impl Loader<'_> {
+    fn pick<'v>(
+        &'v self,
+        flag: &'v Option<String>,
+        file: &'v Option<Spanned<String>>,
+        default: &'v str,
+    ) -> (&'v str, Origin<'v>) {
+        if let Some(v) = flag {
+            return (v, Origin::Flag);
+        }
+        if let (Some(v), Some(p)) = (file, self.file_path) {
+            return (v.get_ref(), Origin::File { path: p, line: line_of(&self.file_text, v.span().start) });
+        }
+        (default, Origin::Default)
+    }
+
+    fn pick_file<'v>(&'v self, file: &'v Option<Spanned<String>>, default: &'v str) -> (&'v str, Origin<'v>) {
+        self.pick(&None, file, default)
+    }
+}
+
+fn fail(key: &str, origin: Origin<'_>, reason: impl std::fmt::Display) -> ConfigError {
+    match origin {
+        Origin::Default => ConfigError(format!("config: {key}: {reason}")),
+        Origin::Flag => ConfigError(format!(
+            "config: {key} (from --{} or MODGATE_{}): {reason}",
+            key.replace('_', "-"),
+            key.to_ascii_uppercase()
+        )),
+        Origin::File { path, line } => ConfigError(format!("config: {}:{line}: {key}: {reason}", path.display())),
+    }
+}
+
+fn duration(key: &str, (v, origin): (&str, Origin<'_>)) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(v)
+        .map_err(|e| fail(key, origin, format!("{v:?} is not a duration ({e}); write e.g. \"60s\" or \"5m\"")))?;
+    Ok(d)
+}
+
+/// Builds the configuration from an optional file, the overrides and the `GOPROXY` variable.
+pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) -> Result<Config, ConfigError> {
+    let (file_text, parsed) = match file {
+        None => (String::new(), FileConfig::default()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| ConfigError(format!("config: {}: cannot read: {e}", p.display())))?;
+            let parsed: FileConfig = toml::from_str(&text).map_err(|e| {
+                let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(0);
+                let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+                ConfigError(format!("config: {}:{line}: {msg}", p.display()))
+            })?;
+            (text, parsed)
+        }
+    };
+    let l = Loader { file_path: file, file_text };
+    let cache = parsed.cache.unwrap_or_default();
+
+    let (v, o) = l.pick(&over.listen, &parsed.listen, "127.0.0.1:8080");
+    let listen: SocketAddr =
+        v.parse().map_err(|e| fail("listen", o, format!("{v:?} is not an address like 127.0.0.1:8080 ({e})")))?;
+
+    let (v, o) = l.pick(&over.data_dir, &parsed.data_dir, "./modgate-data");
+    if v.trim().is_empty() {
+        return Err(fail("data_dir", o, "must not be empty"));
+    }
+    let data_dir = PathBuf::from(v);
+
+    let goproxy_default = goproxy_env.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "direct".to_string());
+    let (v, o) = l.pick(&over.upstream, &parsed.upstream, &goproxy_default);
+    let upstream = proxylist::parse(v).map_err(|e| fail("upstream", o, e))?;
+    let upstream_raw = v.to_string();
+
+    let (v, o) = l.pick(&over.log_level, &parsed.log_level, "info");
+    let log_level = v.to_ascii_lowercase();
+    if !matches!(log_level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
+        return Err(fail("log_level", o, format!("{v:?} is not one of debug, info, warn, error")));
+    }
+
+    let (v, o) = l.pick(&over.log_format, &parsed.log_format, "text");
+    let log_format = match v {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        _ => return Err(fail("log_format", o, format!("{v:?} is not text or json"))),
+    };
+
+    Ok(Config {
+        listen,
+        data_dir,
+        upstream_raw,
+        upstream,
+        log_level,
+        log_format,
+        list_ttl: duration("cache.list_ttl", l.pick_file(&cache.list_ttl, "60s"))?,
+        negative_ttl: duration("cache.negative_ttl", l.pick_file(&cache.negative_ttl, "30s"))?,
+        upstream_timeout: duration("upstream_timeout", l.pick_file(&parsed.upstream_timeout, "30s"))?,
+        upstream_idle_timeout: duration("upstream_idle_timeout", l.pick_file(&parsed.upstream_idle_timeout, "60s"))?,
+        shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load(None, &Overrides::default(), None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./modgate-data"));
+        assert_eq!(c.upstream_raw, "direct");
+        assert_eq!(c.list_ttl, Duration::from_secs(60));
+        assert_eq!(c.negative_ttl, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn precedence_flag_over_file_over_env_goproxy() {
+        let f = file("listen = \"127.0.0.1:9000\"\nupstream = \"http://file.example\"\n[cache]\nlist_ttl = \"5m\"\n");
+        let c = load(Some(f.path()), &Overrides::default(), Some("http://env.example".into())).unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.upstream_raw, "http://file.example");
+        assert_eq!(c.list_ttl, Duration::from_secs(300));
+        let over = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+        let c = load(Some(f.path()), &over, None).unwrap();
+        assert_eq!(c.listen.port(), 9100);
+        let c = load(None, &Overrides::default(), Some("http://env.example".into())).unwrap();
+        assert_eq!(c.upstream_raw, "http://env.example");
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let f = file("listen = \"127.0.0.1:9000\"\n\nlog_level = \"loud\"\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains(":3: log_level:"), "{e}");
+        assert!(!e.contains('\n'));
+        let f = file("listen = \"nowhere\"\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains(":1: listen:"), "{e}");
+        let f = file("a = 1\nlistne = \"x\"\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains("unknown field") && e.contains(":1:"), "{e}");
+        let f = file("[cache]\nlist_ttl = \"soon\"\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains(":2: cache.list_ttl:"), "{e}");
+        let over = Overrides { upstream: Some("ftp://x".into()), ..Default::default() };
+        let e = load(None, &over, None).unwrap_err().0;
+        assert!(e.contains("--upstream or MODGATE_UPSTREAM"), "{e}");
+        let e = load(Some(Path::new("/nonexistent/modgate.toml")), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains("cannot read"), "{e}");
+    }
+}

@@ -1,0 +1,82 @@
+//! Every failure a request can meet, and the one place that turns it into a status and a
+//! one-line `text/plain` reason (the go command shows that line to its user).
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServeError {
+    /// Malformed input, decided before any source is asked.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request target is far too long.
+    #[error("{0}")]
+    TooLong(String),
+    /// Not here (404) or gone (410): the go command moves on to its next proxy.
+    #[error("{reason}")]
+    NotFound { status: u16, reason: String },
+    /// The method is not GET or HEAD.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// A source failed or sent something unusable.
+    #[error("{0}")]
+    BadGateway(String),
+    /// A source did not answer in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// The cache's storage failed.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+}
+
+impl ServeError {
+    pub fn not_found(reason: impl Into<String>) -> Self {
+        ServeError::NotFound { status: 404, reason: reason.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ServeError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ServeError::TooLong(_) => StatusCode::URI_TOO_LONG,
+            ServeError::NotFound { status, .. } => {
+                if *status == 410 {
+                    StatusCode::GONE
+                } else {
+                    StatusCode::NOT_FOUND
+                }
+            }
+            ServeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ServeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ServeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ServeError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<std::io::Error> for ServeError {
+    fn from(e: std::io::Error) -> Self {
+        ServeError::Storage(e.to_string())
+    }
+}
+
+/// One printable line: control characters dropped, length bounded.
+pub fn one_line(s: &str) -> String {
+    let line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(600).collect();
+    line.trim().to_string()
+}
+
+impl IntoResponse for ServeError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut body = one_line(&self.to_string());
+        body.push('\n');
+        let mut resp = (status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            h.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,289 @@
+//! The HTTP surface: the router, the request-id and access-log layer, and turning service
+//! replies into responses (validators, ranges, cache headers).
+
+use crate::errors::ServeError;
+use crate::route::{self, Endpoint};
+use crate::service::{CacheStatus, Reply, Service};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Objects up to this size are read whole rather than streamed.
+const SMALL_OBJECT: u64 = 64 * 1024;
+/// Chunk size when streaming a zip.
+const STREAM_CHUNK: usize = 256 * 1024;
+
+/// The request id, shared by the access log and the response header.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+pub fn router(svc: Arc<Service>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(module)
+        .with_state(svc)
+        .layer(middleware::from_fn(access))
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok\n")
+}
+
+async fn readyz(State(svc): State<Arc<Service>>) -> Response {
+    match svc.store.check_ready().await {
+        Ok(()) => text(StatusCode::OK, "ready\n"),
+        Err(e) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("storage not ready: {}\n", crate::errors::one_line(&e.to_string())),
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: &str) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn new_request_id(headers: &HeaderMap) -> String {
+    if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        if !v.is_empty()
+            && v.len() <= 64
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return v.to_string();
+        }
+    }
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Request id, the checks every request gets (method, request-target form), and one access-log
+/// line per request.
+async fn access(mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let id = new_request_id(req.headers());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        ServeError::BadRequest("absolute-form request targets are not accepted; send an origin-form path".into())
+            .into_response()
+    } else if method != Method::GET && method != Method::HEAD {
+        ServeError::MethodNotAllowed.into_response()
+    } else {
+        next.run(req).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
+    let cache = resp.extensions().get::<CacheStatus>().map(|c| c.as_str()).unwrap_or("-");
+    let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let path = crate::errors::one_line(&path);
+    if status >= 500 {
+        tracing::warn!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+    } else {
+        tracing::info!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+    }
+    resp
+}
+
+async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
+    let head = req.method() == Method::HEAD;
+    let parsed = match route::parse(req.uri().path(), req.uri().query()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let reply = match svc.serve(&parsed).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let ct = parsed.endpoint.content_type();
+    match reply {
+        Reply::Object { obj, cache } => object_response(obj, ct, cache, req.headers(), head, parsed.endpoint).await,
+        Reply::Mutable { data, cache } => {
+            let mut resp = Response::new(if head { Body::empty() } else { Body::from(data.clone()) });
+            let h = resp.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(data.len()));
+            let max_age = if cache == CacheStatus::Stale { 0 } else { svc.list_ttl().as_secs() };
+            if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+                h.insert(header::CACHE_CONTROL, v);
+            }
+            h.insert("x-modgate-cache", HeaderValue::from_static(cache.as_str()));
+            if cache == CacheStatus::Stale {
+                h.insert(header::WARNING, HeaderValue::from_static("110 modgate \"Response is Stale\""));
+            }
+            resp.extensions_mut().insert(cache);
+            resp
+        }
+    }
+}
+
+/// A single byte range, resolved against the object length.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeReq {
+    Full,
+    Partial(u64, u64),
+    Unsatisfiable,
+}
+
+fn parse_range(value: &str, len: u64) -> RangeReq {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return RangeReq::Full;
+    };
+    if spec.contains(',') {
+        // Several ranges: answering with the whole object is allowed and simpler.
+        return RangeReq::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeReq::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        let Ok(n) = b.parse::<u64>() else {
+            return RangeReq::Full;
+        };
+        if n == 0 || len == 0 {
+            return RangeReq::Unsatisfiable;
+        }
+        return RangeReq::Partial(len.saturating_sub(n), len - 1);
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return RangeReq::Full;
+    };
+    let end = if b.is_empty() {
+        len.saturating_sub(1)
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e.min(len.saturating_sub(1)),
+            _ => return RangeReq::Full,
+        }
+    };
+    if start >= len {
+        return RangeReq::Unsatisfiable;
+    }
+    RangeReq::Partial(start, end)
+}
+
+async fn object_response(
+    mut obj: crate::storage::StoredObject,
+    ct: &'static str,
+    cache: CacheStatus,
+    req_headers: &HeaderMap,
+    head: bool,
+    endpoint: Endpoint,
+) -> Response {
+    let etag = obj.etag.clone();
+    let last_modified = httpdate::fmt_http_date(obj.modified);
+    let mut base = HeaderMap::new();
+    base.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    base.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        base.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+        base.insert(header::LAST_MODIFIED, v);
+    }
+    base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    base.insert("x-modgate-cache", HeaderValue::from_static(cache.as_str()));
+
+    if let Some(inm) = req_headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        if inm.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            *r.headers_mut() = base;
+            r.extensions_mut().insert(cache);
+            return r;
+        }
+    }
+    let len = obj.len;
+    let mut range = match req_headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) => parse_range(v, len),
+        None => RangeReq::Full,
+    };
+    if range != RangeReq::Full {
+        // If-Range: only a matching strong validator keeps the range.
+        if let Some(ir) = req_headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+            if ir.trim() != etag && ir.trim() != last_modified {
+                range = RangeReq::Full;
+            }
+        }
+    }
+    let (status, start, count) = match range {
+        RangeReq::Full => (StatusCode::OK, 0, len),
+        RangeReq::Partial(s, e) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+        RangeReq::Unsatisfiable => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            *r.headers_mut() = base;
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            r.extensions_mut().insert(cache);
+            return r;
+        }
+    };
+    let body = if head || count == 0 {
+        Body::empty()
+    } else if count <= SMALL_OBJECT && endpoint != Endpoint::Zip {
+        let mut buf = vec![0u8; count as usize];
+        let read = async {
+            obj.file.seek(std::io::SeekFrom::Start(start)).await?;
+            obj.file.read_exact(&mut buf).await
+        };
+        if let Err(e) = read.await {
+            return ServeError::Storage(e.to_string()).into_response();
+        }
+        Body::from(buf)
+    } else {
+        if start > 0 {
+            if let Err(e) = obj.file.seek(std::io::SeekFrom::Start(start)).await {
+                return ServeError::Storage(e.to_string()).into_response();
+            }
+        }
+        let reader = obj.file.take(count);
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK))
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    *r.headers_mut() = base;
+    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1)) {
+            r.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    r.extensions_mut().insert(cache);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), RangeReq::Partial(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), RangeReq::Partial(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), RangeReq::Partial(90, 99));
+        assert_eq!(parse_range("bytes=50-500", 100), RangeReq::Partial(50, 99));
+        assert_eq!(parse_range("bytes=100-", 100), RangeReq::Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), RangeReq::Unsatisfiable);
+        assert_eq!(parse_range("bytes=5-1", 100), RangeReq::Full);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeReq::Full);
+        assert_eq!(parse_range("items=0-1", 100), RangeReq::Full);
+        assert_eq!(parse_range("bytes=x-", 100), RangeReq::Full);
+    }
+}

@@ -1,0 +1,245 @@
+//! Turning a request target into a module request: percent-decode exactly once, refuse what
+//! can't be a GOPROXY request, unescape `!`, validate path and version — all before any source
+//! is asked.
+
+use crate::errors::ServeError;
+use gomod::path;
+
+/// Longest request path accepted; real module requests are far shorter.
+pub const MAX_PATH: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    List,
+    Info,
+    Mod,
+    Zip,
+    Latest,
+}
+
+impl Endpoint {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Endpoint::List | Endpoint::Mod => "text/plain; charset=utf-8",
+            Endpoint::Info | Endpoint::Latest => "application/json",
+            Endpoint::Zip => "application/zip",
+        }
+    }
+
+    fn ext(self) -> &'static str {
+        match self {
+            Endpoint::Info => ".info",
+            Endpoint::Mod => ".mod",
+            Endpoint::Zip => ".zip",
+            Endpoint::List | Endpoint::Latest => "",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::List => "list",
+            Endpoint::Info => "info",
+            Endpoint::Mod => "mod",
+            Endpoint::Zip => "zip",
+            Endpoint::Latest => "latest",
+        }
+    }
+}
+
+/// A validated module request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleRequest {
+    /// The module path, unescaped (real case).
+    pub module: String,
+    pub endpoint: Endpoint,
+    /// The version or query, unescaped; `None` for `list` and `@latest`.
+    pub version: Option<String>,
+    escaped_module: String,
+    escaped_version: Option<String>,
+}
+
+impl ModuleRequest {
+    /// True when this names one immutable object: `.mod`, `.zip`, or `.info` of a canonical
+    /// version that fits the module path.
+    pub fn is_immutable(&self) -> bool {
+        match (self.endpoint, &self.version) {
+            (Endpoint::Mod | Endpoint::Zip, _) => true,
+            (Endpoint::Info, Some(v)) => path::check(&self.module, v).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The escaped path relative to a proxy base, also the storage key.
+    pub fn rel(&self) -> String {
+        match (self.endpoint, &self.escaped_version) {
+            (Endpoint::List, _) => format!("{}/@v/list", self.escaped_module),
+            (Endpoint::Latest, _) => format!("{}/@latest", self.escaped_module),
+            (e, Some(v)) => format!("{}/@v/{v}{}", self.escaped_module, e.ext()),
+            (_, None) => format!("{}/@v/list", self.escaped_module),
+        }
+    }
+
+    /// The request for another endpoint of the same module and version.
+    pub fn with_endpoint(&self, endpoint: Endpoint) -> Self {
+        Self { endpoint, ..self.clone() }
+    }
+
+    /// `module@version` for messages.
+    pub fn display(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}@{v}", self.module),
+            None => self.module.clone(),
+        }
+    }
+}
+
+fn bad(reason: impl Into<String>) -> ServeError {
+    ServeError::BadRequest(reason.into())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Percent-decodes once, refusing encoded slashes, NUL and control characters, backslashes,
+/// malformed escapes and invalid UTF-8.
+pub fn decode_path(raw: &str) -> Result<String, ServeError> {
+    let b = raw.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' {
+            let (h, l) = match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                (Some(h), Some(l)) => (h, l),
+                _ => return Err(bad("malformed percent-encoding in path")),
+            };
+            let d = h * 16 + l;
+            if d == b'/' {
+                return Err(bad("encoded slash (%2F) in path"));
+            }
+            out.push(d);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    if let Some(&c) = out.iter().find(|&&c| c < 0x20 || c == 0x7f) {
+        return Err(bad(if c == 0 { "NUL byte in path".to_string() } else { "control character in path".to_string() }));
+    }
+    if out.contains(&b'\\') {
+        return Err(bad("backslash in path"));
+    }
+    String::from_utf8(out).map_err(|_| bad("path is not valid UTF-8"))
+}
+
+/// Parses a request path (still percent-encoded) and query into a module request.
+pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, ServeError> {
+    if raw_path.len() > MAX_PATH {
+        return Err(ServeError::TooLong(format!("request path longer than {MAX_PATH} bytes")));
+    }
+    if query.is_some() {
+        return Err(bad("query strings are not part of the GOPROXY protocol"));
+    }
+    let decoded = decode_path(raw_path)?;
+    let p = decoded.strip_prefix('/').ok_or_else(|| bad("path must start with /"))?;
+    let (escaped_module, endpoint, escaped_version) = if let Some(m) = p.strip_suffix("/@latest") {
+        (m, Endpoint::Latest, None)
+    } else if let Some(i) = p.find("/@v/") {
+        let (m, rest) = (&p[..i], &p[i + 4..]);
+        if rest == "list" {
+            (m, Endpoint::List, None)
+        } else {
+            let (v, e) = if let Some(v) = rest.strip_suffix(".info") {
+                (v, Endpoint::Info)
+            } else if let Some(v) = rest.strip_suffix(".mod") {
+                (v, Endpoint::Mod)
+            } else if let Some(v) = rest.strip_suffix(".zip") {
+                (v, Endpoint::Zip)
+            } else {
+                return Err(ServeError::not_found(format!(
+                    "unknown module endpoint {rest:?}: want list, .info, .mod or .zip"
+                )));
+            };
+            if v.is_empty() {
+                return Err(bad("empty version"));
+            }
+            (m, e, Some(v))
+        }
+    } else {
+        return Err(ServeError::not_found("not a module request: want /{module}/@v/... or /{module}/@latest"));
+    };
+    if escaped_module.is_empty() {
+        return Err(bad("empty module path"));
+    }
+    let module = path::unescape_path(escaped_module).map_err(|e| bad(e.to_string()))?;
+    let version = match escaped_version {
+        None => None,
+        Some(ev) => Some(path::unescape_version(ev).map_err(|e| bad(e.to_string()))?),
+    };
+    if let (Endpoint::Mod | Endpoint::Zip, Some(v)) = (endpoint, &version) {
+        if !path::is_canonical_version(v) {
+            return Err(bad(format!(
+                "{module}@{v}: version is not canonical; .mod and .zip need a canonical version (resolve queries with .info)"
+            )));
+        }
+        if let Err(e) = path::check(&module, v) {
+            return Err(ServeError::not_found(e.to_string()));
+        }
+    }
+    // Re-escape from the validated forms so keys have one spelling.
+    let escaped_module = path::escape_path(&module).map_err(|e| bad(e.to_string()))?;
+    let escaped_version = match &version {
+        None => None,
+        Some(v) => Some(path::escape_version(v).map_err(|e| bad(e.to_string()))?),
+    };
+    Ok(ModuleRequest { module, endpoint, version, escaped_module, escaped_version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_endpoints() {
+        let r = parse("/github.com/%21azure/go-autorest/@v/v14.2.0+incompatible.info", None).unwrap();
+        assert_eq!(r.module, "github.com/Azure/go-autorest");
+        assert_eq!(r.version.as_deref(), Some("v14.2.0+incompatible"));
+        assert_eq!(r.endpoint, Endpoint::Info);
+        assert!(r.is_immutable());
+        assert_eq!(r.rel(), "github.com/!azure/go-autorest/@v/v14.2.0+incompatible.info");
+        let r = parse("/example.com/m/@v/list", None).unwrap();
+        assert_eq!((r.endpoint, r.rel().as_str()), (Endpoint::List, "example.com/m/@v/list"));
+        let r = parse("/example.com/m/@latest", None).unwrap();
+        assert_eq!(r.endpoint, Endpoint::Latest);
+        let r = parse("/example.com/m/@v/!master.info", None).unwrap();
+        assert_eq!(r.version.as_deref(), Some("Master"));
+        assert!(!r.is_immutable());
+        let r = parse("/example.com/m/@v/v2.0.0.info", None).unwrap();
+        assert!(!r.is_immutable(), "v2.0.0 does not fit a path without /v2: a query");
+    }
+
+    #[test]
+    fn refusals() {
+        let cases = [
+            ("/example.com/m/@v/v1.0.zip", 400),
+            ("/example.com/m/@v/master.mod", 400),
+            ("/example.com/m/@v/v2.0.0.mod", 404),
+            ("/example.com/m/@v/v1.0.0.tar", 404),
+            ("/example.com/m%2F@v/list", 400),
+            ("/example.com/%2e%2e/@v/list", 400),
+            ("/Example.com/m/@v/list", 400),
+            ("/example.com/m/@v/.info", 400),
+            ("/example.com/m/@v/v1.0.0%00.info", 400),
+            ("/example.com/m/@v/v1!.info", 400),
+            ("/", 404),
+            ("/@v/list", 404),
+        ];
+        for (p, want) in cases {
+            let got = parse(p, None).unwrap_err().status().as_u16();
+            assert_eq!(got, want, "{p}");
+        }
+        assert_eq!(parse("/example.com/m/@v/list", Some("go-get=1")).unwrap_err().status().as_u16(), 400);
+    }
+}

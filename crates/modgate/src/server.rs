@@ -1,0 +1,137 @@
+//! The listener: our own accept loop over hyper-util (HTTP/1.1 and h2c), connection limits,
+//! and graceful shutdown — stop accepting, let in-flight requests finish up to a deadline.
+
+use crate::config::Config;
+use crate::service::Service;
+use anyhow::Context;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// A server started in this process (tests and embedding); `stop` shuts it down gracefully.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub service: Arc<Service>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds the listener and builds the service.
+pub async fn bind(cfg: &Config) -> anyhow::Result<(TcpListener, Arc<Service>)> {
+    let service = Arc::new(Service::new(cfg)?);
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    Ok((listener, service))
+}
+
+/// Starts a server on a background task.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let (listener, service) = bind(&cfg).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let svc = service.clone();
+    let timeout = cfg.shutdown_timeout;
+    let task = tokio::spawn(async move {
+        serve(
+            listener,
+            svc,
+            async move {
+                let _ = rx.await;
+            },
+            timeout,
+        )
+        .await
+    });
+    Ok(Running { addr, service, stop: Some(tx), task })
+}
+
+/// Serves until `shutdown` completes, then drains connections for up to `drain`.
+pub async fn serve(listener: TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()>, drain: Duration) {
+    let router = crate::http::router(service);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).max_buf_size(64 * 1024);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024).max_concurrent_streams(256);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::error!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = TowerToHyperService::new(router.clone());
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(drain_secs = drain.as_secs(), "shutting down: no longer accepting; draining in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = tokio::signal::ctrl_c() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the server until a signal: what `modgate serve` does.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let (listener, service) = bind(&cfg).await?;
+    let addr = listener.local_addr()?;
+    let upstream = crate::upstream::redact(&cfg.upstream_raw);
+    if cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct) {
+        tracing::warn!("direct mode is not available yet: `direct` ends the upstream chain and answers 404");
+    }
+    if !service.has_sources() {
+        tracing::warn!(upstream = %upstream, "no upstream proxy is configured: only cached modules will be served");
+    }
+    tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, version = env!("CARGO_PKG_VERSION"), "listening");
+    serve(listener, service, signal(), cfg.shutdown_timeout).await;
+    Ok(())
+}

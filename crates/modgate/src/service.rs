@@ -1,0 +1,314 @@
+//! The module service: cache lookup, single-flight fills from the upstream chain, verification
+//! before commit, stale answers when every source fails, and a short memory of not-found.
+
+use crate::config::Config;
+use crate::errors::ServeError;
+use crate::route::{Endpoint, ModuleRequest};
+use crate::singleflight::Flights;
+use crate::storage::{Commit, LocalStore, StoredObject};
+use crate::upstream::{FetchError, Upstreams};
+use bytes::Bytes;
+use gomod::limits::{MAX_GO_MOD, MAX_ZIP_FILE};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Largest `.info`, `@latest` or `list` answer accepted from a source.
+const MAX_SMALL: u64 = 4 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Stale,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Stale => "stale",
+        }
+    }
+}
+
+/// What the service answers with.
+pub enum Reply {
+    /// A committed immutable object.
+    Object { obj: StoredObject, cache: CacheStatus },
+    /// A mutable answer (list, latest, query info).
+    Mutable { data: Bytes, cache: CacheStatus },
+}
+
+struct Negative {
+    until: Instant,
+    status: u16,
+    reason: String,
+}
+
+pub struct Service {
+    pub store: LocalStore,
+    upstreams: Upstreams,
+    list_ttl: Duration,
+    negative_ttl: Duration,
+    fills: Arc<Flights<()>>,
+    answers: Arc<Flights<Bytes>>,
+    negative: Mutex<HashMap<String, Negative>>,
+}
+
+impl Service {
+    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let store =
+            LocalStore::open(&cfg.data_dir).with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
+        let upstreams = Upstreams::new(cfg.upstream.clone(), cfg.upstream_timeout, cfg.upstream_idle_timeout)?;
+        Ok(Self {
+            store,
+            upstreams,
+            list_ttl: cfg.list_ttl,
+            negative_ttl: cfg.negative_ttl,
+            fills: Arc::default(),
+            answers: Arc::default(),
+            negative: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn list_ttl(&self) -> Duration {
+        self.list_ttl
+    }
+
+    pub fn has_sources(&self) -> bool {
+        self.upstreams.has_sources()
+    }
+
+    /// Answers one validated module request.
+    pub async fn serve(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        if req.is_immutable() {
+            self.immutable(req).await
+        } else {
+            self.mutable(req).await
+        }
+    }
+
+    fn negative_hit(&self, key: &str) -> Option<ServeError> {
+        let mut map = self.negative.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(key) {
+            Some(n) if n.until > Instant::now() => {
+                Some(ServeError::NotFound { status: n.status, reason: n.reason.clone() })
+            }
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_not_found(&self, key: &str, e: &ServeError) {
+        if let ServeError::NotFound { status, reason } = e {
+            let mut map = self.negative.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() > 100_000 {
+                let now = Instant::now();
+                map.retain(|_, n| n.until > now);
+            }
+            map.insert(
+                key.to_string(),
+                Negative { until: Instant::now() + self.negative_ttl, status: *status, reason: reason.clone() },
+            );
+        }
+    }
+
+    async fn immutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        let key = req.rel();
+        if let Some(obj) = self.store.open_immutable(&key).await? {
+            return Ok(Reply::Object { obj, cache: CacheStatus::Hit });
+        }
+        if let Some(e) = self.negative_hit(&key) {
+            return Err(e);
+        }
+        self.fill_immutable(req).await?;
+        match self.store.open_immutable(&key).await? {
+            Some(obj) => Ok(Reply::Object { obj, cache: CacheStatus::Miss }),
+            None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
+        }
+    }
+
+    /// Fills one immutable object (sharing the fill with concurrent requests).
+    /// Boxed, with an explicit `Send`, because a zip fill recurses into the `.mod` fill.
+    fn fill_immutable(
+        self: &Arc<Self>,
+        req: &ModuleRequest,
+    ) -> futures::future::BoxFuture<'static, Result<(), ServeError>> {
+        let key = req.rel();
+        let this = Arc::clone(self);
+        let r = req.clone();
+        let fills = Arc::clone(&self.fills);
+        Box::pin(async move {
+            fills
+                .run(&key, async move {
+                    let res = match r.endpoint {
+                        Endpoint::Zip => this.fill_zip(&r).await,
+                        _ => this.fill_small(&r).await,
+                    };
+                    if let Err(e) = &res {
+                        this.remember_not_found(&r.rel(), e);
+                        tracing::warn!(object = %r.rel(), error = %e, "fill failed");
+                    }
+                    res
+                })
+                .await
+        })
+    }
+
+    async fn fetch(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, ServeError> {
+        self.upstreams.fetch(&req.rel()).await.map_err(|e| fetch_error(req, e))
+    }
+
+    async fn fill_small(&self, req: &ModuleRequest) -> Result<(), ServeError> {
+        let limit = if req.endpoint == Endpoint::Mod { MAX_GO_MOD } else { MAX_SMALL };
+        let data = self.fetch(req).await?.collect(limit).await.map_err(|e| fetch_error(req, e))?;
+        if req.endpoint == Endpoint::Info {
+            let v = info_version(&data)
+                .map_err(|e| ServeError::BadGateway(format!("{}: upstream sent a bad .info: {e}", req.display())))?;
+            if Some(&v) != req.version.as_ref() {
+                return Err(ServeError::BadGateway(format!(
+                    "{}: upstream returned info for version {v} instead of the requested version",
+                    req.display()
+                )));
+            }
+        }
+        self.store.put_immutable(&req.rel(), &data).await?;
+        Ok(())
+    }
+
+    /// Streams the zip into a temporary file, checks it completely (zip rules, prefix, sizes,
+    /// go.mod equal to the version's .mod), and only then commits it.
+    async fn fill_zip(self: &Arc<Self>, req: &ModuleRequest) -> Result<(), ServeError> {
+        let mod_req = req.with_endpoint(Endpoint::Mod);
+        let go_mod = match self.store.read_immutable(&mod_req.rel()).await? {
+            Some(b) => b,
+            None => {
+                self.fill_immutable(&mod_req).await?;
+                self.store
+                    .read_immutable(&mod_req.rel())
+                    .await?
+                    .ok_or_else(|| ServeError::Storage(format!("{} vanished after fill", mod_req.rel())))?
+            }
+        };
+        let mut body = self.fetch(req).await?;
+        let mut tmp = self.store.temp().await?;
+        let mut written: u64 = 0;
+        while let Some(chunk) = body.next_chunk().await.map_err(|e| fetch_error(req, e))? {
+            written += chunk.len() as u64;
+            if written > MAX_ZIP_FILE {
+                return Err(ServeError::BadGateway(format!("{}: zip larger than {MAX_ZIP_FILE} bytes", req.display())));
+            }
+            tmp.write_all(&chunk).await?;
+        }
+        use tokio::io::AsyncWriteExt;
+        tmp.file.flush().await?;
+        let path = tmp.path.clone();
+        let (module, version) = (req.module.clone(), req.version.clone().unwrap_or_default());
+        let checked = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&path)?;
+            Ok::<_, std::io::Error>(gomod::zipcheck::check_zip(std::io::BufReader::new(f), &module, &version))
+        })
+        .await
+        .map_err(|e| ServeError::Storage(format!("zip check task: {e}")))??;
+        let checked = checked
+            .map_err(|e| ServeError::BadGateway(format!("{}: upstream sent an invalid zip: {e}", req.display())))?;
+        if let Some(zip_go_mod) = &checked.go_mod {
+            if zip_go_mod != &go_mod {
+                return Err(ServeError::BadGateway(format!(
+                    "{}: the zip's go.mod differs from the version's .mod",
+                    req.display()
+                )));
+            }
+        }
+        let outcome = self.store.commit_immutable(tmp, &req.rel()).await?;
+        tracing::info!(object = %req.rel(), bytes = written, h1 = %checked.h1, created = (outcome == Commit::Created), "zip committed");
+        Ok(())
+    }
+
+    async fn mutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        let key = req.rel();
+        let cached = self.store.get_mutable(&key).await?;
+        if let Some((data, age)) = &cached {
+            if *age < self.list_ttl {
+                return Ok(Reply::Mutable { data: Bytes::from(data.clone()), cache: CacheStatus::Hit });
+            }
+        }
+        if let Some(e) = self.negative_hit(&key) {
+            return Err(e);
+        }
+        let this = Arc::clone(self);
+        let r = req.clone();
+        let res = self
+            .answers
+            .run(&key, async move {
+                let res = this.fetch_answer(&r).await;
+                if let Err(e) = &res {
+                    this.remember_not_found(&r.rel(), e);
+                }
+                res
+            })
+            .await;
+        match res {
+            Ok(data) => Ok(Reply::Mutable { data, cache: CacheStatus::Miss }),
+            Err(e @ ServeError::NotFound { .. }) => Err(e),
+            Err(e) => match cached {
+                Some((data, age)) => {
+                    tracing::warn!(object = %key, age_secs = age.as_secs(), error = %e, "every source failed; serving a stale answer");
+                    Ok(Reply::Mutable { data: Bytes::from(data), cache: CacheStatus::Stale })
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    async fn fetch_answer(&self, req: &ModuleRequest) -> Result<Bytes, ServeError> {
+        let data = self.fetch(req).await?.collect(MAX_SMALL).await.map_err(|e| fetch_error(req, e))?;
+        match req.endpoint {
+            Endpoint::List => {
+                if std::str::from_utf8(&data).is_err() {
+                    return Err(ServeError::BadGateway(format!("{}: upstream list is not UTF-8 text", req.display())));
+                }
+            }
+            _ => {
+                let v = info_version(&data).map_err(|e| {
+                    ServeError::BadGateway(format!("{}: upstream sent a bad answer: {e}", req.display()))
+                })?;
+                if let Err(e) = gomod::path::check(&req.module, &v) {
+                    return Err(ServeError::BadGateway(format!(
+                        "{}: upstream resolved to an unusable version: {e}",
+                        req.display()
+                    )));
+                }
+            }
+        }
+        self.store.put_mutable(&req.rel(), &data).await?;
+        Ok(data)
+    }
+}
+
+fn fetch_error(req: &ModuleRequest, e: FetchError) -> ServeError {
+    match e {
+        FetchError::NotFound { status, reason } => {
+            ServeError::NotFound { status, reason: format!("{}: {reason}", req.display()) }
+        }
+        FetchError::Failed(r) => ServeError::BadGateway(format!("upstream failed: {r}")),
+        FetchError::Timeout(r) => ServeError::Timeout(format!("upstream timed out: {r}")),
+    }
+}
+
+/// The `Version` of an `.info` JSON object.
+fn info_version(data: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Version")]
+        version: String,
+    }
+    let info: Info = serde_json::from_slice(data).map_err(|e| format!("not an .info JSON object: {e}"))?;
+    Ok(info.version)
+}

@@ -1,0 +1,249 @@
+//! Upstream module proxies: the GOPROXY-list chain (`,` moves on after 404/410, `|` after any
+//! error), over HTTP(S) with a pooled client or over a `file://` directory in GOPROXY layout.
+
+use bytes::Bytes;
+use gomod::proxylist::{Entry, ProxySpec};
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper_util::rt::TokioExecutor;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// Why a fetch produced no body.
+#[derive(Debug, Clone)]
+pub enum FetchError {
+    /// 404 or 410: "not here"; the go command falls through to its next proxy.
+    NotFound { status: u16, reason: String },
+    /// Any other failure: bad status, transport error, invalid answer.
+    Failed(String),
+    /// The upstream did not answer in time.
+    Timeout(String),
+}
+
+impl FetchError {
+    pub fn reason(&self) -> &str {
+        match self {
+            FetchError::NotFound { reason, .. } | FetchError::Failed(reason) | FetchError::Timeout(reason) => reason,
+        }
+    }
+}
+
+/// A body arriving from a source, read chunk by chunk.
+pub enum Body {
+    Http { body: hyper::body::Incoming, idle: Duration, origin: String },
+    File(tokio::fs::File),
+}
+
+impl Body {
+    /// The next chunk, `None` at the end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+        match self {
+            Body::Http { body, idle, origin } => loop {
+                match tokio::time::timeout(*idle, body.frame()).await {
+                    Err(_) => return Err(FetchError::Timeout(format!("{origin}: body stalled for {idle:?}"))),
+                    Ok(None) => return Ok(None),
+                    Ok(Some(Err(e))) => return Err(FetchError::Failed(format!("{origin}: reading body: {e}"))),
+                    Ok(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
+                        }
+                    }
+                }
+            },
+            Body::File(f) => {
+                let mut buf = vec![0u8; 256 * 1024];
+                let n = f.read(&mut buf).await.map_err(|e| FetchError::Failed(format!("reading file: {e}")))?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(n);
+                Ok(Some(Bytes::from(buf)))
+            }
+        }
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes.
+    pub async fn collect(mut self, limit: u64) -> Result<Bytes, FetchError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = self.next_chunk().await? {
+            if (out.len() + chunk.len()) as u64 > limit {
+                return Err(FetchError::Failed(format!("answer larger than {limit} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, http_body_util::Empty<Bytes>>;
+
+/// The configured chain of upstream proxies.
+pub struct Upstreams {
+    chain: Vec<ProxySpec>,
+    client: HttpsClient,
+    timeout: Duration,
+    idle: Duration,
+}
+
+impl Upstreams {
+    pub fn new(chain: Vec<ProxySpec>, timeout: Duration, idle: Duration) -> anyhow::Result<Self> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            // A machine without a system trust store still gets the public web's roots.
+            .unwrap_or_else(|_| hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .build(https);
+        Ok(Self { chain, client, timeout, idle })
+    }
+
+    /// Whether any entry can answer at all (not only `direct`/`off`).
+    pub fn has_sources(&self) -> bool {
+        self.chain.iter().any(|s| matches!(s.entry, Entry::Url(_)))
+    }
+
+    /// Fetches `rel` (an escaped `module/@v/...` path) through the chain: the first 200 wins;
+    /// 404/410 moves on; other errors move on only after a `|` separator.
+    pub async fn fetch(&self, rel: &str) -> Result<Body, FetchError> {
+        let mut last = FetchError::NotFound { status: 404, reason: "no upstream is configured".into() };
+        for spec in &self.chain {
+            let res = match &spec.entry {
+                Entry::Off => {
+                    Err(FetchError::NotFound { status: 404, reason: "module lookup disabled by upstream=off".into() })
+                }
+                Entry::Direct => Err(FetchError::NotFound {
+                    status: 404,
+                    reason: "not found in the upstream proxies (direct mode is not available)".into(),
+                }),
+                Entry::Url(base) => self.fetch_one(base, rel).await,
+            };
+            match res {
+                Ok(body) => return Ok(body),
+                Err(e @ FetchError::NotFound { .. }) => last = e,
+                Err(e) => {
+                    if spec.fall_back_on_error {
+                        last = e;
+                    } else {
+                        return Err(e);
+                    }
+                }
+            }
+            if matches!(spec.entry, Entry::Off | Entry::Direct) {
+                break;
+            }
+        }
+        Err(last)
+    }
+
+    async fn fetch_one(&self, base: &str, rel: &str) -> Result<Body, FetchError> {
+        if let Some(dir) = base.strip_prefix("file://") {
+            return fetch_file(dir, rel).await;
+        }
+        let url = format!("{base}/{rel}");
+        let uri: hyper::Uri = url.parse().map_err(|e| FetchError::Failed(format!("{url}: bad URL: {e}")))?;
+        let origin = redact(&url);
+        let mut req =
+            hyper::Request::get(uri.clone()).header("user-agent", concat!("modgate/", env!("CARGO_PKG_VERSION")));
+        if let Some(auth) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(ui, _)| ui.to_string()) {
+            use base64::Engine as _;
+            let decoded = percent_encoding::percent_decode_str(&auth).decode_utf8_lossy().into_owned();
+            req = req.header(
+                "authorization",
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(decoded)),
+            );
+        }
+        let req = req.body(http_body_util::Empty::new()).map_err(|e| FetchError::Failed(format!("{origin}: {e}")))?;
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => return Err(FetchError::Timeout(format!("{origin}: no answer within {:?}", self.timeout))),
+            Ok(Err(e)) => return Err(FetchError::Failed(format!("{origin}: {}", error_chain(&e)))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        if status == 200 {
+            return Ok(Body::Http { body: resp.into_body(), idle: self.idle, origin });
+        }
+        // Keep the upstream's one-line reason when it sends a short text body.
+        let body = Body::Http { body: resp.into_body(), idle: self.idle, origin: origin.clone() };
+        let detail = match tokio::time::timeout(self.timeout, body.collect(4096)).await {
+            Ok(Ok(b)) => first_line(&b),
+            _ => String::new(),
+        };
+        let reason =
+            if detail.is_empty() { format!("{origin}: {status}") } else { format!("{origin}: {status}: {detail}") };
+        if status == 404 || status == 410 {
+            Err(FetchError::NotFound { status, reason: if detail.is_empty() { "not found".into() } else { detail } })
+        } else {
+            Err(FetchError::Failed(reason))
+        }
+    }
+}
+
+fn first_line(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let line = s.lines().next().unwrap_or("").trim();
+    line.chars().filter(|c| !c.is_control()).take(300).collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// The URL without any credentials, for logs and error bodies.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s && !url[s + 3..at].contains('/') => {
+            format!("{}://{}", &url[..s], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn fetch_file(dir: &str, rel: &str) -> Result<Body, FetchError> {
+    let path = PathBuf::from(dir).join(rel);
+    match tokio::fs::File::open(&path).await {
+        Ok(f) => {
+            let is_file = f.metadata().await.map(|m| m.is_file()).unwrap_or(false);
+            if !is_file {
+                return Err(FetchError::NotFound { status: 404, reason: "not found".into() });
+            }
+            Ok(Body::File(f))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(FetchError::NotFound { status: 404, reason: "not found".into() })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(FetchError::Failed(format!("file://{dir}: permission denied")))
+        }
+        Err(e) => Err(FetchError::Failed(format!("file://{dir}: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("https://user:secret@proxy.example/x"), "https://proxy.example/x");
+        assert_eq!(redact("https://proxy.example/a@b"), "https://proxy.example/a@b");
+    }
+}

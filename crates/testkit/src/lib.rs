@@ -1,0 +1,9 @@
+//! What modgate's tests and benchmarks stand on:
+//! - [`graph`]: synthetic module graphs written in GOPROXY layout, with the tricky cases;
+//! - [`upstream`]: a fake upstream proxy over such a directory, with latency, faults and
+//!   per-path request counters;
+//! - [`gorun`]: the real `go` command, run hermetically.
+
+pub mod gorun;
+pub mod graph;
+pub mod upstream;
