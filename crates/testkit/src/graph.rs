@@ -220,6 +220,30 @@ pub fn generate(n: usize, seed: u64) -> Graph {
     Graph { modules }
 }
 
+/// A one-version module whose zip carries `size` bytes of incompressible data: for streaming,
+/// memory and crash tests.
+pub fn big_module(path: &str, version: &str, size: usize, seed: u64) -> Module {
+    let mut rng = Rng(seed.max(1));
+    let mut blob = Vec::with_capacity(size + 8);
+    while blob.len() < size {
+        blob.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    blob.truncate(size);
+    let gm = format!("module {path}\n\ngo 1.21\n").into_bytes();
+    let v = Version {
+        version: version.to_string(),
+        time: "2024-05-01T12:00:00Z".to_string(),
+        files: vec![
+            ("go.mod".to_string(), gm.clone()),
+            ("big.go".to_string(), format!("package {}\n", package_name(path)).into_bytes()),
+            ("testdata/blob.bin".to_string(), blob),
+        ],
+        go_mod: gm,
+        tagged: true,
+    };
+    Module { path: path.to_string(), versions: vec![v], queries: BTreeMap::new(), kind: "big" }
+}
+
 impl Graph {
     /// Writes the graph in GOPROXY layout (`$mod/@v/list`, `.info`, `.mod`, `.zip`, `@latest`).
     pub fn write_proxy_dir(&self, dir: &Path) -> Result<()> {

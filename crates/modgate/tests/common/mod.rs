@@ -86,10 +86,14 @@ pub struct Process {
 
 impl Process {
     pub fn start(args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_modgate"))
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+        cmd.arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+        Self::start_with(cmd)
+    }
+
+    /// Starts a prepared command (which must make modgate listen on some address).
+    pub fn start_with(mut cmd: Command) -> Self {
+        let mut child = cmd
             .env_remove("GOPROXY")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -104,7 +108,9 @@ impl Process {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("listening") {
-                    if let Some(addr) = line.split_whitespace().find_map(|w| w.strip_prefix("addr=")) {
+                    let text_form = line.split_whitespace().find_map(|w| w.strip_prefix("addr="));
+                    let json_form = line.split("\"addr\":\"").nth(1).and_then(|rest| rest.split('"').next());
+                    if let Some(addr) = text_form.or(json_form) {
                         if let Some(t) = tx.take() {
                             let _ = t.send(addr.to_string());
                         }

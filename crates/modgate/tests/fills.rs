@@ -1,0 +1,240 @@
+//! Fills: single flight, verification before commit, faults from the upstream, negative
+//! caching, and the HTTP validators on cached objects.
+
+mod common;
+use common::*;
+use std::time::Duration;
+use testkit::graph::{big_module, Graph};
+use testkit::upstream::{FakeUpstream, Fault};
+
+struct Big {
+    dir: tempfile::TempDir,
+    upstream: FakeUpstream,
+    module: String,
+    version: String,
+    zip: Vec<u8>,
+    h1: String,
+}
+
+fn big(size: usize) -> Big {
+    let m = big_module("example.com/big/blob", "v1.0.0", size, 11);
+    let g = Graph { modules: vec![m] };
+    let dir = tempfile::tempdir().unwrap();
+    g.write_proxy_dir(dir.path()).unwrap();
+    let v = &g.modules[0].versions[0];
+    let zip = v.zip_bytes(&g.modules[0].path);
+    let h1 = v.zip_hash(&g.modules[0].path);
+    let upstream = FakeUpstream::start(dir.path());
+    Big { upstream, module: g.modules[0].path.clone(), version: v.version.clone(), zip, h1, dir }
+}
+
+fn zip_h1(bytes: &[u8]) -> String {
+    gomod::dirhash::hash_zip(std::io::Cursor::new(bytes.to_vec())).unwrap()
+}
+
+#[test]
+fn hundred_concurrent_misses_for_one_zip_make_one_upstream_request() {
+    let b = big(3 << 20);
+    // Latency keeps the fill open while the herd arrives; correctness does not depend on it.
+    b.upstream.set_latency(Duration::from_millis(300));
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
+    let path = obj_path(&b.module, &b.version, ".zip");
+    let addr = mg.addr;
+    let handles: Vec<_> = (0..100)
+        .map(|_| {
+            let p = path.clone();
+            std::thread::spawn(move || get(addr, &p, &[]))
+        })
+        .collect();
+    let mut misses = 0;
+    for h in handles {
+        let r = h.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body.len(), b.zip.len());
+        assert!(r.body == b.zip, "bytes differ from the upstream's");
+        if r.header("x-modgate-cache") == Some("miss") {
+            misses += 1;
+        }
+    }
+    assert_eq!(b.upstream.count(&path), 1, "upstream zip requests");
+    assert_eq!(b.upstream.count(&obj_path(&b.module, &b.version, ".mod")), 1, "upstream mod requests");
+    assert!(misses >= 1);
+    assert_eq!(zip_h1(&b.zip), b.h1);
+    let _ = &b.dir;
+}
+
+#[test]
+fn mod_and_info_requests_never_pull_the_zip() {
+    let fx = fixture(12);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
+    let m = fx.graph.module("plain").unwrap();
+    for ext in [".info", ".mod"] {
+        let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ext), &[]);
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(fx.upstream.count(&obj_path(&m.path, "v1.0.0", ".zip")), 0);
+    let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ".info"), &[]);
+    assert_eq!(r.header("x-modgate-cache"), Some("hit"));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ".mod"), &[]);
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+}
+
+#[test]
+fn broken_upstream_zips_are_never_committed() {
+    let b = big(256 << 10);
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(&b.upstream.url(), data.path());
+    cfg.upstream_idle_timeout = Duration::from_secs(1);
+    cfg.negative_ttl = Duration::ZERO;
+    let mg = InProcess::start(cfg);
+    let path = obj_path(&b.module, &b.version, ".zip");
+    let stored = data.path().join("cache").join(path.trim_start_matches('/'));
+
+    // A zip of another module, garbage, a truncated body, a reset, a hang and a 500.
+    let other = big_module("example.com/big/other", "v1.0.0", 1000, 3);
+    let wrong_prefix = other.versions[0].zip_bytes(&other.path);
+    let cases: Vec<(Fault, u16, &str)> = vec![
+        (Fault::Body(wrong_prefix), 502, "invalid zip"),
+        (Fault::Body(b"this is not a zip".to_vec()), 502, "invalid zip"),
+        (Fault::Truncate(100_000), 502, "upstream failed"),
+        (Fault::Reset, 502, "upstream failed"),
+        (Fault::Hang, 504, "timed out"),
+        (Fault::Status(500), 502, "500"),
+    ];
+    for (fault, status, reason) in cases {
+        b.upstream.clear_faults();
+        b.upstream.fault(".zip", fault.clone());
+        let r = get(mg.addr, &path, &[]);
+        assert_eq!(r.status, status, "{fault:?}: {}", r.text());
+        assert!(r.text().contains(reason), "{fault:?}: {}", r.text());
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert!(!stored.exists(), "{fault:?} left an object behind");
+        assert_eq!(std::fs::read_dir(data.path().join("tmp")).unwrap().count(), 0, "{fault:?} left a temporary");
+    }
+
+    // A zip whose go.mod differs from the version's .mod.
+    b.upstream.clear_faults();
+    let gm = tempfile::tempdir().unwrap();
+    let mut mism = big_module(&b.module, &b.version, 1000, 5);
+    mism.versions[0].files[0].1 = b"module example.com/big/blob\n\ngo 1.22\n".to_vec();
+    let mism_zip = mism.versions[0].zip_bytes(&b.module);
+    b.upstream.fault(".zip", Fault::Body(mism_zip));
+    let r = get(mg.addr, &path, &[]);
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("go.mod differs"), "{}", r.text());
+    assert!(!stored.exists());
+    drop(gm);
+
+    // Once the upstream behaves, the next request fills correctly.
+    b.upstream.clear_faults();
+    let r = get(mg.addr, &path, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == b.zip);
+    assert!(stored.exists());
+}
+
+#[test]
+fn bad_info_answers_are_refused() {
+    let b = big(1000);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
+    b.upstream.fault("v1.0.0.info", Fault::Body(b"{\"Version\":\"v1.0.1\"}".to_vec()));
+    let r = get(mg.addr, &obj_path(&b.module, "v1.0.0", ".info"), &[]);
+    assert_eq!(r.status, 502);
+    assert!(r.text().contains("instead of the requested version"), "{}", r.text());
+    b.upstream.fault("master.info", Fault::Body(b"<html>".to_vec()));
+    let r = get(mg.addr, &obj_path(&b.module, "master", ".info"), &[]);
+    assert_eq!(r.status, 502, "{}", r.text());
+    b.upstream.fault("@latest", Fault::Body(b"{\"Version\":\"v2.0.0\"}".to_vec()));
+    let r = get(mg.addr, &format!("/{}/@latest", b.module), &[]);
+    assert_eq!(r.status, 502, "an incompatible version must not be passed on: {}", r.text());
+}
+
+#[test]
+fn not_found_is_cached_briefly_and_passed_on() {
+    let fx = fixture(12);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
+    let p = "/example.com/missing/mod/@v/list";
+    for _ in 0..3 {
+        let r = get(mg.addr, p, &[]);
+        assert_eq!(r.status, 404);
+        assert!(r.text().contains("not found"), "{}", r.text());
+    }
+    assert_eq!(fx.upstream.count(p), 1, "404 is remembered");
+    fx.upstream.fault("/example.com/gone/mod/@v/v1.0.0.info", Fault::Status(410));
+    let r = get(mg.addr, "/example.com/gone/mod/@v/v1.0.0.info", &[]);
+    assert_eq!(r.status, 410);
+}
+
+#[test]
+fn validators_ranges_and_head() {
+    let b = big(200_000);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
+    let path = obj_path(&b.module, &b.version, ".zip");
+    let full = get(mg.addr, &path, &[]);
+    assert_eq!(full.status, 200);
+    let len = b.zip.len();
+    assert_eq!(full.header("content-length"), Some(len.to_string().as_str()));
+    assert_eq!(full.header("content-type"), Some("application/zip"));
+    assert_eq!(full.header("accept-ranges"), Some("bytes"));
+    assert!(full.header("content-encoding").is_none());
+    let etag = full.header("etag").unwrap().to_string();
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "strong etag: {etag}");
+
+    let head = request(mg.addr, "HEAD", &path, &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some(len.to_string().as_str()));
+    assert!(head.body.is_empty());
+
+    let r = get(mg.addr, &path, &[("Range", "bytes=1000-")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-range"), Some(format!("bytes 1000-{}/{len}", len - 1).as_str()));
+    assert!(r.body == b.zip[1000..]);
+
+    let r = get(mg.addr, &path, &[("Range", "bytes=10-19"), ("If-Range", &etag)]);
+    assert_eq!(r.status, 206);
+    assert!(r.body == b.zip[10..20]);
+
+    let r = get(mg.addr, &path, &[("Range", "bytes=10-19"), ("If-Range", "\"other\"")]);
+    assert_eq!(r.status, 200, "a changed validator means the whole object");
+    assert_eq!(r.body.len(), len);
+
+    let r = get(mg.addr, &path, &[("Range", &format!("bytes={len}-"))]);
+    assert_eq!(r.status, 416);
+    assert_eq!(r.header("content-range"), Some(format!("bytes */{len}").as_str()));
+
+    let r = get(mg.addr, &path, &[("If-None-Match", &etag)]);
+    assert_eq!(r.status, 304);
+    assert!(r.body.is_empty());
+
+    let list = get(mg.addr, &format!("/{}/@v/list", b.module), &[]);
+    assert_eq!(list.status, 200);
+    assert_eq!(list.text(), "v1.0.0\n");
+    assert_eq!(list.header("cache-control"), Some("public, max-age=60"));
+    let head = request(mg.addr, "HEAD", &format!("/{}/@v/list", b.module), &[]);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("7"));
+    let _ = &b.dir;
+}
+
+#[test]
+fn health_and_readiness() {
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config("off", data.path()));
+    assert_eq!(get(mg.addr, "/healthz", &[]).status, 200);
+    assert_eq!(get(mg.addr, "/readyz", &[]).status, 200);
+    // Storage taken away: not ready, but alive.
+    std::fs::remove_dir_all(data.path()).unwrap();
+    std::fs::write(data.path(), b"not a directory").unwrap();
+    assert_eq!(get(mg.addr, "/readyz", &[]).status, 503);
+    assert_eq!(get(mg.addr, "/healthz", &[]).status, 200);
+    let r = get(mg.addr, "/example.com/m/@v/list", &[]);
+    assert!(r.status == 503 || r.status == 404, "{} {}", r.status, r.text());
+    let _ = std::fs::remove_file(data.path());
+}
