@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 /// Objects up to this size are read whole rather than streamed.
 const SMALL_OBJECT: u64 = 64 * 1024;
 /// Chunk size when streaming a zip.
-const STREAM_CHUNK: usize = 256 * 1024;
+const STREAM_CHUNK: usize = 64 * 1024;
 
 /// The request id, shared by the access log and the response header.
 #[derive(Clone)]
@@ -104,7 +104,13 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let reply = match svc.serve(&parsed).await {
+    let cache_only = req
+        .headers()
+        .get("disable-module-fetch")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let answer = if cache_only { svc.serve_cached(&parsed).await } else { svc.serve(&parsed).await };
+    let reply = match answer {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };

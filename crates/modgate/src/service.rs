@@ -91,6 +91,24 @@ impl Service {
         }
     }
 
+    /// Answers from the cache alone (the `Disable-Module-Fetch: true` request header): no
+    /// source is asked; a mutable answer is served whatever its age.
+    pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        let key = req.rel();
+        if req.is_immutable() {
+            if let Some(obj) = self.store.open_immutable(&key).await? {
+                return Ok(Reply::Object { obj, cache: CacheStatus::Hit });
+            }
+        } else if let Some((data, age)) = self.store.get_mutable(&key).await? {
+            let cache = if age < self.list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
+            return Ok(Reply::Mutable { data: Bytes::from(data), cache });
+        }
+        Err(ServeError::not_found(format!(
+            "{}: not cached, and Disable-Module-Fetch forbids fetching it",
+            req.display()
+        )))
+    }
+
     fn negative_hit(&self, key: &str) -> Option<ServeError> {
         let mut map = self.negative.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(key) {

@@ -238,3 +238,45 @@ fn health_and_readiness() {
     assert!(r.status == 503 || r.status == 404, "{} {}", r.status, r.text());
     let _ = std::fs::remove_file(data.path());
 }
+
+#[test]
+fn upstream_redirects_are_followed() {
+    let b = big(50_000);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
+    let path = obj_path(&b.module, &b.version, ".zip");
+    // The zip lives elsewhere on the upstream; the .mod redirects with an absolute URL.
+    let blob = b.dir.path().join("blobs");
+    std::fs::create_dir_all(&blob).unwrap();
+    std::fs::write(blob.join("z1"), &b.zip).unwrap();
+    b.upstream.fault(&path, Fault::Redirect("/blobs/z1".into()));
+    let mod_path = obj_path(&b.module, &b.version, ".mod");
+    std::fs::copy(b.dir.path().join(mod_path.trim_start_matches('/')), blob.join("m1")).unwrap();
+    b.upstream.fault(&mod_path, Fault::Redirect(format!("{}/blobs/m1", b.upstream.url())));
+    let r = get(mg.addr, &path, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == b.zip);
+    assert_eq!(b.upstream.count("/blobs/z1"), 1);
+    assert_eq!(b.upstream.count("/blobs/m1"), 1);
+    // A redirect loop ends with a gateway error.
+    b.upstream.fault("loop.info", Fault::Redirect("loop.info".into()));
+    let r = get(mg.addr, &format!("/{}/@v/loop.info", b.module), &[]);
+    assert_eq!(r.status, 502, "{}", r.text());
+    assert!(r.text().contains("redirects"), "{}", r.text());
+}
+
+#[test]
+fn disable_module_fetch_answers_from_cache_only() {
+    let fx = fixture(12);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
+    let m = fx.graph.module("plain").unwrap();
+    let p = obj_path(&m.path, "v1.0.0", ".mod");
+    let r = get(mg.addr, &p, &[("Disable-Module-Fetch", "true")]);
+    assert_eq!(r.status, 404);
+    assert_eq!(fx.upstream.total(), 0);
+    assert_eq!(get(mg.addr, &p, &[]).status, 200);
+    let r = get(mg.addr, &p, &[("Disable-Module-Fetch", "true")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(fx.upstream.total(), 1);
+}

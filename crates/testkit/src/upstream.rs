@@ -27,6 +27,8 @@ pub enum Fault {
     Hang,
     /// Answer 200 with these bytes instead of the file's.
     Body(Vec<u8>),
+    /// Answer 302 to this location (absolute, or a path on this server).
+    Redirect(String),
 }
 
 #[derive(Default)]
@@ -208,6 +210,11 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                 std::future::pending::<()>().await;
             }
             (Some(Fault::Body(b)), _) => respond(&mut w, 200, "application/octet-stream", &b, head_only).await?,
+            (Some(Fault::Redirect(loc)), _) => {
+                w.write_all(format!("HTTP/1.1 302 Found\r\nLocation: {loc}\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await?;
+                w.flush().await?;
+            }
             (Some(Fault::Truncate(n)), Some(data)) => {
                 w.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len()).as_bytes()).await?;
                 w.write_all(&data[..n.min(data.len())]).await?;
