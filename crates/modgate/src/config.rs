@@ -41,6 +41,17 @@ pub struct Config {
     pub upstream_idle_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    pub prefetch: PrefetchConfig,
+}
+
+/// Dependency-aware prefetch: serving a go.mod warms its requirements' `.mod` and `.info`.
+#[derive(Debug, Clone)]
+pub struct PrefetchConfig {
+    pub enabled: bool,
+    /// Upstream fetches in flight for prefetching at once.
+    pub concurrency: usize,
+    /// How many levels of requirements below a served go.mod are warmed.
+    pub depth: u32,
 }
 
 /// Values given on the command line or in the environment (clap folds the two together).
@@ -65,6 +76,15 @@ struct FileConfig {
     upstream_idle_timeout: Option<Spanned<String>>,
     shutdown_timeout: Option<Spanned<String>>,
     cache: Option<CacheSection>,
+    prefetch: Option<PrefetchSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrefetchSection {
+    enabled: Option<bool>,
+    concurrency: Option<Spanned<i64>>,
+    depth: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,6 +166,23 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
     };
     let l = Loader { file_path: file, file_text };
     let cache = parsed.cache.unwrap_or_default();
+    let pf = parsed.prefetch.unwrap_or_default();
+    let int = |key: &str, v: &Option<Spanned<i64>>, default: i64, lo: i64, hi: i64| -> Result<i64, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) if (lo..=hi).contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => {
+                let line = line_of(&l.file_text, s.span().start);
+                let path = l.file_path.map(|p| p.display().to_string()).unwrap_or_default();
+                Err(ConfigError(format!("config: {path}:{line}: {key}: {} is outside {lo}..={hi}", s.get_ref())))
+            }
+        }
+    };
+    let prefetch = PrefetchConfig {
+        enabled: pf.enabled.unwrap_or(true),
+        concurrency: int("prefetch.concurrency", &pf.concurrency, 16, 1, 512)? as usize,
+        depth: int("prefetch.depth", &pf.depth, 8, 0, 64)? as u32,
+    };
 
     let (v, o) = l.pick(&over.listen, &parsed.listen, "127.0.0.1:8080");
     let listen: SocketAddr =
@@ -187,6 +224,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         upstream_timeout: duration("upstream_timeout", l.pick_file(&parsed.upstream_timeout, "30s"))?,
         upstream_idle_timeout: duration("upstream_idle_timeout", l.pick_file(&parsed.upstream_idle_timeout, "60s"))?,
         shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
+        prefetch,
     })
 }
 
@@ -243,6 +281,13 @@ mod tests {
         let over = Overrides { upstream: Some("ftp://x".into()), ..Default::default() };
         let e = load(None, &over, None).unwrap_err().0;
         assert!(e.contains("--upstream or MODGATE_UPSTREAM"), "{e}");
+        let f = file("[prefetch]\nenabled = false\nconcurrency = 0\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains(":3: prefetch.concurrency"), "{e}");
+        let f = file("[prefetch]\nenabled = false\ndepth = 2\n");
+        let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+        assert!(!c.prefetch.enabled);
+        assert_eq!(c.prefetch.depth, 2);
         let e = load(Some(Path::new("/nonexistent/modgate.toml")), &Overrides::default(), None).unwrap_err().0;
         assert!(e.contains("cannot read"), "{e}");
     }

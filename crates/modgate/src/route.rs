@@ -79,6 +79,19 @@ impl ModuleRequest {
         }
     }
 
+    /// A request for a canonical version's `.info`, `.mod` or `.zip`, built from unescaped parts
+    /// (as found in a go.mod); `None` if the path or version is not valid together.
+    pub fn for_version(module: &str, version: &str, endpoint: Endpoint) -> Option<Self> {
+        path::check(module, version).ok()?;
+        Some(Self {
+            module: module.to_string(),
+            endpoint,
+            version: Some(version.to_string()),
+            escaped_module: path::escape_path(module).ok()?,
+            escaped_version: Some(path::escape_version(version).ok()?),
+        })
+    }
+
     /// The request for another endpoint of the same module and version.
     pub fn with_endpoint(&self, endpoint: Endpoint) -> Self {
         Self { endpoint, ..self.clone() }

@@ -55,6 +55,7 @@ pub struct Service {
     fills: Arc<Flights<()>>,
     answers: Arc<Flights<Bytes>>,
     negative: Mutex<HashMap<String, Negative>>,
+    pub(crate) prefetcher: crate::prefetch::Prefetcher,
 }
 
 impl Service {
@@ -71,6 +72,7 @@ impl Service {
             fills: Arc::default(),
             answers: Arc::default(),
             negative: Mutex::new(HashMap::new()),
+            prefetcher: crate::prefetch::Prefetcher::new(cfg.prefetch.clone()),
         })
     }
 
@@ -85,10 +87,29 @@ impl Service {
     /// Answers one validated module request.
     pub async fn serve(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
         if req.is_immutable() {
-            self.immutable(req).await
+            let reply = self.immutable(req).await;
+            if reply.is_ok() {
+                crate::prefetch::after_go_mod(self, req);
+            }
+            reply
         } else {
             self.mutable(req).await
         }
+    }
+
+    /// Whether an immutable object is already stored.
+    pub(crate) async fn is_cached(&self, req: &ModuleRequest) -> bool {
+        matches!(self.store.open_immutable(&req.rel()).await, Ok(Some(_)))
+    }
+
+    /// Whether a source recently said the object does not exist.
+    pub(crate) fn is_known_missing(&self, req: &ModuleRequest) -> bool {
+        self.negative_hit(&req.rel()).is_some()
+    }
+
+    /// Fills an immutable object without answering anyone (prefetch).
+    pub(crate) async fn warm(self: &Arc<Self>, req: &ModuleRequest) -> Result<(), ServeError> {
+        self.fill_immutable(req).await
     }
 
     /// Answers from the cache alone (the `Disable-Module-Fetch: true` request header): no

@@ -1,0 +1,83 @@
+//! Dependency-aware prefetch. The go command walks a module graph largely one request at a
+//! time; when modgate serves a go.mod it already knows the next requests, so it warms the
+//! requirements' `.mod` and `.info` in parallel, and theirs in turn as they arrive.
+//!
+//! It is a guess, never a cost: it runs after the reply on its own tasks, holds a bounded
+//! number of upstream fetches (a semaphore), stops at a configured depth, expands each go.mod at
+//! most once per process, and shares fills with client requests through the single flight.
+
+use crate::config::PrefetchConfig;
+use crate::route::{Endpoint, ModuleRequest};
+use crate::service::Service;
+use futures::future::BoxFuture;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Upper bound on remembered expansions before the memory is cleared.
+const MAX_EXPANDED: usize = 200_000;
+
+pub struct Prefetcher {
+    cfg: PrefetchConfig,
+    permits: Arc<Semaphore>,
+    expanded: Mutex<HashSet<String>>,
+}
+
+impl Prefetcher {
+    pub fn new(cfg: PrefetchConfig) -> Self {
+        let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
+        Self { cfg, permits, expanded: Mutex::new(HashSet::new()) }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cfg.enabled && self.cfg.depth > 0
+    }
+
+    /// True the first time a go.mod is expanded.
+    fn first_expansion(&self, key: &str) -> bool {
+        let mut set = self.expanded.lock().unwrap_or_else(|p| p.into_inner());
+        if set.len() >= MAX_EXPANDED {
+            set.clear();
+        }
+        set.insert(key.to_string())
+    }
+}
+
+/// Called after a go.mod was served: warms its requirements in the background.
+pub fn after_go_mod(svc: &Arc<Service>, req: &ModuleRequest) {
+    if !svc.prefetcher.enabled() || req.endpoint != Endpoint::Mod {
+        return;
+    }
+    let depth = svc.prefetcher.cfg.depth;
+    tokio::spawn(expand(Arc::clone(svc), req.clone(), depth));
+}
+
+fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        if depth == 0 || !svc.prefetcher.first_expansion(&req.rel()) {
+            return;
+        }
+        let Ok(Some(go_mod)) = svc.store.read_immutable(&req.rel()).await else { return };
+        for (path, version) in gomod::modfile::requires(&go_mod) {
+            let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
+            let svc = Arc::clone(&svc);
+            tokio::spawn(async move {
+                let mut filled = false;
+                for r in [dep.clone(), dep.with_endpoint(Endpoint::Info)] {
+                    if svc.is_cached(&r).await || svc.is_known_missing(&r) {
+                        continue;
+                    }
+                    let Ok(_permit) = svc.prefetcher.permits.acquire().await else { return };
+                    match svc.warm(&r).await {
+                        Ok(()) => filled = true,
+                        Err(e) => tracing::debug!(object = %r.rel(), error = %e, "prefetch failed"),
+                    }
+                }
+                if filled {
+                    tracing::debug!(module = %dep.display(), "prefetched");
+                }
+                expand(svc, dep, depth - 1).await;
+            });
+        }
+    })
+}
