@@ -186,6 +186,10 @@ impl Service {
         Box::pin(async move {
             fills
                 .run(&key, async move {
+                    // A fill that finished just before this one began has already done the work.
+                    if this.is_cached(&r).await {
+                        return Ok(());
+                    }
                     let res = match r.endpoint {
                         Endpoint::Zip => this.fill_zip(&r).await,
                         _ => this.fill_small(&r).await,
