@@ -42,6 +42,8 @@ pub struct Config {
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     pub prefetch: PrefetchConfig,
+    /// Bytes of small immutable objects (`.info`, `.mod`) kept in memory.
+    pub memory_cache_bytes: u64,
 }
 
 /// Dependency-aware prefetch: serving a go.mod warms its requirements' `.mod` and `.info`.
@@ -92,6 +94,7 @@ struct PrefetchSection {
 struct CacheSection {
     list_ttl: Option<Spanned<String>>,
     negative_ttl: Option<Spanned<String>>,
+    memory_mb: Option<Spanned<i64>>,
 }
 
 /// Where a value came from, for error messages.
@@ -225,6 +228,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         upstream_idle_timeout: duration("upstream_idle_timeout", l.pick_file(&parsed.upstream_idle_timeout, "60s"))?,
         shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
         prefetch,
+        memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
     })
 }
 

@@ -2,8 +2,8 @@
 //! replies into responses (validators, ranges, cache headers).
 
 use crate::errors::ServeError;
-use crate::route::{self, Endpoint};
-use crate::service::{CacheStatus, Reply, Service};
+use crate::route;
+use crate::service::{CacheStatus, MemObject, Reply, Service};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -15,8 +15,6 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-/// Objects up to this size are read whole rather than streamed.
-const SMALL_OBJECT: u64 = 64 * 1024;
 /// Chunk size when streaming a zip.
 const STREAM_CHUNK: usize = 64 * 1024;
 
@@ -116,7 +114,8 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
     };
     let ct = parsed.endpoint.content_type();
     match reply {
-        Reply::Object { obj, cache } => object_response(obj, ct, cache, req.headers(), head, parsed.endpoint).await,
+        Reply::Object { obj, cache } => object_response(Source::File(obj), ct, cache, req.headers(), head).await,
+        Reply::Memory { obj, cache } => object_response(Source::Memory(obj), ct, cache, req.headers(), head).await,
         Reply::Mutable { data, cache } => {
             let mut resp = Response::new(if head { Body::empty() } else { Body::from(data.clone()) });
             let h = resp.headers_mut();
@@ -182,46 +181,58 @@ fn parse_range(value: &str, len: u64) -> RangeReq {
     RangeReq::Partial(start, end)
 }
 
+/// Where an immutable object's bytes come from.
+enum Source {
+    File(crate::storage::StoredObject),
+    Memory(Arc<MemObject>),
+}
+
 async fn object_response(
-    mut obj: crate::storage::StoredObject,
+    src: Source,
     ct: &'static str,
     cache: CacheStatus,
     req_headers: &HeaderMap,
     head: bool,
-    endpoint: Endpoint,
 ) -> Response {
-    let etag = obj.etag.clone();
-    let last_modified = httpdate::fmt_http_date(obj.modified);
-    let mut base = HeaderMap::new();
+    let (etag, last_modified, len) = match &src {
+        Source::Memory(m) => (m.etag.clone(), m.last_modified.clone(), m.data.len() as u64),
+        Source::File(f) => {
+            match (HeaderValue::from_str(&f.etag), HeaderValue::from_str(&httpdate::fmt_http_date(f.modified))) {
+                (Ok(e), Ok(l)) => (e, l, f.len),
+                _ => return ServeError::Storage("unrepresentable validator".into()).into_response(),
+            }
+        }
+    };
+    let mut base = HeaderMap::with_capacity(10);
     base.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     base.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        base.insert(header::ETAG, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&last_modified) {
-        base.insert(header::LAST_MODIFIED, v);
-    }
+    base.insert(header::ETAG, etag.clone());
+    base.insert(header::LAST_MODIFIED, last_modified.clone());
     base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     base.insert("x-modgate-cache", HeaderValue::from_static(cache.as_str()));
 
-    if let Some(inm) = req_headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        if inm.split(',').any(|t| t.trim() == etag || t.trim() == "*") {
-            let mut r = Response::new(Body::empty());
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            *r.headers_mut() = base;
-            r.extensions_mut().insert(cache);
-            return r;
+    let finish = |status: StatusCode, body: Body, mut headers: HeaderMap| {
+        let mut r = Response::new(body);
+        *r.status_mut() = status;
+        std::mem::swap(r.headers_mut(), &mut headers);
+        r.extensions_mut().insert(cache);
+        r
+    };
+    if let Some(inm) = req_headers.get(header::IF_NONE_MATCH) {
+        let inm = inm.as_bytes();
+        if inm == b"*" || inm.split(|&b| b == b',').any(|t| t.trim_ascii() == etag.as_bytes()) {
+            return finish(StatusCode::NOT_MODIFIED, Body::empty(), base);
         }
     }
-    let len = obj.len;
     let mut range = match req_headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(v) => parse_range(v, len),
         None => RangeReq::Full,
     };
     if range != RangeReq::Full {
         // If-Range: only a matching strong validator keeps the range.
-        if let Some(ir) = req_headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
-            if ir.trim() != etag && ir.trim() != last_modified {
+        if let Some(ir) = req_headers.get(header::IF_RANGE) {
+            let ir = ir.as_bytes().trim_ascii();
+            if ir != etag.as_bytes() && ir != last_modified.as_bytes() {
                 range = RangeReq::Full;
             }
         }
@@ -230,49 +241,35 @@ async fn object_response(
         RangeReq::Full => (StatusCode::OK, 0, len),
         RangeReq::Partial(s, e) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
         RangeReq::Unsatisfiable => {
-            let mut r = Response::new(Body::empty());
-            *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            *r.headers_mut() = base;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
+                base.insert(header::CONTENT_RANGE, v);
             }
-            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-            r.extensions_mut().insert(cache);
-            return r;
+            base.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+            return finish(StatusCode::RANGE_NOT_SATISFIABLE, Body::empty(), base);
         }
     };
     let body = if head || count == 0 {
         Body::empty()
-    } else if count <= SMALL_OBJECT && endpoint != Endpoint::Zip {
-        let mut buf = vec![0u8; count as usize];
-        let read = async {
-            obj.file.seek(std::io::SeekFrom::Start(start)).await?;
-            obj.file.read_exact(&mut buf).await
-        };
-        if let Err(e) = read.await {
-            return ServeError::Storage(e.to_string()).into_response();
-        }
-        Body::from(buf)
     } else {
-        if start > 0 {
-            if let Err(e) = obj.file.seek(std::io::SeekFrom::Start(start)).await {
-                return ServeError::Storage(e.to_string()).into_response();
+        match src {
+            Source::Memory(m) => Body::from(m.data.slice(start as usize..(start + count) as usize)),
+            Source::File(mut f) => {
+                if start > 0 {
+                    if let Err(e) = f.file.seek(std::io::SeekFrom::Start(start)).await {
+                        return ServeError::Storage(e.to_string()).into_response();
+                    }
+                }
+                Body::from_stream(tokio_util::io::ReaderStream::with_capacity(f.file.take(count), STREAM_CHUNK))
             }
         }
-        let reader = obj.file.take(count);
-        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, STREAM_CHUNK))
     };
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    *r.headers_mut() = base;
-    r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    base.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
     if status == StatusCode::PARTIAL_CONTENT {
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1)) {
-            r.headers_mut().insert(header::CONTENT_RANGE, v);
+            base.insert(header::CONTENT_RANGE, v);
         }
     }
-    r.extensions_mut().insert(cache);
-    r
+    finish(status, body, base)
 }
 
 #[cfg(test)]

@@ -33,10 +33,23 @@ impl CacheStatus {
     }
 }
 
+/// A small immutable object held in memory with its validators precomputed, so that a warm
+/// `.info`/`.mod` is answered without touching the disk or a blocking thread.
+pub struct MemObject {
+    pub data: Bytes,
+    pub etag: http::HeaderValue,
+    pub last_modified: http::HeaderValue,
+}
+
+/// Objects up to this size are kept in the memory cache; larger ones (zips) are streamed.
+pub const MEM_OBJECT_MAX: u64 = 64 * 1024;
+
 /// What the service answers with.
 pub enum Reply {
-    /// A committed immutable object.
+    /// A committed immutable object, to stream from storage.
     Object { obj: StoredObject, cache: CacheStatus },
+    /// A small committed immutable object from memory.
+    Memory { obj: Arc<MemObject>, cache: CacheStatus },
     /// A mutable answer (list, latest, query info).
     Mutable { data: Bytes, cache: CacheStatus },
 }
@@ -56,6 +69,7 @@ pub struct Service {
     answers: Arc<Flights<Bytes>>,
     negative: Mutex<HashMap<String, Negative>>,
     pub(crate) prefetcher: crate::prefetch::Prefetcher,
+    memory: moka::sync::Cache<String, Arc<MemObject>>,
 }
 
 impl Service {
@@ -73,6 +87,10 @@ impl Service {
             answers: Arc::default(),
             negative: Mutex::new(HashMap::new()),
             prefetcher: crate::prefetch::Prefetcher::new(cfg.prefetch.clone()),
+            memory: moka::sync::Cache::builder()
+                .max_capacity(cfg.memory_cache_bytes)
+                .weigher(|k: &String, v: &Arc<MemObject>| (k.len() + v.data.len() + 128).try_into().unwrap_or(u32::MAX))
+                .build(),
         })
     }
 
@@ -99,7 +117,7 @@ impl Service {
 
     /// Whether an immutable object is already stored.
     pub(crate) async fn is_cached(&self, req: &ModuleRequest) -> bool {
-        matches!(self.store.open_immutable(&req.rel()).await, Ok(Some(_)))
+        self.memory.contains_key(&req.rel()) || matches!(self.store.open_immutable(&req.rel()).await, Ok(Some(_)))
     }
 
     /// Whether a source recently said the object does not exist.
@@ -117,8 +135,11 @@ impl Service {
     pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
         let key = req.rel();
         if req.is_immutable() {
+            if let Some(obj) = self.memory.get(&key) {
+                return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
+            }
             if let Some(obj) = self.store.open_immutable(&key).await? {
-                return Ok(Reply::Object { obj, cache: CacheStatus::Hit });
+                return self.reply_from_store(key, obj, CacheStatus::Hit).await;
             }
         } else if let Some((data, age)) = self.store.get_mutable(&key).await? {
             let cache = if age < self.list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
@@ -160,17 +181,46 @@ impl Service {
 
     async fn immutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
         let key = req.rel();
+        if let Some(obj) = self.memory.get(&key) {
+            return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
+        }
         if let Some(obj) = self.store.open_immutable(&key).await? {
-            return Ok(Reply::Object { obj, cache: CacheStatus::Hit });
+            return self.reply_from_store(key, obj, CacheStatus::Hit).await;
         }
         if let Some(e) = self.negative_hit(&key) {
             return Err(e);
         }
         self.fill_immutable(req).await?;
         match self.store.open_immutable(&key).await? {
-            Some(obj) => Ok(Reply::Object { obj, cache: CacheStatus::Miss }),
+            Some(obj) => self.reply_from_store(key, obj, CacheStatus::Miss).await,
             None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
         }
+    }
+
+    /// Small objects move into the memory cache; large ones are streamed from storage.
+    async fn reply_from_store(
+        &self,
+        key: String,
+        mut obj: StoredObject,
+        cache: CacheStatus,
+    ) -> Result<Reply, ServeError> {
+        if obj.len > MEM_OBJECT_MAX {
+            return Ok(Reply::Object { obj, cache });
+        }
+        use tokio::io::AsyncReadExt;
+        let mut data = Vec::with_capacity(obj.len as usize);
+        (&mut obj.file).take(MEM_OBJECT_MAX + 1).read_to_end(&mut data).await?;
+        if data.len() as u64 != obj.len {
+            return Err(ServeError::Storage(format!("{key} changed size while being read")));
+        }
+        let mem = Arc::new(MemObject {
+            data: Bytes::from(data),
+            etag: http::HeaderValue::from_str(&obj.etag).map_err(|e| ServeError::Storage(e.to_string()))?,
+            last_modified: http::HeaderValue::from_str(&httpdate::fmt_http_date(obj.modified))
+                .map_err(|e| ServeError::Storage(e.to_string()))?,
+        });
+        self.memory.insert(key, Arc::clone(&mem));
+        Ok(Reply::Memory { obj: mem, cache })
     }
 
     /// Fills one immutable object (sharing the fill with concurrent requests).

@@ -213,6 +213,22 @@ fn validators_ranges_and_head() {
     assert_eq!(r.status, 304);
     assert!(r.body.is_empty());
 
+    // Small objects come from memory after the first read, with the same validators.
+    let mod_path = obj_path(&b.module, &b.version, ".mod");
+    let first = get(mg.addr, &mod_path, &[]);
+    let second = get(mg.addr, &mod_path, &[]);
+    assert_eq!(first.body, second.body);
+    assert_eq!(second.header("x-modgate-cache"), Some("hit"));
+    let metag = second.header("etag").unwrap().to_string();
+    assert_eq!(first.header("etag"), Some(metag.as_str()));
+    assert_eq!(get(mg.addr, &mod_path, &[("If-None-Match", &metag)]).status, 304);
+    let r = get(mg.addr, &mod_path, &[("Range", "bytes=0-5")]);
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &first.body[..6]);
+    let head = request(mg.addr, "HEAD", &mod_path, &[]);
+    assert_eq!(head.header("content-length"), Some(first.body.len().to_string().as_str()));
+    assert!(head.body.is_empty());
+
     let list = get(mg.addr, &format!("/{}/@v/list", b.module), &[]);
     assert_eq!(list.status, 200);
     assert_eq!(list.text(), "v1.0.0\n");

@@ -247,6 +247,11 @@ pub fn big_module(path: &str, version: &str, size: usize, seed: u64) -> Module {
 impl Graph {
     /// Writes the graph in GOPROXY layout (`$mod/@v/list`, `.info`, `.mod`, `.zip`, `@latest`).
     pub fn write_proxy_dir(&self, dir: &Path) -> Result<()> {
+        self.write_proxy_dir_with(dir, true)
+    }
+
+    /// Like [`Graph::write_proxy_dir`], optionally without zips (for metadata-only benchmarks).
+    pub fn write_proxy_dir_with(&self, dir: &Path, zips: bool) -> Result<()> {
         for m in &self.modules {
             let esc = gomod::path::escape_path(&m.path)?;
             let vdir = dir.join(&esc).join("@v");
@@ -256,7 +261,9 @@ impl Graph {
                 let ev = gomod::path::escape_version(&v.version)?;
                 std::fs::write(vdir.join(format!("{ev}.info")), v.info())?;
                 std::fs::write(vdir.join(format!("{ev}.mod")), &v.go_mod)?;
-                std::fs::write(vdir.join(format!("{ev}.zip")), v.zip_bytes(&m.path))?;
+                if zips {
+                    std::fs::write(vdir.join(format!("{ev}.zip")), v.zip_bytes(&m.path))?;
+                }
                 if v.tagged {
                     list.push_str(&v.version);
                     list.push('\n');

@@ -37,6 +37,8 @@ struct State {
     /// (path suffix, fault)
     faults: Vec<(String, Fault)>,
     counts: HashMap<String, usize>,
+    /// Wall-clock time (µs since the Unix epoch) the first body byte of a path was sent.
+    first_body_byte: HashMap<String, u128>,
 }
 
 /// A running fake upstream.
@@ -122,6 +124,16 @@ impl FakeUpstream {
         self.lock().counts.values().sum()
     }
 
+    /// When the first body byte for `path` was sent (µs since the Unix epoch), if it was.
+    pub fn first_body_byte_us(&self, path: &str) -> Option<u128> {
+        self.lock().first_body_byte.get(path).copied()
+    }
+
+    /// Every path's request count, as JSON (for benchmark scripts).
+    pub fn stats_json(&self) -> String {
+        stats_json(&self.lock())
+    }
+
     pub fn reset_counts(&self) {
         self.lock().counts.clear();
     }
@@ -178,6 +190,11 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
             }
         }
         let path = decode(target.split('?').next().unwrap_or("/"));
+        if path == "/-/stats" {
+            let body = stats_json(&state.lock().unwrap_or_else(|p| p.into_inner()));
+            respond(&mut w, 200, "application/json", body.as_bytes(), false).await?;
+            continue;
+        }
         let (latency, fault) = {
             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
             *st.counts.entry(path.clone()).or_default() += 1;
@@ -223,13 +240,21 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
             }
             (Some(Fault::SlowDrip { chunk, every }), Some(data)) => {
                 w.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len()).as_bytes()).await?;
-                for c in data.chunks(chunk.max(1)) {
+                for (i, c) in data.chunks(chunk.max(1)).enumerate() {
+                    if i == 0 {
+                        note_first_byte(&state, &path);
+                    }
                     w.write_all(c).await?;
                     w.flush().await?;
                     tokio::time::sleep(every).await;
                 }
             }
-            (_, Some(data)) => respond(&mut w, 200, content_type(&path), &data, head_only).await?,
+            (_, Some(data)) => {
+                if !head_only && !data.is_empty() {
+                    note_first_byte(&state, &path);
+                }
+                respond(&mut w, 200, content_type(&path), &data, head_only).await?
+            }
             (_, None) => {
                 respond(
                     &mut w,
@@ -242,6 +267,19 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
             }
         }
     }
+}
+
+fn stats_json(st: &State) -> String {
+    let counts: serde_json::Map<String, serde_json::Value> =
+        st.counts.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(*v))).collect();
+    let first: serde_json::Map<String, serde_json::Value> =
+        st.first_body_byte.iter().map(|(k, v)| (k.clone(), serde_json::Value::from(*v as u64))).collect();
+    serde_json::json!({ "counts": counts, "first_body_byte_us": first }).to_string()
+}
+
+fn note_first_byte(state: &Mutex<State>, path: &str) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    state.lock().unwrap_or_else(|p| p.into_inner()).first_body_byte.entry(path.to_string()).or_insert(now);
 }
 
 fn content_type(path: &str) -> &'static str {

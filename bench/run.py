@@ -1,0 +1,530 @@
+#!/usr/bin/env python3
+"""modgate benchmarks: every comparison runs side by side in one invocation, on 127.0.0.1.
+
+Run through bench/run.sh (which builds release binaries and installs wrk, h2load and nginx).
+Writes bench/RESULTS.md. Every process started here is stopped on exit, whatever happens.
+
+Scenarios (see issue "Benchmarks against the limit"):
+  1 warm small objects vs nginx      2 warm zips vs nginx (+ modgate peak RSS)
+  3 cold and warm `go mod download all` vs direct and file://
+  4 thundering herd on a cold zip    5 cache size: 1,000 vs 100,000 versions
+  6 startup time and idle RSS
+"""
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+MODGATE = os.path.join(BIN, "modgate")
+TESTKIT = os.path.join(BIN, "testkit")
+LUA = os.path.join(ROOT, "bench", "random.lua")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+GO = os.environ.get("MODGATE_TEST_GO") or shutil.which("go") or "go"
+
+PROCS = []
+
+
+def log(*a):
+    print("[bench]", *a, file=sys.stderr, flush=True)
+
+
+def cleanup():
+    for p in PROCS:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+
+
+atexit.register(cleanup)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start(cmd, wait_for=None, env=None, cwd=None):
+    """Starts a process in its own group; optionally waits for a line matching `wait_for`."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                         start_new_session=True, text=True)
+    PROCS.append(p)
+    found = {}
+    ready = threading.Event()
+
+    def pump():
+        for line in p.stdout:
+            if wait_for and not ready.is_set():
+                m = re.search(wait_for, line)
+                if m:
+                    found["m"] = m
+                    ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    if wait_for:
+        ready.wait(60)
+        if "m" not in found:
+            raise RuntimeError(f"{cmd[0]} did not report readiness")
+        return p, found["m"]
+    return p, None
+
+
+def stop(p):
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def rss_kb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def http_get(url, timeout=30):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def start_upstream(directory, latency_ms=0):
+    p, m = start([TESTKIT, "upstream", "--dir", directory, "--latency-ms", str(latency_ms)], r"listening (\S+)")
+    return p, "http://" + m.group(1)
+
+
+def start_modgate(data, upstream, extra_toml=""):
+    """modgate at log level warn: like nginx's `access_log off`, no per-request log lines."""
+    cfg = os.path.join(data, "modgate.toml")
+    os.makedirs(data, exist_ok=True)
+    port = free_port()
+    with open(cfg, "w") as f:
+        f.write(f'data_dir = "{data}"\nupstream = "{upstream}"\nlog_level = "warn"\n'
+                f'listen = "127.0.0.1:{port}"\n' + extra_toml)
+    p, _ = start([MODGATE, "serve", "--config", cfg])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1000):
+        try:
+            if http_get(url + "/healthz", 1)[0] == 200:
+                return p, url
+        except OSError:
+            time.sleep(0.01)
+    raise RuntimeError("modgate did not start")
+
+
+def start_nginx(root, work):
+    port = free_port()
+    os.makedirs(os.path.join(work, "tmp"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "nginx.conf.in")) as f:
+        conf = f.read()
+    if os.geteuid() == 0:
+        conf = "user root;\n" + conf.replace("@DIR@", work).replace("@PORT@", str(port)).replace("@ROOT@", root)
+    path = os.path.join(work, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p, _ = start([NGINX, "-c", path, "-g", "daemon off;"])
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return p, url
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nginx did not start")
+
+
+def parse_duration_ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+    if not m:
+        return float("nan")
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v if u == "ms" else v * 1000 if u == "s" else v * 60000
+
+
+def parse_size(s):
+    m = re.match(r"([\d.]+)([KMGT]?B)", s)
+    if not m:
+        return 0.0
+    mult = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}[m.group(2)]
+    return float(m.group(1)) * mult
+
+
+def wrk(url, conns, duration, paths_file=None, path="/", threads=2):
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if paths_file:
+        cmd += ["-s", LUA, url, "--", paths_file]
+    else:
+        cmd += [url + path]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    res = {"raw": out}
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    res["rps"] = float(m.group(1)) if m else 0.0
+    m = re.search(r"Transfer/sec:\s+(\S+)", out)
+    res["bytes_per_sec"] = parse_size(m.group(1)) if m else 0.0
+    for pct in ("50", "90", "99"):
+        m = re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", out, re.M)
+        res[f"p{pct}_ms"] = parse_duration_ms(m.group(1)) if m else float("nan")
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    res["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: (.*)", out)
+    res["socket_errors"] = m.group(1).strip() if m else ""
+    return res
+
+
+def go_env(tmp, proxy):
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.path.join(tmp, "home"),
+        "GOPATH": os.path.join(tmp, "gopath"),
+        "GOMODCACHE": os.path.join(tmp, "gopath", "pkg", "mod"),
+        "GOCACHE": os.path.join(tmp, "gocache"),
+        "GOENV": "off",
+        "GOPROXY": proxy,
+        "GOSUMDB": "off",
+        "GOFLAGS": "-mod=mod",
+        "GOTOOLCHAIN": "local",
+        "GOTELEMETRY": "off",
+        "CGO_ENABLED": "0",
+    }
+    for d in ("home", "gocache"):
+        os.makedirs(os.path.join(tmp, d), exist_ok=True)
+    return env
+
+
+def go_download_all(root_dir, proxy, work):
+    tmp = tempfile.mkdtemp(dir=work)
+    env = go_env(tmp, proxy)
+    t = time.monotonic()
+    subprocess.run([GO, "mod", "download", "all"], cwd=root_dir, env=env, check=True, capture_output=True)
+    elapsed = time.monotonic() - t
+    subprocess.run(["chmod", "-R", "u+w", tmp], check=False)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return elapsed
+
+
+def copy_objects(src, dst, exts):
+    """Copies a GOPROXY tree's files with the given suffixes (the cache's layout is the same)."""
+    for dirpath, _, files in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        for f in files:
+            if f.endswith(exts):
+                os.makedirs(os.path.join(dst, rel), exist_ok=True)
+                shutil.copyfile(os.path.join(dirpath, f), os.path.join(dst, rel, f))
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+
+def scenario_small(work, duration):
+    log("scenario 1: warm small objects")
+    d = os.path.join(work, "s1")
+    proxy = os.path.join(d, "proxy")
+    paths = os.path.join(d, "paths.txt")
+    os.makedirs(d)
+    out = subprocess.run([TESTKIT, "graph", "--modules", "5000", "--out", proxy, "--paths", paths, "--no-zips"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    data = os.path.join(d, "data")
+    copy_objects(proxy, os.path.join(data, "cache"), (".info", ".mod"))
+    mg, mg_url = start_modgate(data, "off")
+    ng, ng_url = start_nginx(proxy, os.path.join(d, "nginx"))
+    n_paths = sum(1 for _ in open(paths))
+    res = {}
+    for name, url in (("modgate", mg_url), ("nginx", ng_url)):
+        wrk(url, 64, 3, paths)  # warm-up
+        res[name] = wrk(url, 64, duration, paths)
+    res["modgate_rss_kb"] = rss_kb(mg.pid, "VmHWM")
+    stop(mg)
+    stop(ng)
+    res["objects"] = n_paths
+    res["graph"] = out
+    return res
+
+
+def scenario_zips(work, duration):
+    log("scenario 2: warm 20 MB zip, 256 clients")
+    d = os.path.join(work, "s2")
+    proxy = os.path.join(d, "proxy")
+    os.makedirs(d)
+    subprocess.run([TESTKIT, "big", "--module", "example.com/bench/zip20", "--size", str(20 << 20), "--out", proxy],
+                   check=True, capture_output=True)
+    path = "/example.com/bench/zip20/@v/v1.0.0.zip"
+    up, up_url = start_upstream(proxy)
+    mg, mg_url = start_modgate(os.path.join(d, "data"), up_url)
+    status, body = http_get(mg_url + path)
+    assert status == 200 and len(body) > 20 << 20
+    del body
+    ng, ng_url = start_nginx(proxy, os.path.join(d, "nginx"))
+    res = {}
+    for name, url in (("modgate", mg_url), ("nginx", ng_url)):
+        res[name] = wrk(url, 256, duration, path=path)
+    res["modgate_peak_rss_kb"] = rss_kb(mg.pid, "VmHWM")
+    for p in (mg, ng, up):
+        stop(p)
+    return res
+
+
+def scenario_cold_graph(work):
+    log("scenario 3: cold graph, 300 modules, 20 ms upstream latency")
+    d = os.path.join(work, "s3")
+    proxy = os.path.join(d, "proxy")
+    root = os.path.join(d, "root")
+    os.makedirs(d)
+    subprocess.run([TESTKIT, "graph", "--modules", "300", "--out", proxy, "--root", root], check=True,
+                   capture_output=True)
+    up, up_url = start_upstream(proxy, 20)
+    res = {}
+    res["direct_s"] = go_download_all(root, up_url, d)
+    mg, mg_url = start_modgate(os.path.join(d, "data"), up_url)
+    res["modgate_cold_s"] = go_download_all(root, mg_url, d)
+    res["modgate_warm_s"] = go_download_all(root, mg_url, d)
+    res["file_s"] = go_download_all(root, "file://" + proxy, d)
+    res["upstream_requests"] = sum(json.loads(http_get(up_url + "/-/stats")[1])["counts"].values())
+    stop(mg)
+    stop(up)
+    return res
+
+
+def scenario_herd(work):
+    log("scenario 4: 500 clients, one cold 50 MB zip")
+    d = os.path.join(work, "s4")
+    proxy = os.path.join(d, "proxy")
+    os.makedirs(d)
+    out = subprocess.run([TESTKIT, "big", "--module", "example.com/bench/herd", "--size", str(50 << 20),
+                          "--out", proxy], check=True, capture_output=True, text=True).stdout
+    want = re.search(r"sha256=(\w+)", out).group(1)
+    path = "/example.com/bench/herd/@v/v1.0.0.zip"
+    up, up_url = start_upstream(proxy)
+    mg, mg_url = start_modgate(os.path.join(d, "data"), up_url)
+    # The .mod is filled first so that the herd measures the zip alone.
+    http_get(mg_url + "/example.com/bench/herd/@v/v1.0.0.mod")
+    addr = mg_url.replace("http://", "")
+    herd = json.loads(subprocess.run([TESTKIT, "herd", "--addr", addr, "--path", path, "--clients", "500"],
+                                     check=True, capture_output=True, text=True).stdout)
+    stats = json.loads(http_get(up_url + "/-/stats")[1])
+    res = {
+        "clients": herd["clients"],
+        "ok": herd["ok"],
+        "distinct_bodies": herd["distinct_bodies"],
+        "all_correct": herd["distinct_bodies"] == 1 and want in herd["digests"] and herd["ok"] == 500,
+        "upstream_zip_requests": stats["counts"].get(path, 0),
+        "first_byte_delta_ms": (herd["first_body_byte_us"] - stats["first_body_byte_us"].get(path, 0)) / 1000,
+        "wall_ms": herd["wall_ms"],
+        "modgate_peak_rss_kb": rss_kb(mg.pid, "VmHWM"),
+    }
+    stop(mg)
+    stop(up)
+    return res
+
+
+def scenario_cache_size(work, duration):
+    log("scenario 5: .info and list latency, 1,000 vs 100,000 cached versions")
+    res = {}
+    for n_modules in (500, 50000):
+        d = os.path.join(work, f"s5-{n_modules}")
+        proxy = os.path.join(d, "proxy")
+        paths = os.path.join(d, "paths.txt")
+        lists = os.path.join(d, "lists.txt")
+        os.makedirs(d)
+        out = subprocess.run([TESTKIT, "graph", "--modules", str(n_modules), "--out", proxy, "--paths", paths,
+                              "--lists", lists, "--no-zips"], check=True, capture_output=True, text=True).stdout
+        versions = int(re.search(r"(\d+) versions", out).group(1))
+        data = os.path.join(d, "data")
+        copy_objects(proxy, os.path.join(data, "cache"), (".info", ".mod"))
+        copy_objects(proxy, os.path.join(data, "meta"), ("list",))
+        infos = os.path.join(d, "infos.txt")
+        with open(paths) as f, open(infos, "w") as g:
+            g.writelines(line for line in f if line.rstrip().endswith(".info"))
+        mg, mg_url = start_modgate(data, "off", '[cache]\nlist_ttl = "1h"\n')
+        wrk(mg_url, 64, 2, infos)
+        r_info = wrk(mg_url, 64, duration, infos)
+        wrk(mg_url, 64, 2, lists)
+        r_list = wrk(mg_url, 64, duration, lists)
+        stop(mg)
+        res[versions] = {"info": r_info, "list": r_list}
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
+def scenario_startup(work):
+    log("scenario 6: startup and idle")
+    d = os.path.join(work, "s6")
+    os.makedirs(d)
+    cfg = os.path.join(d, "modgate.toml")
+    with open(cfg, "w") as f:
+        f.write(f'data_dir = "{d}/data"\nupstream = "off"\n')
+    port = free_port()
+    t = time.monotonic()
+    p, _ = start([MODGATE, "serve", "--config", cfg, "--listen", f"127.0.0.1:{port}"])
+    ready = None
+    while time.monotonic() - t < 10:
+        try:
+            if http_get(f"http://127.0.0.1:{port}/readyz", 1)[0] == 200:
+                ready = time.monotonic() - t
+                break
+        except OSError:
+            time.sleep(0.001)
+    time.sleep(1)
+    idle = rss_kb(p.pid)
+    stop(p)
+    return {"ready_ms": ready * 1000 if ready else float("nan"), "idle_rss_kb": idle}
+
+
+# ---------------------------------------------------------------------------------------------
+
+def tool_version(cmd):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        return (r.stdout + r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError):
+        return "not found"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def report(r, args):
+    mem_kb = int(open("/proc/meminfo").readline().split()[1])
+    lines = ["# modgate benchmark results", "",
+             f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/run.sh` "
+             f"(duration {args.duration}s per measured load). Every comparison ran side by side in this one run.", "",
+             "## Machine", "",
+             f"- {os.cpu_count()} cores, {mem_kb // 1024} MiB memory, {platform.platform()}",
+             f"- {tool_version(['rustc', '-V'])}; {tool_version([GO, 'version'])}",
+             f"- {tool_version(['wrk', '-v'])}; {tool_version([NGINX, '-v'])}", ""]
+    if "small" in r:
+        s = r["small"]
+        m, n = s["modgate"], s["nginx"]
+        rr, pr = ratio(m["rps"], n["rps"]), ratio(m["p99_ms"], n["p99_ms"])
+        lines += ["## 1. Warm small objects", "",
+                  f"Random `.info`/`.mod` GETs over {s['objects']} cached objects ({s['graph']}), 64 keep-alive "
+                  "connections, 2 wrk threads.", "",
+                  "| | requests/s | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|",
+                  f"| modgate | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | {m['non2xx']} |",
+                  f"| nginx | {n['rps']:.0f} | {n['p50_ms']:.2f} | {n['p99_ms']:.2f} | {n['non2xx']} |", "",
+                  f"Ratio: throughput {rr:.2f}× nginx (goal ≥ 1.0: {verdict(rr >= 1.0)}), "
+                  f"p99 {pr:.2f}× nginx (goal ≤ 1.5: {verdict(pr <= 1.5)}). modgate peak RSS "
+                  f"{s['modgate_rss_kb'] // 1024} MiB.", ""]
+    if "zips" in r:
+        s = r["zips"]
+        m, n = s["modgate"], s["nginx"]
+        rr = ratio(m["bytes_per_sec"], n["bytes_per_sec"])
+        rss = s["modgate_peak_rss_kb"] / 1024
+        lines += ["## 2. Warm zips", "", "A cached 20 MB zip, 256 concurrent clients.", "",
+                  "| | MiB/s | requests/s | p99 ms |", "|---|---|---|---|",
+                  f"| modgate | {m['bytes_per_sec'] / (1 << 20):.0f} | {m['rps']:.1f} | {m['p99_ms']:.0f} |",
+                  f"| nginx | {n['bytes_per_sec'] / (1 << 20):.0f} | {n['rps']:.1f} | {n['p99_ms']:.0f} |", "",
+                  f"Ratio: {rr:.2f}× nginx throughput (goal ≥ 0.9: {verdict(rr >= 0.9)}); modgate peak RSS "
+                  f"{rss:.0f} MiB (goal ≤ 100: {verdict(rss <= 100)}).", ""]
+    if "cold" in r:
+        s = r["cold"]
+        cr, wr = ratio(s["modgate_cold_s"], s["direct_s"]), ratio(s["modgate_warm_s"], s["file_s"])
+        lines += ["## 3. Cold graph", "",
+                  "`go mod download all` of a 300-module synthetic graph, fresh client cache each time, testkit "
+                  "upstream with 20 ms latency per request.", "",
+                  "| run | seconds |", "|---|---|",
+                  f"| go → upstream (direct) | {s['direct_s']:.2f} |",
+                  f"| go → modgate (empty cache) → upstream | {s['modgate_cold_s']:.2f} |",
+                  f"| go → modgate (filled) | {s['modgate_warm_s']:.2f} |",
+                  f"| go → file:// GOPROXY | {s['file_s']:.2f} |", "",
+                  f"Cold: {cr:.2f}× direct (goal ≤ 0.5: {verdict(cr <= 0.5)}). Warm: {wr:.2f}× file:// "
+                  f"(goal ≤ 1.05: {verdict(wr <= 1.05)}). Upstream requests in all: {s['upstream_requests']}.", ""]
+    if "herd" in r:
+        s = r["herd"]
+        lines += ["## 4. Thundering herd", "", "500 concurrent GETs for one cold 50 MB zip.", "",
+                  "| measure | value |", "|---|---|",
+                  f"| upstream zip requests | {s['upstream_zip_requests']} |",
+                  f"| clients answered 200 | {s['ok']} / {s['clients']} |",
+                  f"| all bodies identical and correct | {s['all_correct']} |",
+                  f"| first client's first body byte after the upstream's first byte | {s['first_byte_delta_ms']:.1f} ms |",
+                  f"| wall time for all 500 | {s['wall_ms']} ms |",
+                  f"| modgate peak RSS | {s['modgate_peak_rss_kb'] // 1024} MiB |", "",
+                  f"One upstream fetch: {verdict(s['upstream_zip_requests'] == 1)}; identical correct bytes: "
+                  f"{verdict(s['all_correct'])}; first byte within 10 ms: "
+                  f"{verdict(s['first_byte_delta_ms'] <= 10)}.", ""]
+    if "size" in r:
+        s = r["size"]
+        (small_n, small), (big_n, big) = sorted(s.items())
+        lines += ["## 5. Cache size", "", "64 connections of random `.info` and random `list` GETs.", "",
+                  "| cached versions | .info req/s | .info p50 ms | .info p99 ms | list req/s | list p50 ms | list p99 ms |",
+                  "|---|---|---|---|---|---|---|"]
+        for n, v in sorted(s.items()):
+            i, l_ = v["info"], v["list"]
+            lines.append(f"| {n} | {i['rps']:.0f} | {i['p50_ms']:.2f} | {i['p99_ms']:.2f} | {l_['rps']:.0f} | "
+                         f"{l_['p50_ms']:.2f} | {l_['p99_ms']:.2f} |")
+        ri = ratio(big["info"]["p50_ms"], small["info"]["p50_ms"])
+        rl = ratio(big["list"]["p50_ms"], small["list"]["p50_ms"])
+        lines += ["", f"p50 ratio {big_n} vs {small_n}: .info {ri:.2f}×, list {rl:.2f}× "
+                  f"(goal ≤ 1.2: {verdict(ri <= 1.2 and rl <= 1.2)}).", ""]
+    if "startup" in r:
+        s = r["startup"]
+        lines += ["## 6. Startup and idle", "",
+                  f"exec → `/readyz` 200: {s['ready_ms']:.1f} ms; idle RSS: {s['idle_rss_kb'] / 1024:.1f} MiB.", ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--only", default="small,zips,cold,herd,size,startup")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    work = tempfile.mkdtemp(prefix="modgate-bench-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
+    results = {}
+    try:
+        if "small" in only:
+            results["small"] = scenario_small(work, args.duration)
+        if "zips" in only:
+            results["zips"] = scenario_zips(work, args.duration)
+        if "cold" in only:
+            results["cold"] = scenario_cold_graph(work)
+        if "herd" in only:
+            results["herd"] = scenario_herd(work)
+        if "size" in only:
+            results["size"] = scenario_cache_size(work, args.duration)
+        if "startup" in only:
+            results["startup"] = scenario_startup(work)
+    finally:
+        cleanup()
+        subprocess.run(["chmod", "-R", "u+w", work], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    text = report(results, args)
+    with open(args.out, "w") as f:
+        f.write(text + "\n")
+    with open(args.out.replace(".md", ".json"), "w") as f:
+        json.dump(results, f, indent=1, default=str)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

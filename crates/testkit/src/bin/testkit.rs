@@ -1,0 +1,199 @@
+//! Command-line access to the test kit, for benchmarks and manual experiments:
+//! generate module graphs, serve them as a fake upstream, and drive a thundering herd.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use testkit::graph;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Parser)]
+#[command(name = "testkit", about = "modgate's test kit")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write a synthetic module graph in GOPROXY layout (and optionally a root module).
+    Graph {
+        #[arg(long)]
+        modules: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write a main module requiring every module here.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Write one line per cached object path to this file.
+        #[arg(long)]
+        paths: Option<PathBuf>,
+        /// Write one line per module's list path to this file.
+        #[arg(long)]
+        lists: Option<PathBuf>,
+        /// Skip zips (metadata-only benchmarks).
+        #[arg(long)]
+        no_zips: bool,
+    },
+    /// Write a one-version module with a large incompressible zip.
+    Big {
+        #[arg(long)]
+        module: String,
+        #[arg(long, default_value = "v1.0.0")]
+        version: String,
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Serve a GOPROXY directory as a fake upstream until killed.
+    Upstream {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
+    /// Send N concurrent GETs for one URL path; report first-byte times and whether every body
+    /// was identical and complete.
+    Herd {
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+        #[arg(long)]
+        path: String,
+        #[arg(long, default_value_t = 500)]
+        clients: usize,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Graph { modules, seed, out, root, paths, lists, no_zips } => {
+            let g = graph::generate(modules, seed);
+            g.write_proxy_dir_with(&out, !no_zips)?;
+            if let Some(p) = lists {
+                let mut lines = String::new();
+                for m in &g.modules {
+                    lines.push_str(&format!("/{}/@v/list\n", gomod::path::escape_path(&m.path)?));
+                }
+                std::fs::write(p, lines)?;
+            }
+            if let Some(r) = root {
+                g.write_root_module(&r, "example.com/root")?;
+            }
+            if let Some(p) = paths {
+                let mut lines = String::new();
+                for m in &g.modules {
+                    let em = gomod::path::escape_path(&m.path)?;
+                    for v in &m.versions {
+                        let ev = gomod::path::escape_version(&v.version)?;
+                        for ext in ["info", "mod"] {
+                            lines.push_str(&format!("/{em}/@v/{ev}.{ext}\n"));
+                        }
+                    }
+                }
+                std::fs::write(p, lines)?;
+            }
+            let versions: usize = g.modules.iter().map(|m| m.versions.len()).sum();
+            println!("{} modules, {versions} versions", g.modules.len());
+        }
+        Cmd::Big { module, version, size, out } => {
+            let m = graph::big_module(&module, &version, size, 7);
+            let v = &m.versions[0];
+            let g = graph::Graph { modules: vec![m.clone()] };
+            g.write_proxy_dir(&out)?;
+            let zip = v.zip_bytes(&module);
+            println!("{} {} bytes sha256={}", v.zip_hash(&module), zip.len(), hex::encode(Sha256::digest(&zip)));
+        }
+        Cmd::Upstream { dir, listen, latency_ms } => {
+            let up = testkit::upstream::FakeUpstream::start_on(dir, listen);
+            up.set_latency(Duration::from_millis(latency_ms));
+            println!("listening {}", up.addr());
+            loop {
+                std::thread::park();
+            }
+        }
+        Cmd::Herd { addr, path, clients } => {
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(herd(addr, path, clients))?;
+        }
+    }
+    Ok(())
+}
+
+fn now_us() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+}
+
+async fn one(addr: std::net::SocketAddr, path: String) -> Result<(u16, u128, Vec<u8>)> {
+    let mut s = tokio::net::TcpStream::connect(addr).await?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut buf = Vec::new();
+    let mut first_body = 0u128;
+    let mut head_end = None;
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if head_end.is_none() {
+            head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+        }
+        if first_body == 0 {
+            if let Some(h) = head_end {
+                if buf.len() > h {
+                    first_body = now_us();
+                }
+            }
+        }
+    }
+    let h = head_end.context("no response head")?;
+    let status: u16 = std::str::from_utf8(&buf[..h])?.split_whitespace().nth(1).unwrap_or("0").parse()?;
+    Ok((status, first_body, buf[h..].to_vec()))
+}
+
+async fn herd(addr: std::net::SocketAddr, path: String, clients: usize) -> Result<()> {
+    let start = Instant::now();
+    let started_us = now_us();
+    let tasks: Vec<_> = (0..clients).map(|_| tokio::spawn(one(addr, path.clone()))).collect();
+    let mut firsts = Vec::new();
+    let mut digests = std::collections::BTreeMap::<String, usize>::new();
+    let mut failures = 0;
+    for t in tasks {
+        match t.await? {
+            Ok((200, fb, body)) => {
+                firsts.push(fb);
+                *digests.entry(hex::encode(Sha256::digest(&body))).or_default() += 1;
+            }
+            Ok((status, _, _)) => {
+                failures += 1;
+                eprintln!("status {status}");
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    firsts.sort();
+    let out = serde_json::json!({
+        "clients": clients,
+        "ok": clients - failures,
+        "failures": failures,
+        "distinct_bodies": digests.len(),
+        "digests": digests,
+        "started_us": started_us as u64,
+        "first_body_byte_us": firsts.first().copied().unwrap_or(0) as u64,
+        "last_first_body_byte_us": firsts.last().copied().unwrap_or(0) as u64,
+        "wall_ms": start.elapsed().as_millis() as u64,
+    });
+    println!("{out}");
+    Ok(())
+}
