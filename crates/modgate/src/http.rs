@@ -83,15 +83,23 @@ async fn access(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    // The line is only built when someone will read it.
     let status = resp.status().as_u16();
-    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-    let cache = resp.extensions().get::<CacheStatus>().map(|c| c.as_str()).unwrap_or("-");
-    let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let path = crate::errors::one_line(&path);
-    if status >= 500 {
-        tracing::warn!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+    let level_on = if status >= 500 {
+        tracing::enabled!(target: "access", tracing::Level::WARN)
     } else {
-        tracing::info!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+        tracing::enabled!(target: "access", tracing::Level::INFO)
+    };
+    if level_on {
+        let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let cache = resp.extensions().get::<CacheStatus>().map(|c| c.as_str()).unwrap_or("-");
+        let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let path = crate::errors::one_line(&path);
+        if status >= 500 {
+            tracing::warn!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+        } else {
+            tracing::info!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+        }
     }
     resp
 }

@@ -33,9 +33,13 @@ impl Prefetcher {
         self.cfg.enabled && self.cfg.depth > 0
     }
 
-    /// True the first time a go.mod is expanded.
+    /// True the first time a go.mod is expanded. Called on every served go.mod, so a repeat
+    /// costs one lookup and no allocation.
     fn first_expansion(&self, key: &str) -> bool {
         let mut set = self.expanded.lock().unwrap_or_else(|p| p.into_inner());
+        if set.contains(key) {
+            return false;
+        }
         if set.len() >= MAX_EXPANDED {
             set.clear();
         }
@@ -48,13 +52,17 @@ pub fn after_go_mod(svc: &Arc<Service>, req: &ModuleRequest) {
     if !svc.prefetcher.enabled() || req.endpoint != Endpoint::Mod {
         return;
     }
+    if !svc.prefetcher.first_expansion(&req.rel()) {
+        return;
+    }
     let depth = svc.prefetcher.cfg.depth;
     tokio::spawn(expand(Arc::clone(svc), req.clone(), depth));
 }
 
+/// Warms the requirements of `req`'s go.mod (whose expansion the caller has claimed).
 fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'static, ()> {
     Box::pin(async move {
-        if depth == 0 || !svc.prefetcher.first_expansion(&req.rel()) {
+        if depth == 0 {
             return;
         }
         let Ok(Some(go_mod)) = svc.store.read_immutable(&req.rel()).await else { return };
@@ -76,7 +84,9 @@ fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'stati
                 if filled {
                     tracing::debug!(module = %dep.display(), "prefetched");
                 }
-                expand(svc, dep, depth - 1).await;
+                if svc.prefetcher.first_expansion(&dep.rel()) {
+                    expand(svc, dep, depth - 1).await;
+                }
             });
         }
     })

@@ -201,13 +201,15 @@ pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, Serve
             return Err(ServeError::not_found(e.to_string()));
         }
     }
-    // Re-escape from the validated forms so keys have one spelling.
-    let escaped_module = path::escape_path(&module).map_err(|e| bad(e.to_string()))?;
-    let escaped_version = match &version {
-        None => None,
-        Some(v) => Some(path::escape_version(v).map_err(|e| bad(e.to_string()))?),
-    };
-    Ok(ModuleRequest { module, endpoint, version, escaped_module, escaped_version })
+    // Unescaping is strict (no raw uppercase, `!` only before a-z), so the escaped spellings
+    // are already the one canonical spelling: keys need no re-escaping.
+    Ok(ModuleRequest {
+        module,
+        endpoint,
+        version,
+        escaped_module: escaped_module.to_string(),
+        escaped_version: escaped_version.map(str::to_string),
+    })
 }
 
 #[cfg(test)]
@@ -222,6 +224,9 @@ mod tests {
         assert_eq!(r.endpoint, Endpoint::Info);
         assert!(r.is_immutable());
         assert_eq!(r.rel(), "github.com/!azure/go-autorest/@v/v14.2.0+incompatible.info");
+        // %21 and a literal ! give the same key.
+        let lit = parse("/github.com/!azure/go-autorest/@v/v14.2.0+incompatible.info", None).unwrap();
+        assert_eq!(lit.rel(), r.rel());
         let r = parse("/example.com/m/@v/list", None).unwrap();
         assert_eq!((r.endpoint, r.rel().as_str()), (Endpoint::List, "example.com/m/@v/list"));
         let r = parse("/example.com/m/@latest", None).unwrap();
