@@ -32,6 +32,7 @@ BIN = os.path.join(ROOT, "target", "release")
 MODGATE = os.path.join(BIN, "modgate")
 TESTKIT = os.path.join(BIN, "testkit")
 LUA = os.path.join(ROOT, "bench", "random.lua")
+SEQ_LUA = os.path.join(ROOT, "bench", "sequential.lua")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 GO = os.environ.get("MODGATE_TEST_GO") or shutil.which("go") or "go"
 
@@ -174,10 +175,10 @@ def parse_size(s):
     return float(m.group(1)) * mult
 
 
-def wrk(url, conns, duration, paths_file=None, path="/", threads=2):
+def wrk(url, conns, duration, paths_file=None, path="/", threads=2, script=LUA):
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--latency", "--timeout", "10s"]
     if paths_file:
-        cmd += ["-s", LUA, url, "--", paths_file]
+        cmd += ["-s", script, url, "--", paths_file]
     else:
         cmd += [url + path]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -297,7 +298,8 @@ def scenario_cold_graph(work):
     proxy = os.path.join(d, "proxy")
     root = os.path.join(d, "root")
     os.makedirs(d)
-    subprocess.run([TESTKIT, "graph", "--modules", "300", "--out", proxy, "--root", root], check=True,
+    # The main module requires only the graph's roots: go must walk the graph to find the rest.
+    subprocess.run([TESTKIT, "graph", "--modules", "300", "--out", proxy, "--root", root, "--walk"], check=True,
                    capture_output=True)
     up, up_url = start_upstream(proxy, 20)
     res = {}
@@ -362,7 +364,9 @@ def scenario_cache_size(work, duration):
         infos = os.path.join(d, "infos.txt")
         with open(paths) as f, open(infos, "w") as g:
             g.writelines(line for line in f if line.rstrip().endswith(".info"))
-        mg, mg_url = start_modgate(data, "off", '[cache]\nlist_ttl = "1h"\n')
+        mg, mg_url = start_modgate(data, "off", '[cache]\nlist_ttl = "1h"\nmemory_mb = 512\n')
+        # Warm-up touches every object once, then random load settles.
+        wrk(mg_url, 64, max(2, versions // 20000), infos, script=SEQ_LUA)
         wrk(mg_url, 64, 2, infos)
         r_info = wrk(mg_url, 64, duration, infos)
         wrk(mg_url, 64, 2, lists)

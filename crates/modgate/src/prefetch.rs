@@ -56,6 +56,16 @@ pub fn after_go_mod(svc: &Arc<Service>, req: &ModuleRequest) {
         return;
     }
     let depth = svc.prefetcher.cfg.depth;
+    // The go command asks for a version's .info right after its .mod (go mod download, go get).
+    let own_info = req.with_endpoint(Endpoint::Info);
+    let svc2 = Arc::clone(svc);
+    tokio::spawn(async move {
+        if !svc2.is_cached(&own_info).await && !svc2.is_known_missing(&own_info) {
+            if let Ok(_permit) = svc2.prefetcher.permits.acquire().await {
+                let _ = svc2.warm(&own_info).await;
+            }
+        }
+    });
     tokio::spawn(expand(Arc::clone(svc), req.clone(), depth));
 }
 

@@ -300,10 +300,32 @@ impl Graph {
 
     /// Writes a main module that requires every module at its highest version.
     pub fn write_root_module(&self, dir: &Path, path: &str) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
         let reqs: Vec<(String, String)> =
             self.selected().iter().map(|(m, v)| (m.path.clone(), v.version.clone())).collect();
-        std::fs::write(dir.join("go.mod"), go_mod(path, "1.21", &reqs))?;
+        Self::write_main(dir, path, &reqs)
+    }
+
+    /// Writes a main module that requires only the graph's roots (modules no other module
+    /// requires), so the go command must walk the graph to find the rest — as in a real project.
+    pub fn write_root_module_walking(&self, dir: &Path, path: &str) -> Result<()> {
+        let required: std::collections::HashSet<String> = self
+            .modules
+            .iter()
+            .flat_map(|m| m.versions.iter().flat_map(|v| gomod::modfile::requires(&v.go_mod)))
+            .map(|(p, _)| p)
+            .collect();
+        let reqs: Vec<(String, String)> = self
+            .selected()
+            .iter()
+            .filter(|(m, _)| !required.contains(&m.path))
+            .map(|(m, v)| (m.path.clone(), v.version.clone()))
+            .collect();
+        Self::write_main(dir, path, &reqs)
+    }
+
+    fn write_main(dir: &Path, path: &str, reqs: &[(String, String)]) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("go.mod"), go_mod(path, "1.21", reqs))?;
         std::fs::write(dir.join("main.go"), "package main\n\nfunc main() {}\n")?;
         Ok(())
     }

@@ -29,6 +29,9 @@ enum Cmd {
         /// Also write a main module requiring every module here.
         #[arg(long)]
         root: Option<PathBuf>,
+        /// With --root: require only the graph's roots, so `go` walks the graph.
+        #[arg(long)]
+        walk: bool,
         /// Write one line per cached object path to this file.
         #[arg(long)]
         paths: Option<PathBuf>,
@@ -73,7 +76,7 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Graph { modules, seed, out, root, paths, lists, no_zips } => {
+        Cmd::Graph { modules, seed, out, root, walk, paths, lists, no_zips } => {
             let g = graph::generate(modules, seed);
             g.write_proxy_dir_with(&out, !no_zips)?;
             if let Some(p) = lists {
@@ -84,7 +87,11 @@ fn main() -> Result<()> {
                 std::fs::write(p, lines)?;
             }
             if let Some(r) = root {
-                g.write_root_module(&r, "example.com/root")?;
+                if walk {
+                    g.write_root_module_walking(&r, "example.com/root")?;
+                } else {
+                    g.write_root_module(&r, "example.com/root")?;
+                }
             }
             if let Some(p) = paths {
                 let mut lines = String::new();
@@ -130,33 +137,39 @@ fn now_us() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
 }
 
-async fn one(addr: std::net::SocketAddr, path: String) -> Result<(u16, u128, Vec<u8>)> {
+/// One client: status, when its first body byte arrived, and the SHA-256 of its body (hashed as
+/// it streams in, so 500 clients of a large zip stay small).
+async fn one(addr: std::net::SocketAddr, path: String) -> Result<(u16, u128, String)> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
-    let mut buf = Vec::new();
+    let mut head = Vec::new();
+    let mut sha = Sha256::new();
     let mut first_body = 0u128;
-    let mut head_end = None;
+    let mut status = None;
     let mut chunk = vec![0u8; 256 * 1024];
     loop {
         let n = s.read(&mut chunk).await?;
         if n == 0 {
             break;
         }
-        buf.extend_from_slice(&chunk[..n]);
-        if head_end.is_none() {
-            head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+        let mut data = &chunk[..n];
+        if status.is_none() {
+            head.extend_from_slice(data);
+            let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else { continue };
+            let line = std::str::from_utf8(&head[..end])?.split_whitespace().nth(1).unwrap_or("0").to_string();
+            status = Some(line.parse::<u16>()?);
+            let body_start = end - (head.len() - n);
+            data = &chunk[body_start..n];
         }
-        if first_body == 0 {
-            if let Some(h) = head_end {
-                if buf.len() > h {
-                    first_body = now_us();
-                }
+        if !data.is_empty() {
+            if first_body == 0 {
+                first_body = now_us();
             }
+            sha.update(data);
         }
     }
-    let h = head_end.context("no response head")?;
-    let status: u16 = std::str::from_utf8(&buf[..h])?.split_whitespace().nth(1).unwrap_or("0").parse()?;
-    Ok((status, first_body, buf[h..].to_vec()))
+    let status = status.context("no response head")?;
+    Ok((status, first_body, hex::encode(sha.finalize())))
 }
 
 async fn herd(addr: std::net::SocketAddr, path: String, clients: usize) -> Result<()> {
@@ -168,9 +181,9 @@ async fn herd(addr: std::net::SocketAddr, path: String, clients: usize) -> Resul
     let mut failures = 0;
     for t in tasks {
         match t.await? {
-            Ok((200, fb, body)) => {
+            Ok((200, fb, digest)) => {
                 firsts.push(fb);
-                *digests.entry(hex::encode(Sha256::digest(&body))).or_default() += 1;
+                *digests.entry(digest).or_default() += 1;
             }
             Ok((status, _, _)) => {
                 failures += 1;
