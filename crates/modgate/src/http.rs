@@ -115,7 +115,8 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
         .get("disable-module-fetch")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    let answer = if cache_only { svc.serve_cached(&parsed).await } else { svc.serve(&parsed).await };
+    let may_stream = !head && !req.headers().contains_key(header::RANGE);
+    let answer = if cache_only { svc.serve_cached(&parsed).await } else { svc.serve(&parsed, may_stream).await };
     let reply = match answer {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -124,6 +125,7 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
     match reply {
         Reply::Object { obj, cache } => object_response(Source::File(obj), ct, cache, req.headers(), head).await,
         Reply::Memory { obj, cache } => object_response(Source::Memory(obj), ct, cache, req.headers(), head).await,
+        Reply::Stream { file, progress, total } => filling_response(file, progress, total, ct),
         Reply::Mutable { data, cache } => {
             let mut resp = Response::new(if head { Body::empty() } else { Body::from(data.clone()) });
             let h = resp.headers_mut();
@@ -141,6 +143,85 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
             resp
         }
     }
+}
+
+/// A zip that is still being filled: its bytes follow the temporary file as the fill writes
+/// it. The last byte is withheld until the zip is verified and committed; if verification
+/// fails the body ends in an error, which aborts the connection, so no client ever holds a
+/// complete copy of an unverified zip.
+fn filling_response(
+    file: tokio::fs::File,
+    progress: tokio::sync::watch::Receiver<crate::service::Progress>,
+    total: Option<u64>,
+    ct: &'static str,
+) -> Response {
+    use crate::service::FillState;
+    struct Follow {
+        file: tokio::fs::File,
+        progress: tokio::sync::watch::Receiver<crate::service::Progress>,
+        total: Option<u64>,
+        pos: u64,
+        buf: Vec<u8>,
+        finished: bool,
+    }
+    let st = Follow { file, progress, total, pos: 0, buf: vec![0u8; STREAM_CHUNK], finished: false };
+    let stream = futures::stream::unfold(st, |mut st| async move {
+        if st.finished {
+            return None;
+        }
+        loop {
+            let (written, state) = {
+                let p = st.progress.borrow_and_update();
+                (p.written, p.state.clone())
+            };
+            let limit = match &state {
+                FillState::Failed(e) => {
+                    st.finished = true;
+                    return Some((Err(std::io::Error::other(format!("fill failed: {e}"))), st));
+                }
+                FillState::Committed => written,
+                FillState::Running => match st.total {
+                    Some(t) => written.min(t.saturating_sub(1)),
+                    None => written,
+                },
+            };
+            if st.pos < limit {
+                let want = ((limit - st.pos) as usize).min(st.buf.len());
+                match st.file.read(&mut st.buf[..want]).await {
+                    Ok(0) => {
+                        st.finished = true;
+                        return Some((Err(std::io::Error::other("temporary file ended early")), st));
+                    }
+                    Ok(n) => {
+                        st.pos += n as u64;
+                        let chunk = bytes::Bytes::copy_from_slice(&st.buf[..n]);
+                        return Some((Ok(chunk), st));
+                    }
+                    Err(e) => {
+                        st.finished = true;
+                        return Some((Err(e), st));
+                    }
+                }
+            }
+            if matches!(state, FillState::Committed) {
+                return None;
+            }
+            if st.progress.changed().await.is_err() {
+                st.finished = true;
+                return Some((Err(std::io::Error::other("fill abandoned")), st));
+            }
+        }
+    });
+    let mut r = Response::new(Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert("x-modgate-cache", HeaderValue::from_static("miss"));
+    if let Some(t) = total {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(t));
+    }
+    r.extensions_mut().insert(CacheStatus::Miss);
+    r
 }
 
 /// A single byte range, resolved against the object length.

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod errors;
 pub mod http;
+pub mod memcache;
 pub mod prefetch;
 pub mod route;
 pub mod server;

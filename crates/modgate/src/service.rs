@@ -41,11 +41,43 @@ pub struct MemObject {
     pub last_modified: http::HeaderValue,
 }
 
+/// Cold zips announced smaller than this are verified before the first byte is sent.
+pub const STREAM_MIN: u64 = 1 << 20;
+
 /// Objects up to this size are kept in the memory cache; larger ones (zips) are streamed.
 pub const MEM_OBJECT_MAX: u64 = 64 * 1024;
 
+/// How far a zip fill has come; published to every request waiting for that zip.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The temporary file being written, once the upstream answered.
+    pub path: Option<std::path::PathBuf>,
+    /// The length the upstream announced, if it did.
+    pub total: Option<u64>,
+    /// Bytes written to the temporary file and readable from it.
+    pub written: u64,
+    pub state: FillState,
+}
+
+#[derive(Debug, Clone, Default)]
+pub enum FillState {
+    #[default]
+    Running,
+    Committed,
+    Failed(ServeError),
+}
+
+impl FillState {
+    fn is_running(&self) -> bool {
+        matches!(self, FillState::Running)
+    }
+}
+
 /// What the service answers with.
 pub enum Reply {
+    /// A zip still being filled, streamed from its temporary file as it grows; the final byte
+    /// is held back until the zip is verified and committed.
+    Stream { file: tokio::fs::File, progress: tokio::sync::watch::Receiver<Progress>, total: Option<u64> },
     /// A committed immutable object, to stream from storage.
     Object { obj: StoredObject, cache: CacheStatus },
     /// A small committed immutable object from memory.
@@ -69,7 +101,8 @@ pub struct Service {
     answers: Arc<Flights<Bytes>>,
     negative: Mutex<HashMap<String, Negative>>,
     pub(crate) prefetcher: crate::prefetch::Prefetcher,
-    memory: moka::sync::Cache<String, Arc<MemObject>>,
+    memory: crate::memcache::MemCache,
+    zip_fills: Mutex<HashMap<String, tokio::sync::watch::Receiver<Progress>>>,
 }
 
 impl Service {
@@ -87,10 +120,8 @@ impl Service {
             answers: Arc::default(),
             negative: Mutex::new(HashMap::new()),
             prefetcher: crate::prefetch::Prefetcher::new(cfg.prefetch.clone()),
-            memory: moka::sync::Cache::builder()
-                .max_capacity(cfg.memory_cache_bytes)
-                .weigher(|k: &String, v: &Arc<MemObject>| (k.len() + v.data.len() + 128).try_into().unwrap_or(u32::MAX))
-                .build(),
+            memory: crate::memcache::MemCache::new(cfg.memory_cache_bytes),
+            zip_fills: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,8 +133,12 @@ impl Service {
         self.upstreams.has_sources()
     }
 
-    /// Answers one validated module request.
-    pub async fn serve(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
+    /// Answers one validated module request. `may_stream` allows a cold zip to be streamed
+    /// while it is filled (a plain GET; HEAD and Range requests wait for the commit).
+    pub async fn serve(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
+        if req.endpoint == Endpoint::Zip {
+            return self.zip(req, may_stream).await;
+        }
         if req.is_immutable() {
             let reply = self.immutable(req).await;
             if reply.is_ok() {
@@ -117,7 +152,7 @@ impl Service {
 
     /// Whether an immutable object is already stored.
     pub(crate) async fn is_cached(&self, req: &ModuleRequest) -> bool {
-        self.memory.contains_key(&req.rel()) || matches!(self.store.open_immutable(&req.rel()).await, Ok(Some(_)))
+        self.memory.contains(&req.rel()) || matches!(self.store.open_immutable(&req.rel()).await, Ok(Some(_)))
     }
 
     /// Whether a source recently said the object does not exist.
@@ -197,6 +232,78 @@ impl Service {
         }
     }
 
+    async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
+        let key = req.rel();
+        if let Some(obj) = self.store.open_immutable(&key).await? {
+            return self.reply_from_store(key, obj, CacheStatus::Hit).await;
+        }
+        if let Some(e) = self.negative_hit(&key) {
+            return Err(e);
+        }
+        let mut rx = self.start_zip_fill(req);
+        if may_stream {
+            // Wait for the first bytes (or the end), then follow the temporary file.
+            let p = rx.wait_for(|p| p.written > 0 || !p.state.is_running()).await.map(|p| p.clone());
+            if let Ok(Progress { path: Some(path), total, state: FillState::Running, .. }) = p {
+                // A small zip is not worth streaming unverified: waiting keeps a clean error
+                // status and message for the client if it turns out bad.
+                if !total.is_some_and(|t| t < STREAM_MIN) {
+                    if let Ok(file) = tokio::fs::File::open(&path).await {
+                        return Ok(Reply::Stream { file, progress: rx, total });
+                    }
+                }
+                // Small, or the temporary was committed (and unlinked) just now: wait below.
+            }
+        }
+        let done = rx.wait_for(|p| !p.state.is_running()).await.map(|p| p.state.clone());
+        match done {
+            Ok(FillState::Failed(e)) => return Err(e),
+            Err(_) => return Err(ServeError::BadGateway(format!("{}: the fill was abandoned", req.display()))),
+            Ok(_) => {}
+        }
+        match self.store.open_immutable(&key).await? {
+            Some(obj) => self.reply_from_store(key, obj, CacheStatus::Miss).await,
+            None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
+        }
+    }
+
+    /// Joins the fill of a zip, starting it if none runs: the map of progress channels is the
+    /// single flight for zips.
+    fn start_zip_fill(self: &Arc<Self>, req: &ModuleRequest) -> tokio::sync::watch::Receiver<Progress> {
+        let key = req.rel();
+        let mut map = self.zip_fills.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = map.get(&key) {
+            // A fill whose task died without a final state is replaced.
+            if rx.has_changed().is_ok() {
+                return rx.clone();
+            }
+        }
+        let (tx, rx) = tokio::sync::watch::channel(Progress::default());
+        map.insert(key.clone(), rx.clone());
+        drop(map);
+        let this = Arc::clone(self);
+        let r = req.clone();
+        tokio::spawn(async move {
+            let res = if this.is_cached(&r).await { Ok(()) } else { this.fill_zip(&r, &tx).await };
+            match &res {
+                Err(e @ ServeError::NotFound { .. }) => {
+                    this.remember_not_found(&key, e);
+                    tracing::debug!(object = %key, error = %e, "not found at the sources");
+                }
+                Err(e) => tracing::warn!(object = %key, error = %e, "fill failed"),
+                Ok(()) => {}
+            }
+            tx.send_modify(|p| {
+                p.state = match res {
+                    Ok(()) => FillState::Committed,
+                    Err(e) => FillState::Failed(e),
+                }
+            });
+            this.zip_fills.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        });
+        rx
+    }
+
     /// Small objects move into the memory cache; large ones are streamed from storage.
     async fn reply_from_store(
         &self,
@@ -241,7 +348,16 @@ impl Service {
                         return Ok(());
                     }
                     let res = match r.endpoint {
-                        Endpoint::Zip => this.fill_zip(&r).await,
+                        Endpoint::Zip => {
+                            let mut rx = this.start_zip_fill(&r);
+                            match rx.wait_for(|p| !p.state.is_running()).await.map(|p| p.state.clone()) {
+                                Ok(FillState::Failed(e)) => Err(e),
+                                Ok(_) => Ok(()),
+                                Err(_) => {
+                                    Err(ServeError::BadGateway(format!("{}: the fill was abandoned", r.display())))
+                                }
+                            }
+                        }
                         _ => this.fill_small(&r).await,
                     };
                     if let Err(e) = &res {
@@ -277,20 +393,21 @@ impl Service {
 
     /// Streams the zip into a temporary file, checks it completely (zip rules, prefix, sizes,
     /// go.mod equal to the version's .mod), and only then commits it.
-    async fn fill_zip(self: &Arc<Self>, req: &ModuleRequest) -> Result<(), ServeError> {
+    async fn fill_zip(
+        self: &Arc<Self>,
+        req: &ModuleRequest,
+        progress: &tokio::sync::watch::Sender<Progress>,
+    ) -> Result<(), ServeError> {
+        use tokio::io::AsyncWriteExt;
+        // The .mod is needed only to verify the zip at the end: fetch it alongside.
         let mod_req = req.with_endpoint(Endpoint::Mod);
-        let go_mod = match self.store.read_immutable(&mod_req.rel()).await? {
-            Some(b) => b,
-            None => {
-                self.fill_immutable(&mod_req).await?;
-                self.store
-                    .read_immutable(&mod_req.rel())
-                    .await?
-                    .ok_or_else(|| ServeError::Storage(format!("{} vanished after fill", mod_req.rel())))?
-            }
-        };
+        let mod_fill = tokio::spawn(self.fill_immutable(&mod_req));
         let mut body = self.fetch(req).await?;
         let mut tmp = self.store.temp().await?;
+        progress.send_modify(|p| {
+            p.path = Some(tmp.path.clone());
+            p.total = body.len_hint();
+        });
         let mut written: u64 = 0;
         while let Some(chunk) = body.next_chunk().await.map_err(|e| fetch_error(req, e))? {
             written += chunk.len() as u64;
@@ -298,9 +415,19 @@ impl Service {
                 return Err(ServeError::BadGateway(format!("{}: zip larger than {MAX_ZIP_FILE} bytes", req.display())));
             }
             tmp.write_all(&chunk).await?;
+            // Flushed bytes are in the file, where streaming readers can see them.
+            tmp.file.flush().await?;
+            progress.send_modify(|p| p.written = written);
         }
-        use tokio::io::AsyncWriteExt;
-        tmp.file.flush().await?;
+        match mod_fill.await {
+            Ok(r) => r?,
+            Err(e) => return Err(ServeError::BadGateway(format!("{}: .mod fill failed: {e}", req.display()))),
+        }
+        let go_mod = self
+            .store
+            .read_immutable(&mod_req.rel())
+            .await?
+            .ok_or_else(|| ServeError::Storage(format!("{} vanished after fill", mod_req.rel())))?;
         let path = tmp.path.clone();
         let (module, version) = (req.module.clone(), req.version.clone().unwrap_or_default());
         let checked = tokio::task::spawn_blocking(move || {

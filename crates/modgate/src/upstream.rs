@@ -36,6 +36,14 @@ pub enum Body {
 }
 
 impl Body {
+    /// The body's length, when the source announced it.
+    pub fn len_hint(&self) -> Option<u64> {
+        match self {
+            Body::Http { body, .. } => http_body::Body::size_hint(body).exact(),
+            Body::File(_) => None,
+        }
+    }
+
     /// The next chunk, `None` at the end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
         match self {

@@ -294,5 +294,60 @@ fn disable_module_fetch_answers_from_cache_only() {
     assert_eq!(get(mg.addr, &p, &[]).status, 200);
     let r = get(mg.addr, &p, &[("Disable-Module-Fetch", "true")]);
     assert_eq!(r.status, 200);
-    assert_eq!(fx.upstream.total(), 1);
+    assert_eq!(fx.upstream.count(&p), 1);
+}
+
+#[test]
+fn cold_zips_stream_to_clients_while_they_fill() {
+    let b = big(3 << 20);
+    // Slow enough that the first bytes arrive long before the fill can complete.
+    b.upstream.fault(".zip", Fault::SlowDrip { chunk: 64 * 1024, every: Duration::from_millis(30) });
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
+    let path = obj_path(&b.module, &b.version, ".zip");
+    let stored = data.path().join("cache").join(path.trim_start_matches('/'));
+    let mut s = std::net::TcpStream::connect(mg.addr).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    while got.len() < 200_000 {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "connection closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(!stored.exists(), "bytes reached the client before the zip was committed");
+    s.read_to_end(&mut got).unwrap();
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head = String::from_utf8_lossy(&got[..end]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains(&format!("content-length: {}", b.zip.len())), "{head}");
+    assert!(got[end..] == b.zip[..], "streamed bytes equal the upstream's");
+    assert!(stored.exists());
+    assert_eq!(b.upstream.count(&path), 1);
+}
+
+#[test]
+fn a_bad_cold_zip_never_reaches_a_client_whole() {
+    let b = big(3 << 20);
+    // A large zip that is not a valid zip: streaming starts, verification fails at the end.
+    let mut bad = b.zip.clone();
+    let n = bad.len();
+    bad[n - 100..].fill(0);
+    b.upstream.fault(".zip", Fault::Body(bad));
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
+    let path = obj_path(&b.module, &b.version, ".zip");
+    let r = raw(mg.addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes());
+    if let Ok(r) = r {
+        let declared: usize = r.header("content-length").map(|v| v.parse().unwrap()).unwrap_or(usize::MAX);
+        assert!(r.status != 200 || r.body.len() < declared, "a client received the whole unverified zip");
+    }
+    let stored = data.path().join("cache").join(path.trim_start_matches('/'));
+    assert!(!stored.exists());
+    // The next request sees the failure cleanly or retries; the upstream fixed, it fills.
+    b.upstream.clear_faults();
+    let r = get(mg.addr, &path, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == b.zip);
 }

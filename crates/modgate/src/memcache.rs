@@ -1,0 +1,98 @@
+//! A bounded in-memory cache of small immutable objects, by bytes. Reads take one shard's read
+//! lock and clone an `Arc`; nothing is reordered on a hit, so the hot path stays a hash lookup.
+//! Eviction is random within the full shard: the objects are immutable and their authoritative
+//! copy is on disk, so a lost entry costs one file read.
+
+use crate::service::MemObject;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, RwLock};
+
+const SHARDS: usize = 32;
+/// Bookkeeping charged per entry beyond its key and bytes.
+const ENTRY_OVERHEAD: u64 = 96;
+
+struct Shard {
+    map: HashMap<String, Arc<MemObject>>,
+    bytes: u64,
+}
+
+pub struct MemCache {
+    shards: Vec<RwLock<Shard>>,
+    hasher: RandomState,
+    shard_budget: u64,
+}
+
+impl MemCache {
+    pub fn new(max_bytes: u64) -> Self {
+        let shards = (0..SHARDS).map(|_| RwLock::new(Shard { map: HashMap::new(), bytes: 0 })).collect();
+        Self { shards, hasher: RandomState::new(), shard_budget: max_bytes / SHARDS as u64 }
+    }
+
+    fn shard(&self, key: &str) -> &RwLock<Shard> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<MemObject>> {
+        self.shard(key).read().unwrap_or_else(|p| p.into_inner()).map.get(key).cloned()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.shard(key).read().unwrap_or_else(|p| p.into_inner()).map.contains_key(key)
+    }
+
+    pub fn insert(&self, key: String, value: Arc<MemObject>) {
+        let cost = key.len() as u64 + value.data.len() as u64 + ENTRY_OVERHEAD;
+        if cost > self.shard_budget {
+            return;
+        }
+        let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
+        if shard.map.contains_key(&key) {
+            return;
+        }
+        while shard.bytes + cost > self.shard_budget {
+            let Some(victim) = shard.map.keys().next().cloned() else { break };
+            if let Some(v) = shard.map.remove(&victim) {
+                shard.bytes -= victim.len() as u64 + v.data.len() as u64 + ENTRY_OVERHEAD;
+            }
+        }
+        shard.bytes += cost;
+        shard.map.insert(key, value);
+    }
+
+    /// Bytes currently held (keys, data and bookkeeping).
+    pub fn bytes(&self) -> u64 {
+        self.shards.iter().map(|s| s.read().unwrap_or_else(|p| p.into_inner()).bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn obj(n: usize) -> Arc<MemObject> {
+        Arc::new(MemObject {
+            data: Bytes::from(vec![b'x'; n]),
+            etag: http::HeaderValue::from_static("\"e\""),
+            last_modified: http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        })
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let c = MemCache::new(32 * 4096);
+        for i in 0..10_000 {
+            c.insert(format!("k{i}"), obj(1000));
+        }
+        assert!(c.bytes() <= 32 * 4096, "{}", c.bytes());
+        assert!(c.bytes() > 16 * 4096, "the cache is used: {}", c.bytes());
+        c.insert("fresh".into(), obj(10));
+        assert_eq!(c.get("fresh").map(|o| o.data.len()), Some(10));
+        assert!(c.contains("fresh"));
+        assert!(c.get("missing").is_none());
+        // Larger than a shard's budget: never held.
+        c.insert("huge".into(), obj(1 << 20));
+        assert!(c.get("huge").is_none());
+    }
+}
