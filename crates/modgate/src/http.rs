@@ -161,10 +161,9 @@ fn filling_response(
         progress: tokio::sync::watch::Receiver<crate::service::Progress>,
         total: Option<u64>,
         pos: u64,
-        buf: Vec<u8>,
         finished: bool,
     }
-    let st = Follow { file, progress, total, pos: 0, buf: vec![0u8; STREAM_CHUNK], finished: false };
+    let st = Follow { file, progress, total, pos: 0, finished: false };
     let stream = futures::stream::unfold(st, |mut st| async move {
         if st.finished {
             return None;
@@ -186,16 +185,19 @@ fn filling_response(
                 },
             };
             if st.pos < limit {
-                let want = ((limit - st.pos) as usize).min(st.buf.len());
-                match st.file.read(&mut st.buf[..want]).await {
+                // A fresh buffer per chunk, handed to hyper without a copy: a follower holds no
+                // memory between chunks.
+                let want = ((limit - st.pos) as usize).min(STREAM_CHUNK);
+                let mut buf = bytes::BytesMut::zeroed(want);
+                match st.file.read(&mut buf).await {
                     Ok(0) => {
                         st.finished = true;
                         return Some((Err(std::io::Error::other("temporary file ended early")), st));
                     }
                     Ok(n) => {
                         st.pos += n as u64;
-                        let chunk = bytes::Bytes::copy_from_slice(&st.buf[..n]);
-                        return Some((Ok(chunk), st));
+                        buf.truncate(n);
+                        return Some((Ok(buf.freeze()), st));
                     }
                     Err(e) => {
                         st.finished = true;

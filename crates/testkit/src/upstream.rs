@@ -249,6 +249,18 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                     tokio::time::sleep(every).await;
                 }
             }
+            (_, Some(data)) if data.len() > 64 * 1024 && !head_only => {
+                // Large bodies: the head alone, then the body, timestamped as it starts to leave.
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                    content_type(&path),
+                    data.len()
+                );
+                w.write_all(head.as_bytes()).await?;
+                note_first_byte(&state, &path);
+                w.write_all(&data).await?;
+                w.flush().await?;
+            }
             (_, Some(data)) => {
                 if !head_only && !data.is_empty() {
                     note_first_byte(&state, &path);
