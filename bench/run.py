@@ -254,6 +254,7 @@ def scenario_small(work, duration):
                          check=True, capture_output=True, text=True).stdout.strip()
     data = os.path.join(d, "data")
     copy_objects(proxy, os.path.join(data, "cache"), (".info", ".mod"))
+    os.sync()
     mg, mg_url = start_modgate(data, "off")
     ng, ng_url = start_nginx(proxy, os.path.join(d, "nginx"))
     n_paths = sum(1 for _ in open(paths))
@@ -306,17 +307,36 @@ def scenario_cold_graph(work):
     res["direct_s"] = go_download_all(root, up_url, d)
     mg, mg_url = start_modgate(os.path.join(d, "data"), up_url)
     res["modgate_cold_s"] = go_download_all(root, mg_url, d)
-    res["modgate_warm_s"] = go_download_all(root, mg_url, d)
-    res["file_s"] = go_download_all(root, "file://" + proxy, d)
+    # Warm runs take about a second: best of three, alternating, to keep noise out of the ratio.
+    warm, local = [], []
+    for _ in range(3):
+        warm.append(go_download_all(root, mg_url, d))
+        local.append(go_download_all(root, "file://" + proxy, d))
+    res["modgate_warm_s"], res["file_s"] = min(warm), min(local)
     res["upstream_requests"] = sum(json.loads(http_get(up_url + "/-/stats")[1])["counts"].values())
     stop(mg)
     stop(up)
     return res
 
 
-def scenario_herd(work):
-    log("scenario 4: 500 clients, one cold 50 MB zip")
-    d = os.path.join(work, "s4")
+def scenario_herd(work, trials=3):
+    """Three independent cold runs (fresh modgate and cache each): the first-byte delay is a single event per
+    run and noisy on a 2-core machine, so every trial is reported and the median is judged."""
+    runs = [herd_once(work, i) for i in range(trials)]
+    res = dict(runs[0])
+    deltas = sorted(r["first_byte_delta_ms"] for r in runs)
+    res["first_byte_delta_ms"] = deltas[len(deltas) // 2]
+    res["first_byte_deltas_ms"] = [r["first_byte_delta_ms"] for r in runs]
+    res["upstream_zip_requests"] = max(r["upstream_zip_requests"] for r in runs)
+    res["all_correct"] = all(r["all_correct"] for r in runs)
+    res["ok"] = min(r["ok"] for r in runs)
+    res["modgate_peak_rss_kb"] = max(r["modgate_peak_rss_kb"] for r in runs)
+    return res
+
+
+def herd_once(work, trial):
+    log(f"scenario 4: 500 clients, one cold 50 MB zip (trial {trial + 1})")
+    d = os.path.join(work, f"s4-{trial}")
     proxy = os.path.join(d, "proxy")
     os.makedirs(d)
     out = subprocess.run([TESTKIT, "big", "--module", "example.com/bench/herd", "--size", str(50 << 20),
@@ -343,6 +363,7 @@ def scenario_herd(work):
     }
     stop(mg)
     stop(up)
+    shutil.rmtree(d, ignore_errors=True)
     return res
 
 
@@ -361,6 +382,8 @@ def scenario_cache_size(work, duration):
         data = os.path.join(d, "data")
         copy_objects(proxy, os.path.join(data, "cache"), (".info", ".mod"))
         copy_objects(proxy, os.path.join(data, "meta"), ("list",))
+        # Let writeback of the freshly written files finish before measuring.
+        os.sync()
         infos = os.path.join(d, "infos.txt")
         with open(paths) as f, open(infos, "w") as g:
             g.writelines(line for line in f if line.rstrip().endswith(".info"))
@@ -457,18 +480,21 @@ def report(r, args):
                   "| run | seconds |", "|---|---|",
                   f"| go → upstream (direct) | {s['direct_s']:.2f} |",
                   f"| go → modgate (empty cache) → upstream | {s['modgate_cold_s']:.2f} |",
-                  f"| go → modgate (filled) | {s['modgate_warm_s']:.2f} |",
-                  f"| go → file:// GOPROXY | {s['file_s']:.2f} |", "",
+                  f"| go → modgate (filled), best of 3 | {s['modgate_warm_s']:.2f} |",
+                  f"| go → file:// GOPROXY, best of 3 | {s['file_s']:.2f} |", "",
                   f"Cold: {cr:.2f}× direct (goal ≤ 0.5: {verdict(cr <= 0.5)}). Warm: {wr:.2f}× file:// "
                   f"(goal ≤ 1.05: {verdict(wr <= 1.05)}). Upstream requests in all: {s['upstream_requests']}.", ""]
     if "herd" in r:
         s = r["herd"]
-        lines += ["## 4. Thundering herd", "", "500 concurrent GETs for one cold 50 MB zip.", "",
+        lines += ["## 4. Thundering herd", "", "500 concurrent GETs for one cold 50 MB zip; counts and RSS from the first run, the first-byte "
+                  "delay from every run.", "",
                   "| measure | value |", "|---|---|",
                   f"| upstream zip requests | {s['upstream_zip_requests']} |",
                   f"| clients answered 200 | {s['ok']} / {s['clients']} |",
                   f"| all bodies identical and correct | {s['all_correct']} |",
-                  f"| first client's first body byte after the upstream's first byte | {s['first_byte_delta_ms']:.1f} ms |",
+                  f"| first client's first body byte after the upstream's first byte, median of "
+                  f"{len(s['first_byte_deltas_ms'])} cold runs | {s['first_byte_delta_ms']:.1f} ms "
+                  f"(runs: {', '.join(f'{x:.1f}' for x in s['first_byte_deltas_ms'])}) |",
                   f"| wall time for all 500 | {s['wall_ms']} ms |",
                   f"| modgate peak RSS | {s['modgate_peak_rss_kb'] // 1024} MiB |", "",
                   f"One upstream fetch: {verdict(s['upstream_zip_requests'] == 1)}; identical correct bytes: "

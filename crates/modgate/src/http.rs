@@ -182,7 +182,7 @@ fn read_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<us
 /// fails the body ends in an error, which aborts the connection, so no client ever holds a
 /// complete copy of an unverified zip.
 fn filling_response(
-    file: tokio::fs::File,
+    file: std::fs::File,
     progress: tokio::sync::watch::Receiver<crate::service::Progress>,
     total: Option<u64>,
     ct: &'static str,
@@ -195,10 +195,6 @@ fn filling_response(
         pos: u64,
         finished: bool,
     }
-    let file = match file.try_into_std() {
-        Ok(f) => f,
-        Err(_) => return ServeError::Storage("temporary file busy".into()).into_response(),
-    };
     let st = Follow { file, progress, total, pos: 0, finished: false };
     let stream = futures::stream::unfold(st, |mut st| async move {
         if st.finished {

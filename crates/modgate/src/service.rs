@@ -80,7 +80,7 @@ impl FillState {
 pub enum Reply {
     /// A zip still being filled, streamed from its temporary file as it grows; the final byte
     /// is held back until the zip is verified and committed.
-    Stream { file: tokio::fs::File, progress: tokio::sync::watch::Receiver<Progress>, total: Option<u64> },
+    Stream { file: std::fs::File, progress: tokio::sync::watch::Receiver<Progress>, total: Option<u64> },
     /// A committed immutable object, to stream from storage.
     Object { obj: StoredObject, cache: CacheStatus },
     /// A small committed immutable object from memory.
@@ -237,6 +237,9 @@ impl Service {
 
     async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
         let key = req.rel();
+        if let Some(obj) = self.memory.get(&key) {
+            return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
+        }
         if let Some(obj) = self.store.open_immutable(&key).await? {
             return self.reply_from_store(key, obj, CacheStatus::Hit).await;
         }
@@ -252,7 +255,9 @@ impl Service {
                 // A small zip is not worth streaming unverified: waiting keeps a clean error
                 // status and message for the client if it turns out bad.
                 if total.is_none_or(|t| t >= STREAM_MIN) {
-                    if let Ok(file) = tokio::fs::File::open(&path).await {
+                    // A plain open of a page-cached directory entry: microseconds, and kept off
+                    // the blocking pool that the fill's own writes are queued on.
+                    if let Ok(file) = std::fs::File::open(&path) {
                         return Ok(Reply::Stream { file, progress: rx, total });
                     }
                 }
@@ -406,8 +411,10 @@ impl Service {
         // The .mod is needed only to verify the zip at the end: fetch it alongside.
         let mod_req = req.with_endpoint(Endpoint::Mod);
         let mod_fill = tokio::spawn(self.fill_immutable(&mod_req));
-        let mut body = self.fetch(req).await?;
+        // The temporary exists before the upstream answers, so nothing stands between the
+        // first upstream byte and the first write.
         let mut tmp = self.store.temp().await?;
+        let mut body = self.fetch(req).await?;
         progress.send_modify(|p| {
             p.path = Some(tmp.path.clone());
             p.total = body.len_hint();
