@@ -17,10 +17,6 @@ use std::time::Instant;
 /// Chunk size when streaming a zip.
 const STREAM_CHUNK: usize = 64 * 1024;
 
-/// The request id, shared by the access log and the response header.
-#[derive(Clone)]
-pub struct RequestId(pub String);
-
 pub fn router(svc: Arc<Service>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -51,26 +47,35 @@ fn text(status: StatusCode, body: &str) -> Response {
     r
 }
 
-fn new_request_id(headers: &HeaderMap) -> String {
-    if let Some(v) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        if !v.is_empty()
-            && v.len() <= 64
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+/// The caller's `X-Request-Id` when it is sane, else 16 random hex digits.
+fn new_request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(v) = headers.get("x-request-id") {
+        let b = v.as_bytes();
+        if !b.is_empty()
+            && b.len() <= 64
+            && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
         {
-            return v.to_string();
+            return v.clone();
         }
     }
-    format!("{:016x}", rand::random::<u64>())
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut n = rand::random::<u64>();
+    let mut out = [0u8; 16];
+    for c in out.iter_mut().rev() {
+        *c = HEX[(n & 15) as usize];
+        n >>= 4;
+    }
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0000000000000000"))
 }
 
 /// Request id, the checks every request gets (method, request-target form), and one access-log
 /// line per request.
-async fn access(mut req: Request, next: Next) -> Response {
+async fn access(req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = new_request_id(req.headers());
-    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    // A cheap handle on the target (shared bytes); it is formatted only if the line is written.
+    let uri = req.uri().clone();
     let mut resp = if req.uri().scheme().is_some() || req.uri().authority().is_some() {
         ServeError::BadRequest("absolute-form request targets are not accepted; send an origin-form path".into())
             .into_response()
@@ -79,9 +84,7 @@ async fn access(mut req: Request, next: Next) -> Response {
     } else {
         next.run(req).await
     };
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
+    resp.headers_mut().insert("x-request-id", id.clone());
     // The line is only built when someone will read it.
     let status = resp.status().as_u16();
     let level_on = if status >= 500 {
@@ -91,9 +94,10 @@ async fn access(mut req: Request, next: Next) -> Response {
     };
     if level_on {
         let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        let cache = resp.extensions().get::<CacheStatus>().map(|c| c.as_str()).unwrap_or("-");
+        let cache = resp.headers().get("x-modgate-cache").and_then(|v| v.to_str().ok()).unwrap_or("-");
         let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
-        let path = crate::errors::one_line(&path);
+        let path = crate::errors::one_line(uri.path());
+        let id = id.to_str().unwrap_or("-");
         if status >= 500 {
             tracing::warn!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
         } else {
@@ -138,7 +142,6 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
             if cache == CacheStatus::Stale {
                 h.insert(header::WARNING, HeaderValue::from_static("110 modgate \"Response is Stale\""));
             }
-            resp.extensions_mut().insert(cache);
             resp
         }
     }
@@ -254,7 +257,6 @@ fn filling_response(
     if let Some(t) = total {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(t));
     }
-    r.extensions_mut().insert(CacheStatus::Miss);
     r
 }
 
@@ -338,7 +340,6 @@ async fn object_response(
         let mut r = Response::new(body);
         *r.status_mut() = status;
         std::mem::swap(r.headers_mut(), &mut headers);
-        r.extensions_mut().insert(cache);
         r
     };
     if let Some(inm) = req_headers.get(header::IF_NONE_MATCH) {

@@ -52,7 +52,7 @@ pub fn after_go_mod(svc: &Arc<Service>, req: &ModuleRequest) {
     if !svc.prefetcher.enabled() || req.endpoint != Endpoint::Mod {
         return;
     }
-    if !svc.prefetcher.first_expansion(&req.rel()) {
+    if !svc.prefetcher.first_expansion(req.rel()) {
         return;
     }
     let depth = svc.prefetcher.cfg.depth;
@@ -75,7 +75,7 @@ fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'stati
         if depth == 0 {
             return;
         }
-        let Ok(Some(go_mod)) = svc.store.read_immutable(&req.rel()).await else { return };
+        let Ok(Some(go_mod)) = svc.store.read_immutable(req.rel()).await else { return };
         for (path, version) in gomod::modfile::requires(&go_mod) {
             let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
             let svc = Arc::clone(&svc);
@@ -94,7 +94,7 @@ fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'stati
                 if filled {
                     tracing::debug!(module = %dep.display(), "prefetched");
                 }
-                if svc.prefetcher.first_expansion(&dep.rel()) {
+                if svc.prefetcher.first_expansion(dep.rel()) {
                     expand(svc, dep, depth - 1).await;
                 }
             });

@@ -56,6 +56,8 @@ pub struct ModuleRequest {
     pub version: Option<String>,
     escaped_module: String,
     escaped_version: Option<String>,
+    /// The escaped path relative to a proxy base (and storage key), computed once.
+    key: String,
 }
 
 impl ModuleRequest {
@@ -70,31 +72,51 @@ impl ModuleRequest {
     }
 
     /// The escaped path relative to a proxy base, also the storage key.
-    pub fn rel(&self) -> String {
-        match (self.endpoint, &self.escaped_version) {
-            (Endpoint::List, _) => format!("{}/@v/list", self.escaped_module),
-            (Endpoint::Latest, _) => format!("{}/@latest", self.escaped_module),
-            (e, Some(v)) => format!("{}/@v/{v}{}", self.escaped_module, e.ext()),
-            (_, None) => format!("{}/@v/list", self.escaped_module),
+    pub fn rel(&self) -> &str {
+        &self.key
+    }
+
+    fn make_key(endpoint: Endpoint, escaped_module: &str, escaped_version: Option<&str>) -> String {
+        match (endpoint, escaped_version) {
+            (Endpoint::Latest, _) => format!("{escaped_module}/@latest"),
+            (Endpoint::List, _) | (_, None) => format!("{escaped_module}/@v/list"),
+            (e, Some(v)) => format!("{escaped_module}/@v/{v}{}", e.ext()),
         }
+    }
+
+    fn new(
+        module: String,
+        endpoint: Endpoint,
+        version: Option<String>,
+        escaped_module: String,
+        escaped_version: Option<String>,
+    ) -> Self {
+        let key = Self::make_key(endpoint, &escaped_module, escaped_version.as_deref());
+        Self { module, endpoint, version, escaped_module, escaped_version, key }
     }
 
     /// A request for a canonical version's `.info`, `.mod` or `.zip`, built from unescaped parts
     /// (as found in a go.mod); `None` if the path or version is not valid together.
     pub fn for_version(module: &str, version: &str, endpoint: Endpoint) -> Option<Self> {
         path::check(module, version).ok()?;
-        Some(Self {
-            module: module.to_string(),
+        Some(Self::new(
+            module.to_string(),
             endpoint,
-            version: Some(version.to_string()),
-            escaped_module: path::escape_path(module).ok()?,
-            escaped_version: Some(path::escape_version(version).ok()?),
-        })
+            Some(version.to_string()),
+            path::escape_path(module).ok()?,
+            Some(path::escape_version(version).ok()?),
+        ))
     }
 
     /// The request for another endpoint of the same module and version.
     pub fn with_endpoint(&self, endpoint: Endpoint) -> Self {
-        Self { endpoint, ..self.clone() }
+        Self::new(
+            self.module.clone(),
+            endpoint,
+            self.version.clone(),
+            self.escaped_module.clone(),
+            self.escaped_version.clone(),
+        )
     }
 
     /// `module@version` for messages.
@@ -116,8 +138,13 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Percent-decodes once, refusing encoded slashes, NUL and control characters, backslashes,
 /// malformed escapes and invalid UTF-8.
-pub fn decode_path(raw: &str) -> Result<String, ServeError> {
+pub fn decode_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, ServeError> {
     let b = raw.as_bytes();
+    let plain = |c: &u8| *c != b'%' && *c >= 0x20 && *c != 0x7f && *c != b'\\';
+    if b.iter().all(plain) {
+        // Nothing to decode (the common case): no copy.
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -144,7 +171,7 @@ pub fn decode_path(raw: &str) -> Result<String, ServeError> {
     if out.contains(&b'\\') {
         return Err(bad("backslash in path"));
     }
-    String::from_utf8(out).map_err(|_| bad("path is not valid UTF-8"))
+    String::from_utf8(out).map(std::borrow::Cow::Owned).map_err(|_| bad("path is not valid UTF-8"))
 }
 
 /// Parses a request path (still percent-encoded) and query into a module request.
@@ -203,13 +230,7 @@ pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, Serve
     }
     // Unescaping is strict (no raw uppercase, `!` only before a-z), so the escaped spellings
     // are already the one canonical spelling: keys need no re-escaping.
-    Ok(ModuleRequest {
-        module,
-        endpoint,
-        version,
-        escaped_module: escaped_module.to_string(),
-        escaped_version: escaped_version.map(str::to_string),
-    })
+    Ok(ModuleRequest::new(module, endpoint, version, escaped_module.to_string(), escaped_version.map(str::to_string)))
 }
 
 #[cfg(test)]
@@ -228,7 +249,7 @@ mod tests {
         let lit = parse("/github.com/!azure/go-autorest/@v/v14.2.0+incompatible.info", None).unwrap();
         assert_eq!(lit.rel(), r.rel());
         let r = parse("/example.com/m/@v/list", None).unwrap();
-        assert_eq!((r.endpoint, r.rel().as_str()), (Endpoint::List, "example.com/m/@v/list"));
+        assert_eq!((r.endpoint, r.rel()), (Endpoint::List, "example.com/m/@v/list"));
         let r = parse("/example.com/m/@latest", None).unwrap();
         assert_eq!(r.endpoint, Endpoint::Latest);
         let r = parse("/example.com/m/@v/!master.info", None).unwrap();

@@ -155,12 +155,12 @@ impl Service {
 
     /// Whether an immutable object is already stored.
     pub(crate) async fn is_cached(&self, req: &ModuleRequest) -> bool {
-        self.memory.contains(&req.rel()) || matches!(self.store.open_immutable(&req.rel()).await, Ok(Some(_)))
+        self.memory.contains(req.rel()) || matches!(self.store.open_immutable(req.rel()).await, Ok(Some(_)))
     }
 
     /// Whether a source recently said the object does not exist.
     pub(crate) fn is_known_missing(&self, req: &ModuleRequest) -> bool {
-        self.negative_hit(&req.rel()).is_some()
+        self.negative_hit(req.rel()).is_some()
     }
 
     /// Fills an immutable object without answering anyone (prefetch).
@@ -171,7 +171,7 @@ impl Service {
     /// Answers from the cache alone (the `Disable-Module-Fetch: true` request header): no
     /// source is asked; a mutable answer is served whatever its age.
     pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
-        let key = req.rel();
+        let key = req.rel().to_string();
         if req.is_immutable() {
             if let Some(obj) = self.memory.get(&key) {
                 return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
@@ -219,31 +219,31 @@ impl Service {
 
     async fn immutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
         let key = req.rel();
-        if let Some(obj) = self.memory.get(&key) {
+        if let Some(obj) = self.memory.get(key) {
             return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
         }
-        if let Some(obj) = self.store.open_immutable(&key).await? {
-            return self.reply_from_store(key, obj, CacheStatus::Hit).await;
+        if let Some(obj) = self.store.open_immutable(key).await? {
+            return self.reply_from_store(key.to_string(), obj, CacheStatus::Hit).await;
         }
-        if let Some(e) = self.negative_hit(&key) {
+        if let Some(e) = self.negative_hit(key) {
             return Err(e);
         }
         self.fill_immutable(req).await?;
-        match self.store.open_immutable(&key).await? {
-            Some(obj) => self.reply_from_store(key, obj, CacheStatus::Miss).await,
+        match self.store.open_immutable(key).await? {
+            Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Miss).await,
             None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
         }
     }
 
     async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
         let key = req.rel();
-        if let Some(obj) = self.memory.get(&key) {
+        if let Some(obj) = self.memory.get(key) {
             return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
         }
-        if let Some(obj) = self.store.open_immutable(&key).await? {
-            return self.reply_from_store(key, obj, CacheStatus::Hit).await;
+        if let Some(obj) = self.store.open_immutable(key).await? {
+            return self.reply_from_store(key.to_string(), obj, CacheStatus::Hit).await;
         }
-        if let Some(e) = self.negative_hit(&key) {
+        if let Some(e) = self.negative_hit(key) {
             return Err(e);
         }
         let mut rx = self.start_zip_fill(req);
@@ -270,8 +270,8 @@ impl Service {
             Err(_) => return Err(ServeError::BadGateway(format!("{}: the fill was abandoned", req.display()))),
             Ok(_) => {}
         }
-        match self.store.open_immutable(&key).await? {
-            Some(obj) => self.reply_from_store(key, obj, CacheStatus::Miss).await,
+        match self.store.open_immutable(key).await? {
+            Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Miss).await,
             None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
         }
     }
@@ -279,7 +279,7 @@ impl Service {
     /// Joins the fill of a zip, starting it if none runs: the map of progress channels is the
     /// single flight for zips.
     fn start_zip_fill(self: &Arc<Self>, req: &ModuleRequest) -> tokio::sync::watch::Receiver<Progress> {
-        let key = req.rel();
+        let key = req.rel().to_string();
         let mut map = self.zip_fills.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(rx) = map.get(&key) {
             // A fill whose task died without a final state is replaced.
@@ -345,7 +345,7 @@ impl Service {
         self: &Arc<Self>,
         req: &ModuleRequest,
     ) -> futures::future::BoxFuture<'static, Result<(), ServeError>> {
-        let key = req.rel();
+        let key = req.rel().to_string();
         let this = Arc::clone(self);
         let r = req.clone();
         let fills = Arc::clone(&self.fills);
@@ -370,7 +370,7 @@ impl Service {
                         _ => this.fill_small(&r).await,
                     };
                     if let Err(e) = &res {
-                        this.remember_not_found(&r.rel(), e);
+                        this.remember_not_found(r.rel(), e);
                         tracing::warn!(object = %r.rel(), error = %e, "fill failed");
                     }
                     res
@@ -380,7 +380,7 @@ impl Service {
     }
 
     async fn fetch(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, ServeError> {
-        self.upstreams.fetch(&req.rel()).await.map_err(|e| fetch_error(req, e))
+        self.upstreams.fetch(req.rel()).await.map_err(|e| fetch_error(req, e))
     }
 
     async fn fill_small(&self, req: &ModuleRequest) -> Result<(), ServeError> {
@@ -396,7 +396,7 @@ impl Service {
                 )));
             }
         }
-        self.store.put_immutable(&req.rel(), &data).await?;
+        self.store.put_immutable(req.rel(), &data).await?;
         Ok(())
     }
 
@@ -444,7 +444,7 @@ impl Service {
         }
         let go_mod = self
             .store
-            .read_immutable(&mod_req.rel())
+            .read_immutable(mod_req.rel())
             .await?
             .ok_or_else(|| ServeError::Storage(format!("{} vanished after fill", mod_req.rel())))?;
         let path = tmp.path.clone();
@@ -465,13 +465,13 @@ impl Service {
                 )));
             }
         }
-        let outcome = self.store.commit_immutable(tmp, &req.rel()).await?;
+        let outcome = self.store.commit_immutable(tmp, req.rel()).await?;
         tracing::info!(object = %req.rel(), bytes = written, h1 = %checked.h1, created = (outcome == Commit::Created), "zip committed");
         Ok(())
     }
 
     async fn mutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
-        let key = req.rel();
+        let key = req.rel().to_string();
         let cached = self.store.get_mutable(&key).await?;
         if let Some((data, age)) = &cached {
             if *age < self.list_ttl {
@@ -488,7 +488,7 @@ impl Service {
             .run(&key, async move {
                 let res = this.fetch_answer(&r).await;
                 if let Err(e) = &res {
-                    this.remember_not_found(&r.rel(), e);
+                    this.remember_not_found(r.rel(), e);
                 }
                 res
             })
@@ -526,7 +526,7 @@ impl Service {
                 }
             }
         }
-        self.store.put_mutable(&req.rel(), &data).await?;
+        self.store.put_mutable(req.rel(), &data).await?;
         Ok(data)
     }
 }
