@@ -106,6 +106,14 @@ fn versions_latest_and_branch_queries() {
     let gm = std::fs::read_to_string(go.work().join("go.mod")).unwrap();
     let want = &pseudo.queries["main"];
     assert!(gm.contains(&format!("{} {want}", pseudo.path)), "{gm}");
+    // A commit-hash query too, through a fresh client so nothing is resolved locally.
+    let go_c = GoEnv::new(&mg.url()).unwrap();
+    std::fs::write(go_c.work().join("go.mod"), "module example.com/q\n\ngo 1.21\n").unwrap();
+    let rev = gomod::pseudo::parse(want).unwrap().rev.to_string();
+    let out = go_c.run(&go_c.work(), &["list", "-m", "-json", &format!("{}@{rev}", pseudo.path)]).unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["Version"], want.as_str());
+    assert_eq!(info["Time"], pseudo.versions[1].time.as_str());
     // The query answer is not stored as an immutable object.
     let q = data.path().join("cache").join(gomod::path::escape_path(&pseudo.path).unwrap()).join("@v/main.info");
     assert!(!q.exists());

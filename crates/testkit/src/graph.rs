@@ -203,6 +203,8 @@ pub fn generate(n: usize, seed: u64) -> Graph {
                     let pv = format!("v0.1.1-0.{ts}-{rev}");
                     let mut q = BTreeMap::new();
                     q.insert("main".to_string(), pv.clone());
+                    // A commit-hash query resolves to the same pseudo-version.
+                    q.insert(rev.clone(), pv.clone());
                     ("pseudo", p.clone(), vec![mk(&p, "v0.1.0", 0, go, true, true), mk(&p, &pv, 2, go, true, false)], q)
                 }
                 _ => {
