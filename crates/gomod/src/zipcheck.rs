@@ -52,8 +52,21 @@ pub struct CheckedZip {
     pub uncompressed: u64,
 }
 
+/// Unicode *simple* case folding, as `strings.EqualFold` and x/mod's collision check use:
+/// every character maps to one character (upper-case it, then lower-case it, each step only when
+/// the mapping is a single character). So `K` (Kelvin) and `k` collide, `ſ` and `s` collide, but
+/// `ß` and `ss` do not — a full (multi-character) folding would wrongly refuse such modules.
 fn fold(s: &str) -> String {
-    s.chars().flat_map(char::to_uppercase).flat_map(char::to_lowercase).collect()
+    fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+        let c = it.next()?;
+        it.next().is_none().then_some(c)
+    }
+    s.chars()
+        .map(|c| {
+            let u = single(c.to_uppercase()).unwrap_or(c);
+            single(u.to_lowercase()).unwrap_or(u)
+        })
+        .collect()
 }
 
 fn is_clean(p: &str) -> bool {
@@ -192,6 +205,19 @@ mod tests {
         }
         buf.set_position(0);
         buf
+    }
+
+    #[test]
+    fn simple_case_folding() {
+        assert_eq!(fold("ABC.go"), fold("abc.go"));
+        assert_eq!(fold("\u{212A}.go"), fold("k.go"), "Kelvin sign folds to k");
+        assert_eq!(fold("\u{17F}.go"), fold("s.go"), "long s folds to s");
+        assert_eq!(fold("\u{3A3}"), fold("\u{3C2}"), "sigma and final sigma");
+        assert_ne!(fold("stra\u{DF}e.go"), fold("strasse.go"), "sharp s is not ss under simple folding");
+        let z = make(&[("example.com/m@v1.0.0/stra\u{DF}e.go", b"x"), ("example.com/m@v1.0.0/strasse.go", b"y")]);
+        assert!(check_zip(z, "example.com/m", "v1.0.0").is_ok());
+        let z = make(&[("example.com/m@v1.0.0/\u{212A}.go", b"x"), ("example.com/m@v1.0.0/k.go", b"y")]);
+        assert!(check_zip(z, "example.com/m", "v1.0.0").is_err());
     }
 
     #[test]
