@@ -19,6 +19,7 @@ pub mod proxylist;
 pub mod pseudo;
 pub mod semver;
 pub mod zipcheck;
+pub mod zipcreate;
 
 /// Module zip and go.mod size limits (spec §4.2).
 pub mod limits {

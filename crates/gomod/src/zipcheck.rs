@@ -156,6 +156,13 @@ pub fn check_zip<R: Read + Seek>(mut r: R, module: &str, version: &str) -> Resul
     Ok(CheckedZip { h1: hash.finish(), go_mod, files, uncompressed: total })
 }
 
+/// Records `p` (a file, or a directory when `is_dir`) and its parent directories under simple
+/// case folding, failing when it collides with something already recorded. Shared by zip
+/// checking and zip creation.
+pub(crate) fn record_path(seen: &mut HashMap<String, bool>, p: &str, is_dir: bool) -> Result<(), ZipError> {
+    check_collision(seen, p, is_dir)
+}
+
 fn check_collision(seen: &mut HashMap<String, bool>, p: &str, is_dir: bool) -> Result<(), ZipError> {
     let key = fold(p);
     if let Some(&prev_dir) = seen.get(&key) {

@@ -1,0 +1,421 @@
+//! Creating a module zip from a file tree (spec §4.4–4.6), the way the go command does: which
+//! files are omitted (vendored packages, nested modules, `.hg_archival.txt`, symlinks and other
+//! irregular files, VCS directories in a directory walk), which are errors (unclean or invalid
+//! names, case-fold collisions, a root go.mod in another case, sizes over the limits), and the
+//! zip itself (Deflate, `module@version/` prefix, no directory entries).
+
+use crate::limits::{MAX_GO_MOD, MAX_LICENSE, MAX_ZIP_FILE};
+use crate::path;
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use thiserror::Error;
+
+/// What a tree entry is; only regular files can go into a zip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Symlink,
+    /// Devices, sockets, pipes, submodule gitlinks…
+    Other,
+}
+
+/// A file of the module tree, by its slash-separated path relative to the module root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    pub path: String,
+    pub kind: FileKind,
+    pub size: u64,
+}
+
+/// Why a file is silently left out of the zip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Omission {
+    Vendored,
+    InSubmodule,
+    HgArchival,
+    Symlink,
+    NotRegular,
+}
+
+/// Why a zip cannot be created. Reads as a sentence for the user.
+#[derive(Debug, Error)]
+pub enum CreateError {
+    #[error("{0}")]
+    Module(#[from] path::PathError),
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("module source tree too large (max size is {MAX_ZIP_FILE} bytes)")]
+    TooLarge,
+    #[error("reading the module tree: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("writing the zip: {0}")]
+    Zip(#[from] zip::result::ZipError),
+}
+
+/// The files of a tree that go into its zip (indices into the input, in input order), and the
+/// ones left out with the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub include: Vec<usize>,
+    pub omitted: Vec<(usize, Omission)>,
+}
+
+/// The `go` directive of a go.mod as (major, minor), if it has one.
+pub fn go_directive(go_mod: &[u8]) -> Option<(u64, u64)> {
+    let text = String::from_utf8_lossy(go_mod);
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        let Some(v) = line.strip_prefix("go").filter(|r| r.starts_with([' ', '\t'])) else { continue };
+        let v = v.trim();
+        let mut parts = v.splitn(3, '.');
+        let major: u64 = parts.next()?.parse().ok()?;
+        let minor_text: String = parts.next().unwrap_or("0").chars().take_while(char::is_ascii_digit).collect();
+        let minor = minor_text.parse().unwrap_or(0);
+        return Some((major, minor));
+    }
+    None
+}
+
+/// Whether a file belongs to a vendored package and is left out (`isVendoredPackage`). From Go
+/// 1.24 (by the root go.mod's `go` line) `vendor/modules.txt` is left out too. The nested case
+/// keeps Go's historic fixed offset, which checksums of existing modules depend on.
+pub fn is_vendored(name: &str, go_1_24: bool) -> bool {
+    if go_1_24 && name == "vendor/modules.txt" {
+        return true;
+    }
+    let rest = if name.starts_with("vendor/") {
+        &name.as_bytes()["vendor/".len()..]
+    } else if name.contains("/vendor/") {
+        &name.as_bytes()["/vendor/".len()..]
+    } else {
+        return false;
+    };
+    rest.contains(&b'/')
+}
+
+fn is_clean_relative(p: &str) -> Result<(), &'static str> {
+    if p.starts_with('/') {
+        return Err("file path is not relative");
+    }
+    if p.is_empty() || p.ends_with('/') || p.split('/').any(|e| e.is_empty() || e == "." || e == "..") {
+        return Err("file path is not clean");
+    }
+    Ok(())
+}
+
+/// Decides which files go into the zip. `root_go_mod` is the content of the root `go.mod`, if
+/// the tree has one (it selects the vendoring rules).
+pub fn plan(files: &[TreeFile], root_go_mod: Option<&[u8]>) -> Result<Plan, CreateError> {
+    let go_1_24 = root_go_mod.and_then(go_directive).is_some_and(|v| v >= (1, 24));
+    // Directories (other than the root) holding a regular file named go.mod in any case.
+    let mut module_dirs: HashSet<&str> = HashSet::new();
+    for f in files {
+        let (dir, base) = f.path.rsplit_once('/').unwrap_or(("", &f.path));
+        if !dir.is_empty() && base.eq_ignore_ascii_case("go.mod") && f.kind == FileKind::Regular {
+            module_dirs.insert(dir);
+        }
+    }
+    let in_submodule = |p: &str| {
+        let mut d = p;
+        while let Some((parent, _)) = d.rsplit_once('/') {
+            if module_dirs.contains(parent) {
+                return true;
+            }
+            d = parent;
+        }
+        false
+    };
+    let mut plan = Plan::default();
+    let mut folded: HashMap<String, bool> = HashMap::new();
+    let mut total: u64 = 0;
+    for (i, f) in files.iter().enumerate() {
+        let p = f.path.as_str();
+        let invalid = |reason: String| CreateError::Invalid { path: p.to_string(), reason };
+        is_clean_relative(p).map_err(|r| invalid(r.to_string()))?;
+        if is_vendored(p, go_1_24) {
+            plan.omitted.push((i, Omission::Vendored));
+            continue;
+        }
+        if in_submodule(p) {
+            plan.omitted.push((i, Omission::InSubmodule));
+            continue;
+        }
+        if p == ".hg_archival.txt" {
+            plan.omitted.push((i, Omission::HgArchival));
+            continue;
+        }
+        path::check_file_path(p).map_err(|e| invalid(e.reason.clone()))?;
+        if p.eq_ignore_ascii_case("go.mod") && p != "go.mod" {
+            return Err(invalid("go.mod files must have lowercase names".into()));
+        }
+        crate::zipcheck::record_path(&mut folded, p, false)
+            .map_err(|_| invalid("case-insensitive file name collision".into()))?;
+        match f.kind {
+            FileKind::Symlink => {
+                plan.omitted.push((i, Omission::Symlink));
+                continue;
+            }
+            FileKind::Other => {
+                plan.omitted.push((i, Omission::NotRegular));
+                continue;
+            }
+            FileKind::Regular => {}
+        }
+        total = total.checked_add(f.size).filter(|t| *t <= MAX_ZIP_FILE).ok_or(CreateError::TooLarge)?;
+        if p == "go.mod" && f.size > MAX_GO_MOD {
+            return Err(invalid(format!("go.mod file too large (max size is {MAX_GO_MOD} bytes)")));
+        }
+        if p == "LICENSE" && f.size > MAX_LICENSE {
+            return Err(invalid(format!("LICENSE file too large (max size is {MAX_LICENSE} bytes)")));
+        }
+        plan.include.push(i);
+    }
+    Ok(plan)
+}
+
+/// Writes a module zip of the given files (already planned) to `w`: one Deflate entry per file,
+/// named `module@version/path`, no directory entries. Each reader must yield exactly the size
+/// the plan was made with; more is an error.
+pub fn write<W, R, I>(w: W, module: &str, version: &str, files: I) -> Result<W, CreateError>
+where
+    W: Write + Seek,
+    R: Read,
+    I: IntoIterator<Item = (String, u64, R)>,
+{
+    path::check(module, version)?;
+    let mut zw = zip::ZipWriter::new(w);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(false);
+    for (p, size, r) in files {
+        zw.start_file(format!("{module}@{version}/{p}"), opts)?;
+        let copied = std::io::copy(&mut r.take(size.saturating_add(1)), &mut zw)?;
+        if copied != size {
+            return Err(CreateError::Invalid {
+                path: p,
+                reason: format!("file changed size while being read ({copied} bytes, expected {size})"),
+            });
+        }
+    }
+    Ok(zw.finish()?)
+}
+
+/// The go.mod served for a version without one (§4.6): `module <path>\n`.
+pub fn synthesize_go_mod(module: &str) -> Vec<u8> {
+    format!("module {module}\n").into_bytes()
+}
+
+const VCS_DIRS: [&str; 4] = [".bzr", ".git", ".hg", ".svn"];
+
+/// Lists a directory tree as the go command's directory walk does: VCS directories and nested
+/// module directories (holding a `go.mod`) are skipped whole; everything else is listed with
+/// its kind, symlinks not followed.
+pub fn list_dir(root: &Path) -> Result<Vec<TreeFile>, CreateError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel_path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let meta = std::fs::symlink_metadata(e.path())?;
+            if meta.is_dir() {
+                if VCS_DIRS.contains(&name.as_str()) {
+                    continue;
+                }
+                let sub_go_mod = std::fs::symlink_metadata(e.path().join("go.mod"));
+                if sub_go_mod.is_ok_and(|m| !m.is_dir()) {
+                    continue;
+                }
+                stack.push((e.path(), rel_path));
+            } else {
+                let kind = if meta.file_type().is_symlink() {
+                    FileKind::Symlink
+                } else if meta.is_file() {
+                    FileKind::Regular
+                } else {
+                    FileKind::Other
+                };
+                out.push(TreeFile { path: rel_path, kind, size: meta.len() });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Creates the zip of the module rooted at `dir` (`zip.CreateFromDir`).
+pub fn create_from_dir<W: Write + Seek>(dir: &Path, module: &str, version: &str, w: W) -> Result<W, CreateError> {
+    path::check(module, version)?;
+    let files = list_dir(dir)?;
+    let root_go_mod = match std::fs::read(dir.join("go.mod")) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
+    let plan = plan(&files, root_go_mod.as_deref())?;
+    let mut opened = Vec::with_capacity(plan.include.len());
+    for &i in &plan.include {
+        let f = &files[i];
+        opened.push((f.path.clone(), f.size, std::fs::File::open(dir.join(&f.path))?));
+    }
+    write(w, module, version, opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dirhash::Hash1;
+    use std::io::Cursor;
+
+    fn reg(p: &str, size: u64) -> TreeFile {
+        TreeFile { path: p.into(), kind: FileKind::Regular, size }
+    }
+
+    fn included(files: &[TreeFile], go_mod: Option<&[u8]>) -> Vec<String> {
+        let p = plan(files, go_mod).unwrap();
+        p.include.iter().map(|&i| files[i].path.clone()).collect()
+    }
+
+    #[test]
+    fn vendoring_rules() {
+        // (path, omitted before go 1.24, omitted from go 1.24)
+        let cases = [
+            ("vendor/foo/foo.go", true, true),
+            ("pkg/vendor/foo/foo.go", true, true),
+            ("longpackagename/vendor/foo/foo.go", true, true),
+            ("vendor/vendor.go", false, false),
+            ("vendor/foo/modules.txt", true, true),
+            ("modules.txt", false, false),
+            ("vendor/amodules.txt", false, false),
+            ("vendor/modules.txt", false, true),
+            // Go's historic fixed offset: kept for checksum stability.
+            ("pkg/vendor/vendor.go", true, true),
+            ("sub/vendor/sub.txt", true, true),
+            ("\u{e9}\u{e9}\u{e9}/vendor/x", true, true),
+        ];
+        for (p, old, new) in cases {
+            assert_eq!(is_vendored(p, false), old, "{p} before 1.24");
+            assert_eq!(is_vendored(p, true), new, "{p} from 1.24");
+        }
+        assert_eq!(go_directive(b"module m\n\ngo 1.24\n"), Some((1, 24)));
+        assert_eq!(go_directive(b"module m\ngo 1.23.4 // comment\n"), Some((1, 23)));
+        assert_eq!(go_directive(b"module m\ngo 1.25rc1\n"), Some((1, 25)));
+        assert_eq!(go_directive(b"module m\ngolang 1.2\n"), None);
+        assert_eq!(go_directive(b"module m\n"), None);
+    }
+
+    #[test]
+    fn omissions_and_errors() {
+        let files = vec![
+            reg("go.mod", 10),
+            reg("a.go", 5),
+            reg(".hg_archival.txt", 3),
+            reg("sub/go.mod", 10),
+            reg("sub/x.go'", 1), // invalid name, but omitted first: nested module
+            reg("other/GO.MOD", 10),
+            reg("other/y.go", 1),
+            TreeFile { path: "link.go".into(), kind: FileKind::Symlink, size: 0 },
+            TreeFile { path: "fifo".into(), kind: FileKind::Other, size: 0 },
+            reg(".svn/entries", 1), // from a VCS archive, VCS dirs are ordinary
+        ];
+        assert_eq!(included(&files, Some(b"module m\n")), vec!["go.mod", "a.go", ".svn/entries"]);
+        let p = plan(&files, None).unwrap();
+        assert!(p.omitted.contains(&(2, Omission::HgArchival)));
+        assert!(p.omitted.contains(&(4, Omission::InSubmodule)));
+        assert!(p.omitted.contains(&(7, Omission::Symlink)));
+        assert!(p.omitted.contains(&(8, Omission::NotRegular)));
+        // A directory named go.mod is just a directory.
+        assert_eq!(included(&[reg("go.mod/a.go", 1), reg("b.go", 1)], None), vec!["go.mod/a.go", "b.go"]);
+
+        let bad = |files: Vec<TreeFile>, want: &str| {
+            let e = plan(&files, None).unwrap_err().to_string();
+            assert!(e.contains(want), "{e} should mention {want}");
+        };
+        bad(vec![reg("bad.go'", 1)], "invalid char");
+        bad(vec![reg("GO.MOD", 1)], "lowercase");
+        bad(vec![reg("a.go", 1), reg("A.go", 1)], "collision");
+        bad(vec![reg("a", 1), reg("a/b.go", 1)], "collision");
+        bad(vec![reg("a/../b.go", 1)], "not clean");
+        bad(vec![reg("/abs.go", 1)], "not relative");
+        bad(vec![reg("go.mod", MAX_GO_MOD + 1)], "go.mod file too large");
+        bad(vec![reg("LICENSE", MAX_LICENSE + 1)], "LICENSE file too large");
+        assert!(matches!(plan(&[reg("a", MAX_ZIP_FILE), reg("b", 1)], None), Err(CreateError::TooLarge)));
+    }
+
+    #[test]
+    fn go_1_24_vendor_vector() {
+        // The x/mod "exclude_vendor_go124" case: only go.mod survives.
+        let go_mod = b"module example.com/m\n\ngo 1.24\nmodules.txt is excluded in 1.24+. See golang.org/issue/63395\n";
+        let files = vec![
+            reg("go.mod", go_mod.len() as u64),
+            reg("vendor/modules.txt", 9),
+            reg("vendor/example.com/x/x.go", 9),
+            reg("sub/vendor/sub.txt", 9),
+        ];
+        assert_eq!(included(&files, Some(go_mod)), vec!["go.mod"]);
+        let z = write(
+            Cursor::new(Vec::new()),
+            "example.com/m",
+            "v1.0.0",
+            [("go.mod".to_string(), go_mod.len() as u64, &go_mod[..])],
+        )
+        .unwrap()
+        .into_inner();
+        assert_eq!(
+            crate::dirhash::hash_zip(Cursor::new(z)).unwrap(),
+            "h1:WxQ7ERgHLILawPCiuSwXp5UHul7CUSRRftO8b7GTnV8="
+        );
+    }
+
+    #[test]
+    fn create_from_a_directory() {
+        let dir = std::env::temp_dir().join(format!("gomod-zipcreate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let w = |p: &str, d: &[u8]| {
+            let full = dir.join(p);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, d).unwrap();
+        };
+        w("go.mod", b"module example.com/m\n\ngo 1.21\n");
+        w("m.go", b"package m\n");
+        w("internal/x/x.go", b"package x\n");
+        w(".git/config", b"[core]\n");
+        w("nested/go.mod", b"module example.com/m/nested\n");
+        w("nested/n.go", b"package nested\n");
+        w("vendor/modules.txt", b"# vendored\n");
+        w("vendor/example.com/dep/d.go", b"package dep\n");
+        w(".hg_archival.txt", b"repo: x\n");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("m.go", dir.join("link.go")).unwrap();
+        std::fs::create_dir_all(dir.join("empty/dir")).unwrap();
+        let z = create_from_dir(&dir, "example.com/m", "v1.2.3", Cursor::new(Vec::new())).unwrap().into_inner();
+        let checked = crate::zipcheck::check_zip(Cursor::new(z.clone()), "example.com/m", "v1.2.3").unwrap();
+        let mut want = Hash1::new();
+        for (p, d) in [
+            ("go.mod", &b"module example.com/m\n\ngo 1.21\n"[..]),
+            ("m.go", b"package m\n"),
+            ("internal/x/x.go", b"package x\n"),
+            ("vendor/modules.txt", b"# vendored\n"),
+        ] {
+            want.add_bytes(format!("example.com/m@v1.2.3/{p}"), d).unwrap();
+        }
+        assert_eq!(checked.h1, want.finish());
+        assert_eq!(checked.files, 4);
+        let names: Vec<String> = {
+            let mut a = zip::ZipArchive::new(Cursor::new(z)).unwrap();
+            (0..a.len()).map(|i| String::from_utf8_lossy(a.by_index(i).unwrap().name_raw()).into_owned()).collect()
+        };
+        assert!(names.iter().all(|n| !n.ends_with('/')), "no directory entries: {names:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(matches!(
+            create_from_dir(Path::new("/nonexistent/dir"), "example.com/m", "v1.0.0", Cursor::new(Vec::new())),
+            Err(CreateError::Io(_))
+        ));
+        assert_eq!(synthesize_go_mod("golang.org/x/text"), b"module golang.org/x/text\n");
+        assert_eq!(
+            crate::dirhash::hash_go_mod(&synthesize_go_mod("golang.org/x/text")),
+            "h1:NqM8EUOU14njkJ3fqMW+pc6Ldnwhi/IjpwHt7yyuwOQ="
+        );
+    }
+}
