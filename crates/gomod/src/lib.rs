@@ -18,6 +18,7 @@ pub mod path;
 pub mod proxylist;
 pub mod pseudo;
 pub mod semver;
+pub mod vcs;
 pub mod zipcheck;
 pub mod zipcreate;
 
