@@ -36,6 +36,18 @@ pub fn requires(data: &[u8]) -> Vec<(String, String)> {
     out
 }
 
+/// The module path a go.mod declares (its `module` directive), if any.
+pub fn module_path(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    for raw in text.lines() {
+        let t = tokens(strip_comment(raw).trim());
+        if t.len() >= 2 && t[0] == "module" {
+            return Some(t[1].clone());
+        }
+    }
+    None
+}
+
 fn push(out: &mut Vec<(String, String)>, t: &[String]) {
     if t.len() >= 2 {
         out.push((t[0].clone(), t[1].clone()));
@@ -101,6 +113,9 @@ mod tests {
             vec![("rsc.io/sampler".into(), "v1.3.0".into())]
         );
         assert!(requires(b"module x\n").is_empty());
+        assert_eq!(module_path(b"// c\nmodule \"rsc.io/quote\"\n").as_deref(), Some("rsc.io/quote"));
+        assert_eq!(module_path(b"module example.com/m // comment\ngo 1.21\n").as_deref(), Some("example.com/m"));
+        assert_eq!(module_path(b"go 1.21\n"), None);
         assert!(requires(b"\xff\xfe garbage ((( ))) require").is_empty());
     }
 }

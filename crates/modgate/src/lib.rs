@@ -1,6 +1,7 @@
 //! modgate: a caching Go module proxy. See `docs/ARCHITECTURE.md` for the map.
 
 pub mod config;
+pub mod direct;
 pub mod errors;
 pub mod http;
 pub mod memcache;

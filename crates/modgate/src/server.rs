@@ -126,7 +126,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let upstream = crate::upstream::redact(&cfg.upstream_raw);
     if cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct) {
-        tracing::warn!("direct mode is not available yet: `direct` ends the upstream chain and answers 404");
+        tracing::info!(
+            "direct mode: modules not found upstream are fetched from their git repositories (github.com and bitbucket.org patterns)"
+        );
     }
     if !service.has_sources() {
         tracing::warn!(upstream = %upstream, "no upstream proxy is configured: only cached modules will be served");

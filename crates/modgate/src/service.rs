@@ -113,7 +113,12 @@ impl Service {
         use anyhow::Context as _;
         let store =
             LocalStore::open(&cfg.data_dir).with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
-        let upstreams = Upstreams::new(cfg.upstream.clone(), cfg.upstream_timeout, cfg.upstream_idle_timeout)?;
+        let direct = cfg
+            .upstream
+            .iter()
+            .any(|s| s.entry == gomod::proxylist::Entry::Direct)
+            .then(|| crate::direct::Direct::new(&cfg.data_dir, Duration::from_secs(300), cfg.list_ttl));
+        let upstreams = Upstreams::new(cfg.upstream.clone(), cfg.upstream_timeout, cfg.upstream_idle_timeout, direct)?;
         Ok(Self {
             store,
             upstreams,
@@ -380,7 +385,7 @@ impl Service {
     }
 
     async fn fetch(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, ServeError> {
-        self.upstreams.fetch(req.rel()).await.map_err(|e| fetch_error(req, e))
+        self.upstreams.fetch(req).await.map_err(|e| fetch_error(req, e))
     }
 
     async fn fill_small(&self, req: &ModuleRequest) -> Result<(), ServeError> {

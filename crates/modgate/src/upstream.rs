@@ -31,8 +31,14 @@ impl FetchError {
 
 /// A body arriving from a source, read chunk by chunk.
 pub enum Body {
-    Http { body: hyper::body::Incoming, idle: Duration, origin: String },
+    Http {
+        body: hyper::body::Incoming,
+        idle: Duration,
+        origin: String,
+    },
     File(tokio::fs::File),
+    /// Bytes already at hand (direct mode); `None` once taken.
+    Memory(Option<Bytes>),
 }
 
 impl Body {
@@ -41,6 +47,7 @@ impl Body {
         match self {
             Body::Http { body, .. } => http_body::Body::size_hint(body).exact(),
             Body::File(_) => None,
+            Body::Memory(b) => b.as_ref().map(|b| b.len() as u64),
         }
     }
 
@@ -61,6 +68,7 @@ impl Body {
                     }
                 }
             },
+            Body::Memory(b) => Ok(b.take()),
             Body::File(f) => {
                 let mut buf = vec![0u8; 256 * 1024];
                 let n = f.read(&mut buf).await.map_err(|e| FetchError::Failed(format!("reading file: {e}")))?;
@@ -91,13 +99,19 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, http_body
 /// The configured chain of upstream proxies.
 pub struct Upstreams {
     chain: Vec<ProxySpec>,
+    direct: Option<crate::direct::Direct>,
     client: HttpsClient,
     timeout: Duration,
     idle: Duration,
 }
 
 impl Upstreams {
-    pub fn new(chain: Vec<ProxySpec>, timeout: Duration, idle: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        chain: Vec<ProxySpec>,
+        timeout: Duration,
+        idle: Duration,
+        direct: Option<crate::direct::Direct>,
+    ) -> anyhow::Result<Self> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
@@ -114,27 +128,28 @@ impl Upstreams {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(64)
             .build(https);
-        Ok(Self { chain, client, timeout, idle })
+        Ok(Self { chain, direct, client, timeout, idle })
     }
 
-    /// Whether any entry can answer at all (not only `direct`/`off`).
+    /// Whether any entry can answer at all (not only `off`).
     pub fn has_sources(&self) -> bool {
-        self.chain.iter().any(|s| matches!(s.entry, Entry::Url(_)))
+        self.chain.iter().any(|s| matches!(s.entry, Entry::Url(_) | Entry::Direct))
     }
 
     /// Fetches `rel` (an escaped `module/@v/...` path) through the chain: the first 200 wins;
     /// 404/410 moves on; other errors move on only after a `|` separator.
-    pub async fn fetch(&self, rel: &str) -> Result<Body, FetchError> {
+    pub async fn fetch(&self, req: &crate::route::ModuleRequest) -> Result<Body, FetchError> {
+        let rel = req.rel();
         let mut last = FetchError::NotFound { status: 404, reason: "no upstream is configured".into() };
         for spec in &self.chain {
             let res = match &spec.entry {
                 Entry::Off => {
                     Err(FetchError::NotFound { status: 404, reason: "module lookup disabled by upstream=off".into() })
                 }
-                Entry::Direct => Err(FetchError::NotFound {
-                    status: 404,
-                    reason: "not found in the upstream proxies (direct mode is not available)".into(),
-                }),
+                Entry::Direct => match &self.direct {
+                    Some(d) => d.fetch(req).await.map(|b| Body::Memory(Some(b))),
+                    None => Err(FetchError::NotFound { status: 404, reason: "direct mode is not configured".into() }),
+                },
                 Entry::Url(base) => self.fetch_one(base, rel).await,
             };
             match res {

@@ -4,6 +4,7 @@
 //!   per-path request counters;
 //! - [`gorun`]: the real `go` command, run hermetically.
 
+pub mod gitrepo;
 pub mod gorun;
 pub mod graph;
 pub mod upstream;

@@ -1,0 +1,418 @@
+//! Direct mode: modules served straight from their git repositories, with the `git` CLI driven
+//! the way the go command drives it — one bare mirror per repository under the data dir,
+//! fetched at most once per freshness window and by one task at a time, raw blobs (no
+//! export-subst, no CRLF conversion) for `.mod` and `.zip`.
+//!
+//! This first version knows the built-in hosting patterns (github.com, bitbucket.org);
+//! `?go-get=1` discovery and configured mappings come next.
+
+use crate::route::{Endpoint, ModuleRequest};
+use crate::upstream::FetchError;
+use bytes::Bytes;
+use gomod::{path, vcs, zipcreate};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+pub struct Direct {
+    root: PathBuf,
+    timeout: Duration,
+    fresh: Duration,
+    repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+}
+
+/// Where a module lives: its repository and the module's directory in it.
+struct Location {
+    repo_url: String,
+    code_dir: String,
+    path_major: String,
+}
+
+fn not_found(reason: impl Into<String>) -> FetchError {
+    FetchError::NotFound { status: 404, reason: reason.into() }
+}
+
+/// The built-in static patterns (spec §7.1) for hosts whose repository root is
+/// `host/owner/repo`.
+fn locate(module: &str) -> Result<Location, FetchError> {
+    let (prefix, major) = path::split_path_version(module).unwrap_or((module, ""));
+    let elems: Vec<&str> = prefix.split('/').collect();
+    if !matches!(elems[0], "github.com" | "bitbucket.org") || elems.len() < 3 {
+        return Err(not_found(format!("direct: no repository is known for {module} (built-in hosts only for now)")));
+    }
+    let repo = &elems[2];
+    if repo.ends_with(".git") || repo.ends_with(".hg") || elems.iter().any(|e| e.is_empty()) {
+        return Err(not_found(format!("direct: {module} is not a valid repository path")));
+    }
+    Ok(Location {
+        repo_url: format!("https://{}/{}/{}", elems[0], elems[1], elems[2]),
+        code_dir: elems[3..].join("/"),
+        path_major: major.to_string(),
+    })
+}
+
+impl Direct {
+    pub fn new(data_dir: &std::path::Path, timeout: Duration, fresh: Duration) -> Self {
+        Self { root: data_dir.join("git"), timeout, fresh, repos: Mutex::new(HashMap::new()) }
+    }
+
+    fn mirror_dir(&self, url: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        self.root.join(&hex::encode(Sha256::digest(url.as_bytes()))[..24])
+    }
+
+    async fn git(&self, dir: &std::path::Path, args: &[&str]) -> Result<Vec<u8>, FetchError> {
+        let out = self.git_status(dir, args).await?;
+        match out {
+            (true, stdout, _) => Ok(stdout),
+            (false, _, stderr) => Err(FetchError::Failed(format!(
+                "git {}: {}",
+                args.first().unwrap_or(&""),
+                String::from_utf8_lossy(&stderr).lines().next().unwrap_or("failed")
+            ))),
+        }
+    }
+
+    /// Runs git in `dir` (never prompting), with the configured timeout.
+    async fn git_status(&self, dir: &std::path::Path, args: &[&str]) -> Result<(bool, Vec<u8>, Vec<u8>), FetchError> {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
+        cmd.stdin(std::process::Stdio::null());
+        let out = tokio::time::timeout(self.timeout, cmd.output())
+            .await
+            .map_err(|_| {
+                FetchError::Timeout(format!("git {} took longer than {:?}", args.first().unwrap_or(&""), self.timeout))
+            })?
+            .map_err(|e| FetchError::Failed(format!("running git: {e}")))?;
+        Ok((out.status.success(), out.stdout, out.stderr))
+    }
+
+    /// The mirror of a repository, fetched if it is older than the freshness window; one fetch
+    /// per repository at a time.
+    async fn mirror(&self, url: &str) -> Result<PathBuf, FetchError> {
+        let dir = self.mirror_dir(url);
+        let lock = {
+            let mut repos = self.repos.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(repos.entry(url.to_string()).or_default())
+        };
+        let mut last = lock.lock().await;
+        if last.is_some_and(|t| t.elapsed() < self.fresh) {
+            return Ok(dir);
+        }
+        if !dir.join("HEAD").exists() {
+            std::fs::create_dir_all(&dir).map_err(|e| FetchError::Failed(format!("creating mirror: {e}")))?;
+            self.git(&dir, &["init", "-q", "--bare"]).await?;
+            self.git(&dir, &["remote", "add", "origin", url]).await?;
+        }
+        let fetched = self
+            .git(
+                &dir,
+                &["fetch", "-q", "-f", "--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+            )
+            .await;
+        if let Err(e) = fetched {
+            // A repository that cannot be fetched is "not here" when we never had it.
+            let has_refs = self.git(&dir, &["for-each-ref", "--count=1"]).await.map(|o| !o.is_empty()).unwrap_or(false);
+            if !has_refs {
+                return Err(not_found(format!("direct: cannot fetch {url}: {}", e.reason())));
+            }
+            tracing::warn!(repo = %url, error = %e.reason(), "fetch failed; using the mirror as it is");
+        }
+        // HEAD of the mirror follows the remote's default branch, for `latest` of untagged
+        // repositories.
+        if let Ok(out) = self.git(&dir, &["ls-remote", "--symref", "origin", "HEAD"]).await {
+            let text = String::from_utf8_lossy(&out);
+            let target = text.lines().find_map(|l| l.strip_prefix("ref: ")).and_then(|l| l.split('\t').next());
+            if let Some(branch) = target.filter(|b| b.starts_with("refs/heads/")) {
+                let _ = self.git(&dir, &["symbolic-ref", "HEAD", branch]).await;
+            }
+        }
+        *last = Some(Instant::now());
+        Ok(dir)
+    }
+
+    async fn tags(&self, dir: &std::path::Path) -> Result<Vec<String>, FetchError> {
+        let out = self.git(dir, &["for-each-ref", "--format=%(refname:lstrip=2)", "refs/tags/"]).await?;
+        Ok(String::from_utf8_lossy(&out).lines().map(str::to_string).collect())
+    }
+
+    async fn exists(&self, dir: &std::path::Path, object: &str) -> Result<bool, FetchError> {
+        Ok(self.git_status(dir, &["cat-file", "-e", object]).await?.0)
+    }
+
+    async fn blob(&self, dir: &std::path::Path, object: &str) -> Result<Option<Vec<u8>>, FetchError> {
+        match self.git_status(dir, &["cat-file", "blob", object]).await? {
+            (true, out, _) => Ok(Some(out)),
+            _ => Ok(None),
+        }
+    }
+
+    /// A query (branch, tag, version, commit prefix) to a full commit hash.
+    async fn commit_of(&self, dir: &std::path::Path, loc: &Location, query: &str) -> Result<String, FetchError> {
+        if query.starts_with('-') {
+            return Err(not_found(format!("invalid revision {query:?}")));
+        }
+        let prefix = vcs::tag_prefix(&loc.code_dir);
+        let mut candidates = Vec::new();
+        let plain = query.strip_suffix("+incompatible").unwrap_or(query);
+        if gomod::semver::is_valid(plain) {
+            candidates.push(format!("refs/tags/{prefix}{plain}^{{commit}}"));
+        }
+        if let Some(p) = gomod::pseudo::parse(query) {
+            candidates.push(format!("{}^{{commit}}", p.rev));
+        }
+        candidates.push(format!("{query}^{{commit}}"));
+        for c in candidates {
+            let (ok, out, _) =
+                self.git_status(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &c]).await?;
+            if ok {
+                return Ok(String::from_utf8_lossy(&out).trim().to_string());
+            }
+        }
+        Err(not_found(format!("unknown revision {query}")))
+    }
+
+    /// The module's directory at a commit: `code_dir`, or its `vN/` subdirectory when that
+    /// holds the go.mod for a `/vN` path (major-version subdirectory).
+    async fn module_dir(
+        &self,
+        dir: &std::path::Path,
+        loc: &Location,
+        module: &str,
+        commit: &str,
+    ) -> Result<String, FetchError> {
+        let base = if loc.code_dir.is_empty() { String::new() } else { format!("{}/", loc.code_dir) };
+        if let Some(n) = loc.path_major.strip_prefix('/') {
+            let sub = format!("{base}{n}/");
+            if let Some(gm) = self.blob(dir, &format!("{commit}:{sub}go.mod")).await? {
+                if gomod::modfile::module_path(&gm).as_deref() == Some(module) {
+                    return Ok(sub);
+                }
+            }
+        }
+        Ok(base)
+    }
+
+    async fn commit_time(&self, dir: &std::path::Path, commit: &str) -> Result<i64, FetchError> {
+        let out = self.git(dir, &["log", "-1", "--format=%ct", commit]).await?;
+        String::from_utf8_lossy(&out).trim().parse().map_err(|_| FetchError::Failed("unreadable commit time".into()))
+    }
+
+    /// The canonical version and time of a query.
+    async fn resolve(
+        &self,
+        dir: &std::path::Path,
+        loc: &Location,
+        module: &str,
+        query: &str,
+    ) -> Result<(String, i64), FetchError> {
+        let commit = self.commit_of(dir, loc, query).await?;
+        let time = self.commit_time(dir, &commit).await?;
+        let mdir = self.module_dir(dir, loc, module, &commit).await?;
+        let has_go_mod = self.exists(dir, &format!("{commit}:{mdir}go.mod")).await?;
+        let lines = |b: Vec<u8>| String::from_utf8_lossy(&b).lines().map(str::to_string).collect::<Vec<_>>();
+        let own = lines(self.git(dir, &["tag", "--points-at", &commit]).await?);
+        let ancestors = lines(self.git(dir, &["tag", "--merged", &commit]).await?);
+        let ts = utc_stamp(time);
+        let version =
+            vcs::resolve_commit(&own, &ancestors, &loc.code_dir, &loc.path_major, has_go_mod, &ts, &commit[..12]);
+        Ok((version, time))
+    }
+
+    /// Answers one request from the module's repository.
+    pub async fn fetch(&self, req: &ModuleRequest) -> Result<Bytes, FetchError> {
+        let loc = locate(&req.module)?;
+        let dir = self.mirror(&loc.repo_url).await?;
+        match req.endpoint {
+            Endpoint::List => {
+                let tags = self.tags(&dir).await?;
+                let prefix = vcs::tag_prefix(&loc.code_dir);
+                let mut has = HashMap::new();
+                for t in &tags {
+                    if let Some(v) = vcs::tag_version(t, &prefix) {
+                        let gm = self.exists(&dir, &format!("refs/tags/{t}^{{commit}}:{prefix}go.mod")).await?;
+                        has.insert(v.to_string(), gm);
+                    }
+                }
+                let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |v| {
+                    Ok::<_, FetchError>(has.get(v).copied().unwrap_or(false))
+                })?;
+                Ok(Bytes::from(list.iter().map(|v| format!("{v}\n")).collect::<String>()))
+            }
+            Endpoint::Latest => {
+                let tags = self.tags(&dir).await?;
+                let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |_| Ok::<_, FetchError>(false))?;
+                let best = list.iter().rev().find(|v| gomod::semver::prerelease(v).is_empty()).or(list.last()).cloned();
+                let (version, time) = match best {
+                    Some(v) => self.resolve(&dir, &loc, &req.module, &v).await?,
+                    None => self.resolve(&dir, &loc, &req.module, "HEAD").await?,
+                };
+                Ok(info_json(&version, time))
+            }
+            Endpoint::Info => {
+                let query = req.version.as_deref().unwrap_or("HEAD");
+                let (version, time) = self.resolve(&dir, &loc, &req.module, query).await?;
+                if path::check(&req.module, &version).is_err() {
+                    return Err(not_found(format!(
+                        "{}@{query}: resolves to {version}, not a version of this module",
+                        req.module
+                    )));
+                }
+                if path::is_canonical_version(query) && query != version && path::check(&req.module, query).is_ok() {
+                    return Err(not_found(format!(
+                        "{}@{query}: no such version (the revision is {version})",
+                        req.module
+                    )));
+                }
+                Ok(info_json(&version, time))
+            }
+            Endpoint::Mod | Endpoint::Zip => {
+                let version = req.version.as_deref().unwrap_or_default();
+                let (resolved, _) = self.resolve(&dir, &loc, &req.module, version).await?;
+                if resolved != version && !gomod::pseudo::is_pseudo_version(version) {
+                    return Err(not_found(format!("{}@{version}: no such version", req.module)));
+                }
+                let commit = self.commit_of(&dir, &loc, version).await?;
+                let mdir = self.module_dir(&dir, &loc, &req.module, &commit).await?;
+                let go_mod = self.blob(&dir, &format!("{commit}:{mdir}go.mod")).await?;
+                if let Some(gm) = &go_mod {
+                    if version.ends_with("+incompatible") {
+                        return Err(not_found(format!(
+                            "{}@{version}: invalid version: has a go.mod, so not +incompatible",
+                            req.module
+                        )));
+                    }
+                    let declared = gomod::modfile::module_path(gm);
+                    if declared.as_deref() != Some(req.module.as_str()) {
+                        return Err(not_found(format!(
+                            "{}@{version}: go.mod declares its path as {:?}",
+                            req.module,
+                            declared.unwrap_or_default()
+                        )));
+                    }
+                } else if !mdir.is_empty() || !loc.path_major.is_empty() {
+                    return Err(not_found(format!("{}@{version}: no go.mod in {mdir:?}", req.module)));
+                }
+                if req.endpoint == Endpoint::Mod {
+                    return Ok(Bytes::from(go_mod.unwrap_or_else(|| zipcreate::synthesize_go_mod(&req.module))));
+                }
+                self.zip(&dir, &req.module, version, &commit, &mdir).await
+            }
+        }
+    }
+
+    async fn zip(
+        &self,
+        dir: &std::path::Path,
+        module: &str,
+        version: &str,
+        commit: &str,
+        mdir: &str,
+    ) -> Result<Bytes, FetchError> {
+        let tree =
+            if mdir.is_empty() { commit.to_string() } else { format!("{commit}:{}", mdir.trim_end_matches('/')) };
+        let listing = self.git(dir, &["ls-tree", "-r", "-l", "-z", &tree]).await?;
+        let mut files = Vec::new();
+        let mut oids = Vec::new();
+        for rec in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let rec = String::from_utf8_lossy(rec);
+            let Some((meta, p)) = rec.split_once('\t') else { continue };
+            let f: Vec<&str> = meta.split_whitespace().collect();
+            if f.len() < 4 {
+                continue;
+            }
+            let kind = match f[0] {
+                "120000" => zipcreate::FileKind::Symlink,
+                "100644" | "100755" | "100664" => zipcreate::FileKind::Regular,
+                _ => zipcreate::FileKind::Other,
+            };
+            files.push(zipcreate::TreeFile { path: p.to_string(), kind, size: f[3].parse().unwrap_or(0) });
+            oids.push(f[2].to_string());
+        }
+        // A module in a subdirectory gets the repository's root LICENSE when it has none.
+        if !mdir.is_empty() && !files.iter().any(|f| f.path == "LICENSE") {
+            if let Some(lic) = self.blob(dir, &format!("{commit}:LICENSE")).await? {
+                files.push(zipcreate::TreeFile {
+                    path: "LICENSE".into(),
+                    kind: zipcreate::FileKind::Regular,
+                    size: lic.len() as u64,
+                });
+                oids.push(format!("{commit}:LICENSE"));
+            }
+        }
+        let root_go_mod = match files.iter().position(|f| f.path == "go.mod") {
+            Some(i) => self.blob(dir, &oids[i]).await?,
+            None => None,
+        };
+        let plan = zipcreate::plan(&files, root_go_mod.as_deref())
+            .map_err(|e| not_found(format!("{module}@{version}: {e}")))?;
+        let mut entries = Vec::with_capacity(plan.include.len());
+        for &i in &plan.include {
+            let data = self
+                .blob(dir, &oids[i])
+                .await?
+                .ok_or_else(|| FetchError::Failed(format!("missing blob for {}", files[i].path)))?;
+            entries.push((files[i].path.clone(), data.len() as u64, std::io::Cursor::new(data)));
+        }
+        let out = zipcreate::write(std::io::Cursor::new(Vec::new()), module, version, entries)
+            .map_err(|e| not_found(format!("{module}@{version}: {e}")))?;
+        Ok(Bytes::from(out.into_inner()))
+    }
+}
+
+fn info_json(version: &str, time: i64) -> Bytes {
+    Bytes::from(format!("{{\"Version\":\"{version}\",\"Time\":\"{}\"}}\n", rfc3339(time)))
+}
+
+/// Days-from-civil arithmetic for UTC timestamps (no time zone database needed).
+fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+fn rfc3339(t: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+fn utc_stamp(t: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_136_214_245), "2006-01-02T15:04:05Z");
+        assert_eq!(utc_stamp(1_136_214_245), "20060102150405");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn locations() {
+        let l = locate("github.com/owner/repo/sub/v2").unwrap();
+        assert_eq!(
+            (l.repo_url.as_str(), l.code_dir.as_str(), l.path_major.as_str()),
+            ("https://github.com/owner/repo", "sub", "/v2")
+        );
+        assert!(locate("example.com/x").is_err());
+        assert!(locate("github.com/owner").is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! Direct mode against the real go command's direct mode: both read the same git repositories
+//! (redirected from github.com to local paths by a git `insteadOf`), and must agree on version
+//! lists, query resolution (Version and Time) and go.sum hashes.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use testkit::gitrepo::{insteadof_config, Repo};
+use testkit::gorun::{parse_download_json, GoEnv};
+
+struct Case {
+    module: &'static str,
+    queries: Vec<String>,
+    versions_to_download: Vec<&'static str>,
+}
+
+fn build_repos(root: &Path) -> Vec<Case> {
+    let mut cases = Vec::new();
+
+    // Plain module: tags, an untagged commit on main, a pre-release and a non-canonical tag.
+    let mut r = Repo::init(&root.join("acme/plain")).unwrap();
+    r.write("go.mod", b"module github.com/acme/plain\n\ngo 1.21\n").unwrap();
+    r.write("plain.go", b"package plain\n").unwrap();
+    r.write("LICENSE", b"MIT\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    r.write("more.go", b"package plain\n\nconst More = 1\n").unwrap();
+    r.commit("two").unwrap();
+    r.tag("v1.1.0").unwrap();
+    r.tag("v1.2").unwrap();
+    r.write("pre.go", b"package plain\n\nconst Pre = 1\n").unwrap();
+    r.commit("three").unwrap();
+    r.tag("v1.2.0-rc.1").unwrap();
+    r.write("later.go", b"package plain\n\nconst Later = 1\n").unwrap();
+    let head = r.commit("four").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/plain",
+        queries: vec!["latest".into(), "main".into(), head[..12].to_string(), "v1.1.0".into(), "v1.2".into()],
+        versions_to_download: vec!["v1.0.0", "v1.1.0", "v1.2.0-rc.1"],
+    });
+
+    // No go.mod, v2+ tags: +incompatible.
+    let mut r = Repo::init(&root.join("acme/legacy")).unwrap();
+    r.write("legacy.go", b"package legacy\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    r.write("v2.go", b"package legacy\n\nconst V2 = 2\n").unwrap();
+    r.commit("two").unwrap();
+    r.tag("v2.0.0").unwrap();
+    r.write("v21.go", b"package legacy\n\nconst V21 = 21\n").unwrap();
+    r.commit("three").unwrap();
+    r.tag("v2.1.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/legacy",
+        queries: vec!["latest".into(), "main".into(), "v2.1.0+incompatible".into()],
+        versions_to_download: vec!["v1.0.0", "v2.0.0+incompatible"],
+    });
+
+    // A module in a subdirectory with dir/vX tags, getting the repository's root LICENSE.
+    let mut r = Repo::init(&root.join("acme/mono")).unwrap();
+    r.write("LICENSE", b"Apache-2.0\n").unwrap();
+    r.write("go.mod", b"module github.com/acme/mono\n\ngo 1.21\n").unwrap();
+    r.write("sub/go.mod", b"module github.com/acme/mono/sub\n\ngo 1.21\n").unwrap();
+    r.write("sub/sub.go", b"package sub\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("sub/v1.0.0").unwrap();
+    r.tag("v0.5.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/mono/sub",
+        queries: vec!["latest".into(), "v1.0.0".into()],
+        versions_to_download: vec!["v1.0.0"],
+    });
+
+    // A major-version subdirectory: v2/go.mod.
+    let mut r = Repo::init(&root.join("acme/major")).unwrap();
+    r.write("go.mod", b"module github.com/acme/major\n\ngo 1.21\n").unwrap();
+    r.write("major.go", b"package major\n").unwrap();
+    r.write("v2/go.mod", b"module github.com/acme/major/v2\n\ngo 1.21\n").unwrap();
+    r.write("v2/major.go", b"package major\n\nconst V = 2\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    r.tag("v2.0.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/major/v2",
+        queries: vec!["latest".into(), "v2.0.0".into()],
+        versions_to_download: vec!["v2.0.0"],
+    });
+
+    // Untagged repository: pseudo-versions only.
+    let mut r = Repo::init(&root.join("acme/untagged")).unwrap();
+    r.write("go.mod", b"module github.com/acme/untagged\n\ngo 1.21\n").unwrap();
+    r.write("u.go", b"package untagged\n").unwrap();
+    r.commit("one").unwrap();
+    let h = r.commit("two").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/untagged",
+        queries: vec!["latest".into(), h[..12].to_string()],
+        versions_to_download: vec![],
+    });
+    cases
+}
+
+fn go_env(proxy: &str, gitconfig: &Path) -> GoEnv {
+    let mut g = GoEnv::new(proxy).unwrap();
+    g.extra.push(("GIT_CONFIG_GLOBAL".into(), gitconfig.display().to_string()));
+    g.extra.push(("GIT_CONFIG_NOSYSTEM".into(), "1".into()));
+    // No GOPRIVATE/GONOPROXY: the client must really ask the proxy (GOSUMDB is off).
+    std::fs::write(g.work().join("go.mod"), "module example.com/oracle\n\ngo 1.21\n").unwrap();
+    g
+}
+
+/// What a go client sees for one module: versions, query answers, hashes.
+fn observe(g: &GoEnv, case: &Case) -> BTreeMap<String, String> {
+    let mut seen = BTreeMap::new();
+    let out = g.run(&g.work(), &["list", "-m", "-versions", case.module]).unwrap();
+    seen.insert("versions".into(), String::from_utf8_lossy(&out.stdout).trim().to_string());
+    for q in &case.queries {
+        // A query the go command refuses must be refused through modgate too.
+        let answer = match g.run(&g.work(), &["list", "-m", "-json", &format!("{}@{q}", case.module)]) {
+            Ok(out) => {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                format!("{} {}", v["Version"], v["Time"])
+            }
+            Err(_) => "no such version".to_string(),
+        };
+        seen.insert(format!("query {q}"), answer);
+    }
+    for v in &case.versions_to_download {
+        let out = g.run(&g.work(), &["mod", "download", "-json", &format!("{}@{v}", case.module)]).unwrap();
+        let d = parse_download_json(&out.stdout).unwrap();
+        seen.insert(format!("sum {v}"), format!("{} {}", d[0].sum, d[0].go_mod_sum));
+    }
+    seen
+}
+
+#[test]
+fn direct_mode_agrees_with_the_go_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repos");
+    let cases = build_repos(&root);
+    let gitconfig = insteadof_config(tmp.path(), "github.com", &root).unwrap();
+    let data = tmp.path().join("data");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--upstream", "direct", "--data-dir"])
+        .arg(&data)
+        .env("GIT_CONFIG_GLOBAL", &gitconfig)
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+
+    let mut table = Vec::new();
+    for case in &cases {
+        let go = observe(&go_env("direct", &gitconfig), case);
+        let via = observe(&go_env(&mg.url(), &gitconfig), case);
+        for (k, want) in &go {
+            let got = via.get(k).cloned().unwrap_or_default();
+            table.push(format!("{} | {k} | {}", case.module, if &got == want { "agree" } else { "DIFFER" }));
+            assert_eq!(&got, want, "{}: {k}", case.module);
+        }
+    }
+    eprintln!("oracle table:\n{}", table.join("\n"));
+    // The answers through modgate really came from modgate's own mirrors.
+    let logs = mg.logs().join("\n");
+    for case in &cases {
+        let escaped = gomod::path::escape_path(case.module).unwrap();
+        assert!(
+            logs.contains(&format!("path=/{}/@v/list", escaped.replace('!', "%21")))
+                || logs.contains(&format!("path=/{escaped}/@v/list")),
+            "modgate served {}",
+            case.module
+        );
+    }
+    assert!(std::fs::read_dir(data.join("git")).unwrap().count() >= cases.len(), "one mirror per repository");
+}
