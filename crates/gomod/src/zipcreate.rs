@@ -77,17 +77,24 @@ pub fn go_directive(go_mod: &[u8]) -> Option<(u64, u64)> {
     None
 }
 
-/// Whether a file belongs to a vendored package and is left out (`isVendoredPackage`). From Go
-/// 1.24 (by the root go.mod's `go` line) `vendor/modules.txt` is left out too. The nested case
-/// keeps Go's historic fixed offset, which checksums of existing modules depend on.
+/// Whether a file belongs to a vendored package and is left out (`isVendoredPackage`).
+/// Before Go 1.24 (by the root go.mod's `go` line) a nested `…/vendor/…` path is judged from a
+/// fixed offset — a historic quirk that checksums of existing modules depend on, so
+/// `pkg/vendor/vendor.go` is left out. From Go 1.24 the remainder after the match is judged
+/// (so that file is kept) and `vendor/modules.txt` is left out too. Checked against the go
+/// command by the direct-mode oracle test.
 pub fn is_vendored(name: &str, go_1_24: bool) -> bool {
     if go_1_24 && name == "vendor/modules.txt" {
         return true;
     }
-    let rest = if name.starts_with("vendor/") {
-        &name.as_bytes()["vendor/".len()..]
-    } else if name.contains("/vendor/") {
-        &name.as_bytes()["/vendor/".len()..]
+    let rest = if let Some(r) = name.strip_prefix("vendor/") {
+        r.as_bytes()
+    } else if let Some(j) = name.find("/vendor/") {
+        if go_1_24 {
+            &name.as_bytes()[j + "/vendor/".len()..]
+        } else {
+            &name.as_bytes()["/vendor/".len()..]
+        }
     } else {
         return false;
     };
@@ -289,10 +296,10 @@ mod tests {
             ("modules.txt", false, false),
             ("vendor/amodules.txt", false, false),
             ("vendor/modules.txt", false, true),
-            // Go's historic fixed offset: kept for checksum stability.
-            ("pkg/vendor/vendor.go", true, true),
-            ("sub/vendor/sub.txt", true, true),
-            ("\u{e9}\u{e9}\u{e9}/vendor/x", true, true),
+            // Go's historic fixed offset before 1.24; the real remainder from 1.24.
+            ("pkg/vendor/vendor.go", true, false),
+            ("sub/vendor/sub.txt", true, false),
+            ("\u{e9}\u{e9}\u{e9}/vendor/x", true, false),
         ];
         for (p, old, new) in cases {
             assert_eq!(is_vendored(p, false), old, "{p} before 1.24");
@@ -344,28 +351,18 @@ mod tests {
     }
 
     #[test]
-    fn go_1_24_vendor_vector() {
-        // The x/mod "exclude_vendor_go124" case: only go.mod survives.
-        let go_mod = b"module example.com/m\n\ngo 1.24\nmodules.txt is excluded in 1.24+. See golang.org/issue/63395\n";
+    fn go_1_24_vendor_case() {
+        // The shape of x/mod's "exclude_vendor_go124" case (spec §5.2 #9), with the outcome the
+        // go command (1.26) gives for it in the direct-mode oracle test: go.mod and
+        // sub/vendor/sub.txt survive; vendor/modules.txt and the vendored package do not.
+        let go_mod = b"module example.com/m\n\ngo 1.24\n";
         let files = vec![
             reg("go.mod", go_mod.len() as u64),
             reg("vendor/modules.txt", 9),
             reg("vendor/example.com/x/x.go", 9),
             reg("sub/vendor/sub.txt", 9),
         ];
-        assert_eq!(included(&files, Some(go_mod)), vec!["go.mod"]);
-        let z = write(
-            Cursor::new(Vec::new()),
-            "example.com/m",
-            "v1.0.0",
-            [("go.mod".to_string(), go_mod.len() as u64, &go_mod[..])],
-        )
-        .unwrap()
-        .into_inner();
-        assert_eq!(
-            crate::dirhash::hash_zip(Cursor::new(z)).unwrap(),
-            "h1:WxQ7ERgHLILawPCiuSwXp5UHul7CUSRRftO8b7GTnV8="
-        );
+        assert_eq!(included(&files, Some(go_mod)), vec!["go.mod", "sub/vendor/sub.txt"]);
     }
 
     #[test]

@@ -212,6 +212,21 @@ impl Direct {
         let time = self.commit_time(dir, &commit).await?;
         let mdir = self.module_dir(dir, loc, module, &commit).await?;
         let has_go_mod = self.exists(dir, &format!("{commit}:{mdir}go.mod")).await?;
+        // A version asked for by its own tag is that version, even when the commit carries a
+        // higher tag too.
+        if path::is_canonical_version(query) && !gomod::pseudo::is_pseudo_version(query) {
+            let plain = query.strip_suffix("+incompatible").unwrap_or(query);
+            let tag = format!("refs/tags/{}{plain}", vcs::tag_prefix(&loc.code_dir));
+            let tagged = self.git_status(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &tag]).await?.0;
+            let fits = if query.ends_with("+incompatible") {
+                !has_go_mod && loc.code_dir.is_empty() && loc.path_major.is_empty()
+            } else {
+                path::check_path_major(query, &loc.path_major).is_ok()
+            };
+            if tagged && fits {
+                return Ok((query.to_string(), time));
+            }
+        }
         let lines = |b: Vec<u8>| String::from_utf8_lossy(&b).lines().map(str::to_string).collect::<Vec<_>>();
         let own = lines(self.git(dir, &["tag", "--points-at", &commit]).await?);
         let ancestors = lines(self.git(dir, &["tag", "--merged", &commit]).await?);
@@ -303,6 +318,10 @@ impl Direct {
         }
     }
 
+    /// The module zip, built the way the go command builds it: `git archive` of the module
+    /// directory with export-ignore/export-subst disabled and `core.autocrlf=input`,
+    /// `core.eol=lf` (so only explicit eol attributes convert line endings), then the module
+    /// zip rules over that file set, plus the repository's root LICENSE for subdirectory modules.
     async fn zip(
         &self,
         dir: &std::path::Path,
@@ -311,50 +330,70 @@ impl Direct {
         commit: &str,
         mdir: &str,
     ) -> Result<Bytes, FetchError> {
-        let tree =
-            if mdir.is_empty() { commit.to_string() } else { format!("{commit}:{}", mdir.trim_end_matches('/')) };
-        let listing = self.git(dir, &["ls-tree", "-r", "-l", "-z", &tree]).await?;
+        let attrs = dir.join("info").join("attributes");
+        if !attrs.exists() {
+            std::fs::create_dir_all(dir.join("info")).map_err(|e| FetchError::Failed(format!("mirror: {e}")))?;
+            std::fs::write(&attrs, "* -export-subst -export-ignore\n")
+                .map_err(|e| FetchError::Failed(format!("mirror: {e}")))?;
+        }
+        let sub = mdir.trim_end_matches('/');
+        let mut args = vec![
+            "-c",
+            "core.autocrlf=input",
+            "-c",
+            "core.eol=lf",
+            "archive",
+            "--format=zip",
+            "--prefix=prefix/",
+            commit,
+        ];
+        if !sub.is_empty() {
+            args.push(sub);
+        }
+        let archive = self.git(dir, &args).await?;
+        let strip = if sub.is_empty() { "prefix/".to_string() } else { format!("prefix/{sub}/") };
         let mut files = Vec::new();
-        let mut oids = Vec::new();
-        for rec in listing.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-            let rec = String::from_utf8_lossy(rec);
-            let Some((meta, p)) = rec.split_once('\t') else { continue };
-            let f: Vec<&str> = meta.split_whitespace().collect();
-            if f.len() < 4 {
-                continue;
+        let mut data = Vec::new();
+        {
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(archive))
+                .map_err(|e| FetchError::Failed(format!("reading git archive: {e}")))?;
+            for i in 0..z.len() {
+                let mut e = z.by_index(i).map_err(|e| FetchError::Failed(format!("reading git archive: {e}")))?;
+                let name = String::from_utf8_lossy(e.name_raw()).into_owned();
+                let Some(rel) = name.strip_prefix(&strip) else { continue };
+                if rel.is_empty() || rel.ends_with('/') {
+                    continue;
+                }
+                let kind = match e.unix_mode().map(|m| m & 0o170000) {
+                    Some(0o120000) => zipcreate::FileKind::Symlink,
+                    Some(0o100000) | None => zipcreate::FileKind::Regular,
+                    Some(_) => zipcreate::FileKind::Other,
+                };
+                let mut buf = Vec::with_capacity(e.size() as usize);
+                std::io::Read::read_to_end(&mut e, &mut buf)
+                    .map_err(|e| FetchError::Failed(format!("reading git archive: {e}")))?;
+                files.push(zipcreate::TreeFile { path: rel.to_string(), kind, size: buf.len() as u64 });
+                data.push(buf);
             }
-            let kind = match f[0] {
-                "120000" => zipcreate::FileKind::Symlink,
-                "100644" | "100755" | "100664" => zipcreate::FileKind::Regular,
-                _ => zipcreate::FileKind::Other,
-            };
-            files.push(zipcreate::TreeFile { path: p.to_string(), kind, size: f[3].parse().unwrap_or(0) });
-            oids.push(f[2].to_string());
         }
         // A module in a subdirectory gets the repository's root LICENSE when it has none.
-        if !mdir.is_empty() && !files.iter().any(|f| f.path == "LICENSE") {
+        if !sub.is_empty() && !files.iter().any(|f| f.path == "LICENSE") {
             if let Some(lic) = self.blob(dir, &format!("{commit}:LICENSE")).await? {
                 files.push(zipcreate::TreeFile {
                     path: "LICENSE".into(),
                     kind: zipcreate::FileKind::Regular,
                     size: lic.len() as u64,
                 });
-                oids.push(format!("{commit}:LICENSE"));
+                data.push(lic);
             }
         }
-        let root_go_mod = match files.iter().position(|f| f.path == "go.mod") {
-            Some(i) => self.blob(dir, &oids[i]).await?,
-            None => None,
-        };
+        let root_go_mod = files.iter().position(|f| f.path == "go.mod").map(|i| data[i].clone());
         let plan = zipcreate::plan(&files, root_go_mod.as_deref())
             .map_err(|e| not_found(format!("{module}@{version}: {e}")))?;
         let mut entries = Vec::with_capacity(plan.include.len());
         for &i in &plan.include {
-            let data = self
-                .blob(dir, &oids[i])
-                .await?
-                .ok_or_else(|| FetchError::Failed(format!("missing blob for {}", files[i].path)))?;
-            entries.push((files[i].path.clone(), data.len() as u64, std::io::Cursor::new(data)));
+            let d = std::mem::take(&mut data[i]);
+            entries.push((files[i].path.clone(), d.len() as u64, std::io::Cursor::new(d)));
         }
         let out = zipcreate::write(std::io::Cursor::new(Vec::new()), module, version, entries)
             .map_err(|e| not_found(format!("{module}@{version}: {e}")))?;

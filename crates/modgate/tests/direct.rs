@@ -88,6 +88,68 @@ fn build_repos(root: &Path) -> Vec<Case> {
         versions_to_download: vec!["v2.0.0"],
     });
 
+    // Uppercase owner: !-escaping on the way to modgate, the real case in the repository URL.
+    let mut r = Repo::init(&root.join("Acme/Upper")).unwrap();
+    r.write("go.mod", b"module github.com/Acme/Upper\n\ngo 1.21\n").unwrap();
+    r.write("upper.go", b"package upper\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v0.1.0").unwrap();
+    cases.push(Case {
+        module: "github.com/Acme/Upper",
+        queries: vec!["latest".into()],
+        versions_to_download: vec!["v0.1.0"],
+    });
+
+    // Zip rules from git: nested module, vendor directories (go < 1.24), a symlink,
+    // .gitattributes with export-ignore/export-subst and a CRLF file, a submodule gitlink.
+    let mut r = Repo::init(&root.join("acme/rules")).unwrap();
+    r.write("go.mod", b"module github.com/acme/rules\n\ngo 1.21\n").unwrap();
+    r.write("rules.go", b"package rules\n").unwrap();
+    r.write("nested/go.mod", b"module github.com/acme/rules/nested\n").unwrap();
+    r.write("nested/n.go", b"package nested\n").unwrap();
+    r.write("vendor/modules.txt", b"# example.com/dep v1.0.0\n").unwrap();
+    r.write("vendor/example.com/dep/dep.go", b"package dep\n").unwrap();
+    r.write("pkg/vendor/vendor.go", b"package vendor\n").unwrap();
+    r.write(".gitattributes", b"ignored.txt export-ignore\nsubst.txt export-subst\n*.bat text eol=crlf\n").unwrap();
+    r.write("ignored.txt", b"still in the module zip\n").unwrap();
+    r.write("subst.txt", b"$Format:%H$\n").unwrap();
+    r.write("crlf.bat", b"echo hi\r\necho there\r\n").unwrap();
+    r.write(".hg_archival.txt", b"repo: x\n").unwrap();
+    std::os::unix::fs::symlink("rules.go", root.join("acme/rules/link.go")).unwrap();
+    r.commit("one").unwrap();
+    r.git(&["update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,sub"]).unwrap();
+    r.commit("gitlink").unwrap();
+    r.tag("v1.0.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/rules",
+        queries: vec!["v1.0.0".into()],
+        versions_to_download: vec!["v1.0.0"],
+    });
+
+    // Vendor rules from go 1.24: vendor/modules.txt is left out too.
+    let mut r = Repo::init(&root.join("acme/vendor124")).unwrap();
+    r.write("go.mod", b"module github.com/acme/vendor124\n\ngo 1.24\n").unwrap();
+    r.write("v.go", b"package vendor124\n").unwrap();
+    r.write("vendor/modules.txt", b"# nothing\n").unwrap();
+    r.write("vendor/example.com/x/x.go", b"package x\n").unwrap();
+    r.write("sub/vendor/sub.txt", b"sub\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    cases.push(Case { module: "github.com/acme/vendor124", queries: vec![], versions_to_download: vec!["v1.0.0"] });
+
+    // /vN at the repository root.
+    let mut r = Repo::init(&root.join("acme/rootv3")).unwrap();
+    r.write("go.mod", b"module github.com/acme/rootv3/v3\n\ngo 1.21\n").unwrap();
+    r.write("r.go", b"package rootv3\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v3.0.0").unwrap();
+    r.tag("v3.1.0-beta.1").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/rootv3/v3",
+        queries: vec!["latest".into(), "v3".into()],
+        versions_to_download: vec!["v3.0.0", "v3.1.0-beta.1"],
+    });
+
     // Untagged repository: pseudo-versions only.
     let mut r = Repo::init(&root.join("acme/untagged")).unwrap();
     r.write("go.mod", b"module github.com/acme/untagged\n\ngo 1.21\n").unwrap();
