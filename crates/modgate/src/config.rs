@@ -44,6 +44,17 @@ pub struct Config {
     pub prefetch: PrefetchConfig,
     /// Bytes of small immutable objects (`.info`, `.mod`) kept in memory.
     pub memory_cache_bytes: u64,
+    /// Direct mode: explicit module prefix → repository mappings, longest prefix first.
+    pub direct_repos: Vec<RepoMapping>,
+    /// Longest a git command of direct mode may run.
+    pub git_timeout: Duration,
+}
+
+/// A module path prefix whose modules live in one git repository (`[[direct.repo]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoMapping {
+    pub prefix: String,
+    pub url: String,
 }
 
 /// Dependency-aware prefetch: serving a go.mod warms its requirements' `.mod` and `.info`.
@@ -79,6 +90,22 @@ struct FileConfig {
     shutdown_timeout: Option<Spanned<String>>,
     cache: Option<CacheSection>,
     prefetch: Option<PrefetchSection>,
+    direct: Option<DirectSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectSection {
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    repo: Vec<Spanned<RepoEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepoEntry {
+    prefix: String,
+    url: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +196,30 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
     };
     let l = Loader { file_path: file, file_text };
     let cache = parsed.cache.unwrap_or_default();
+    let direct = parsed.direct.unwrap_or_default();
+    let mut direct_repos = Vec::new();
+    for entry in &direct.repo {
+        let e = entry.get_ref();
+        let origin = Origin::File {
+            path: l.file_path.unwrap_or(Path::new("")),
+            line: line_of(&l.file_text, entry.span().start),
+        };
+        let prefix = e.prefix.trim_end_matches('/');
+        if let Err(err) = gomod::path::check_import_path(prefix) {
+            return Err(fail("direct.repo.prefix", origin, err));
+        }
+        let scheme_ok = ["https://", "http://", "ssh://", "git://", "file://"].iter().any(|s| e.url.starts_with(s))
+            || (e.url.contains('@') && e.url.contains(':') && !e.url.contains("://"));
+        if !scheme_ok {
+            return Err(fail(
+                "direct.repo.url",
+                origin,
+                format!("{:?} is not a git URL (https://, ssh://, git://, file:// or user@host:path)", e.url),
+            ));
+        }
+        direct_repos.push(RepoMapping { prefix: prefix.to_string(), url: e.url.clone() });
+    }
+    direct_repos.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
     let pf = parsed.prefetch.unwrap_or_default();
     let int = |key: &str, v: &Option<Spanned<i64>>, default: i64, lo: i64, hi: i64| -> Result<i64, ConfigError> {
         match v {
@@ -228,6 +279,8 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         upstream_idle_timeout: duration("upstream_idle_timeout", l.pick_file(&parsed.upstream_idle_timeout, "60s"))?,
         shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
         prefetch,
+        direct_repos,
+        git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
         memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
     })
 }
@@ -292,6 +345,13 @@ mod tests {
         let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
         assert!(!c.prefetch.enabled);
         assert_eq!(c.prefetch.depth, 2);
+        let f = file("[direct]\ntimeout = \"2m\"\n[[direct.repo]]\nprefix = \"corp.example/tools\"\nurl = \"https://git.corp.example/tools.git\"\n[[direct.repo]]\nprefix = \"corp.example\"\nurl = \"git@git.corp.example:all.git\"\n");
+        let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+        assert_eq!(c.direct_repos[0].prefix, "corp.example/tools", "longest prefix first");
+        assert_eq!(c.git_timeout, Duration::from_secs(120));
+        let f = file("[[direct.repo]]\nprefix = \"corp.example/x\"\nurl = \"ftp://nope\"\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains(":1: direct.repo.url"), "{e}");
         let e = load(Some(Path::new("/nonexistent/modgate.toml")), &Overrides::default(), None).unwrap_err().0;
         assert!(e.contains("cannot read"), "{e}");
     }

@@ -3,8 +3,9 @@
 //! fetched at most once per freshness window and by one task at a time, raw blobs (no
 //! export-subst, no CRLF conversion) for `.mod` and `.zip`.
 //!
-//! This first version knows the built-in hosting patterns (github.com, bitbucket.org);
-//! `?go-get=1` discovery and configured mappings come next.
+//! Repositories are found through configured mappings (`[[direct.repo]]`: module prefix →
+//! repository URL, for private servers) and the built-in hosting patterns (github.com,
+//! bitbucket.org); `?go-get=1` discovery comes next.
 
 use crate::route::{Endpoint, ModuleRequest};
 use crate::upstream::FetchError;
@@ -18,6 +19,7 @@ use tokio::process::Command;
 
 pub struct Direct {
     root: PathBuf,
+    mappings: Vec<crate::config::RepoMapping>,
     timeout: Duration,
     fresh: Duration,
     repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
@@ -34,10 +36,20 @@ fn not_found(reason: impl Into<String>) -> FetchError {
     FetchError::NotFound { status: 404, reason: reason.into() }
 }
 
-/// The built-in static patterns (spec §7.1) for hosts whose repository root is
-/// `host/owner/repo`.
-fn locate(module: &str) -> Result<Location, FetchError> {
+/// Where a module's repository is: a configured mapping (longest prefix first), else the
+/// built-in static patterns (spec §7.1) for hosts whose repository root is `host/owner/repo`.
+fn locate(module: &str, mappings: &[crate::config::RepoMapping]) -> Result<Location, FetchError> {
     let (prefix, major) = path::split_path_version(module).unwrap_or((module, ""));
+    for m in mappings {
+        let rest = if prefix == m.prefix {
+            Some("")
+        } else {
+            prefix.strip_prefix(m.prefix.as_str()).and_then(|r| r.strip_prefix('/'))
+        };
+        if let Some(rest) = rest {
+            return Ok(Location { repo_url: m.url.clone(), code_dir: rest.to_string(), path_major: major.to_string() });
+        }
+    }
     let elems: Vec<&str> = prefix.split('/').collect();
     if !matches!(elems[0], "github.com" | "bitbucket.org") || elems.len() < 3 {
         return Err(not_found(format!("direct: no repository is known for {module} (built-in hosts only for now)")));
@@ -54,8 +66,13 @@ fn locate(module: &str) -> Result<Location, FetchError> {
 }
 
 impl Direct {
-    pub fn new(data_dir: &std::path::Path, timeout: Duration, fresh: Duration) -> Self {
-        Self { root: data_dir.join("git"), timeout, fresh, repos: Mutex::new(HashMap::new()) }
+    pub fn new(
+        data_dir: &std::path::Path,
+        mappings: Vec<crate::config::RepoMapping>,
+        timeout: Duration,
+        fresh: Duration,
+    ) -> Self {
+        Self { root: data_dir.join("git"), mappings, timeout, fresh, repos: Mutex::new(HashMap::new()) }
     }
 
     fn mirror_dir(&self, url: &str) -> PathBuf {
@@ -140,6 +157,40 @@ impl Direct {
 
     async fn exists(&self, dir: &std::path::Path, object: &str) -> Result<bool, FetchError> {
         Ok(self.git_status(dir, &["cat-file", "-e", object]).await?.0)
+    }
+
+    /// Whether each object exists, in one `git cat-file --batch-check`.
+    async fn batch_exists(&self, dir: &std::path::Path, objects: &[String]) -> Result<Vec<bool>, FetchError> {
+        if objects.is_empty() {
+            return Ok(Vec::new());
+        }
+        use tokio::io::AsyncWriteExt;
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["cat-file", "--batch-check"])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| FetchError::Failed(format!("running git: {e}")))?;
+        let mut input = objects.join("\n");
+        input.push('\n');
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).await.map_err(|e| FetchError::Failed(format!("git cat-file: {e}")))?;
+        }
+        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| FetchError::Timeout(format!("git cat-file took longer than {:?}", self.timeout)))?
+            .map_err(|e| FetchError::Failed(format!("git cat-file: {e}")))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let answers: Vec<bool> = text.lines().map(|l| !l.ends_with(" missing")).collect();
+        if answers.len() != objects.len() {
+            return Err(FetchError::Failed("git cat-file answered a different number of lines".into()));
+        }
+        Ok(answers)
     }
 
     async fn blob(&self, dir: &std::path::Path, object: &str) -> Result<Option<Vec<u8>>, FetchError> {
@@ -238,19 +289,23 @@ impl Direct {
 
     /// Answers one request from the module's repository.
     pub async fn fetch(&self, req: &ModuleRequest) -> Result<Bytes, FetchError> {
-        let loc = locate(&req.module)?;
+        let loc = locate(&req.module, &self.mappings)?;
         let dir = self.mirror(&loc.repo_url).await?;
         match req.endpoint {
             Endpoint::List => {
                 let tags = self.tags(&dir).await?;
                 let prefix = vcs::tag_prefix(&loc.code_dir);
-                let mut has = HashMap::new();
-                for t in &tags {
-                    if let Some(v) = vcs::tag_version(t, &prefix) {
-                        let gm = self.exists(&dir, &format!("refs/tags/{t}^{{commit}}:{prefix}go.mod")).await?;
-                        has.insert(v.to_string(), gm);
-                    }
-                }
+                // First pass: which versions would the +incompatible rules ask about? (Answering
+                // "no go.mod" asks the most.) Then one batched git call answers them all.
+                let mut asked = Vec::new();
+                vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |v| {
+                    asked.push(v.to_string());
+                    Ok::<_, FetchError>(false)
+                })?;
+                let objects: Vec<String> =
+                    asked.iter().map(|v| format!("refs/tags/{prefix}{v}^{{commit}}:{prefix}go.mod")).collect();
+                let answers = self.batch_exists(&dir, &objects).await?;
+                let has: HashMap<&str, bool> = asked.iter().map(String::as_str).zip(answers).collect();
                 let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |v| {
                     Ok::<_, FetchError>(has.get(v).copied().unwrap_or(false))
                 })?;
@@ -446,12 +501,23 @@ mod tests {
 
     #[test]
     fn locations() {
-        let l = locate("github.com/owner/repo/sub/v2").unwrap();
+        let l = locate("github.com/owner/repo/sub/v2", &[]).unwrap();
         assert_eq!(
             (l.repo_url.as_str(), l.code_dir.as_str(), l.path_major.as_str()),
             ("https://github.com/owner/repo", "sub", "/v2")
         );
-        assert!(locate("example.com/x").is_err());
-        assert!(locate("github.com/owner").is_err());
+        assert!(locate("example.com/x", &[]).is_err());
+        assert!(locate("github.com/owner", &[]).is_err());
+        let maps = vec![
+            crate::config::RepoMapping {
+                prefix: "corp.example/tools".into(),
+                url: "ssh://git@corp.example/tools.git".into(),
+            },
+            crate::config::RepoMapping { prefix: "corp.example".into(), url: "https://corp.example/all.git".into() },
+        ];
+        let l = locate("corp.example/tools/cli/v2", &maps).unwrap();
+        assert_eq!((l.repo_url.as_str(), l.code_dir.as_str()), ("ssh://git@corp.example/tools.git", "cli"));
+        let l = locate("corp.example/toolsmith", &maps).unwrap();
+        assert_eq!((l.repo_url.as_str(), l.code_dir.as_str()), ("https://corp.example/all.git", "toolsmith"));
     }
 }

@@ -113,11 +113,9 @@ impl Service {
         use anyhow::Context as _;
         let store =
             LocalStore::open(&cfg.data_dir).with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
-        let direct = cfg
-            .upstream
-            .iter()
-            .any(|s| s.entry == gomod::proxylist::Entry::Direct)
-            .then(|| crate::direct::Direct::new(&cfg.data_dir, Duration::from_secs(300), cfg.list_ttl));
+        let direct = cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct).then(|| {
+            crate::direct::Direct::new(&cfg.data_dir, cfg.direct_repos.clone(), cfg.git_timeout, cfg.list_ttl)
+        });
         let upstreams = Upstreams::new(cfg.upstream.clone(), cfg.upstream_timeout, cfg.upstream_idle_timeout, direct)?;
         Ok(Self {
             store,

@@ -235,3 +235,46 @@ fn direct_mode_agrees_with_the_go_command() {
     }
     assert!(std::fs::read_dir(data.join("git")).unwrap().count() >= cases.len(), "one mirror per repository");
 }
+
+#[test]
+fn configured_mappings_serve_private_repositories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = Repo::init(&tmp.path().join("tools")).unwrap();
+    r.write("LICENSE", b"internal use\n").unwrap();
+    r.write("cli/go.mod", b"module corp.example/tools/cli\n\ngo 1.21\n").unwrap();
+    r.write("cli/main.go", b"package main\n\nfunc main() {}\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("cli/v1.0.0").unwrap();
+    r.tag("v9.9.9").unwrap(); // the repository root's tags are not the cli module's
+    let cfg = tmp.path().join("modgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "upstream = \"direct\"\ndata_dir = \"{}\"\n[[direct.repo]]\nprefix = \"corp.example/tools\"\nurl = \"{}\"\n",
+            tmp.path().join("data").display(),
+            r.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&cfg).env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+    let g = GoEnv::new(&mg.url()).unwrap();
+    std::fs::write(g.work().join("go.mod"), "module example.com/user\n\ngo 1.21\n").unwrap();
+    let out = g.run(&g.work(), &["list", "-m", "-versions", "corp.example/tools/cli"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "corp.example/tools/cli v1.0.0");
+    let out = g.run(&g.work(), &["mod", "download", "-json", "corp.example/tools/cli@v1.0.0"]).unwrap();
+    let d = &parse_download_json(&out.stdout).unwrap()[0];
+    let mut want = gomod::dirhash::Hash1::new();
+    for (p, data) in [
+        ("go.mod", &b"module corp.example/tools/cli\n\ngo 1.21\n"[..]),
+        ("main.go", b"package main\n\nfunc main() {}\n"),
+        ("LICENSE", b"internal use\n"),
+    ] {
+        want.add_bytes(format!("corp.example/tools/cli@v1.0.0/{p}"), data).unwrap();
+    }
+    assert_eq!(d.sum, want.finish(), "the subdirectory module with the root LICENSE");
+    // A module under the prefix that does not exist there is a clean 404.
+    let r = get(mg.addr, "/corp.example/tools/nothing/@v/v1.0.0.info", &[]);
+    assert_eq!(r.status, 404, "{}", r.text());
+}
