@@ -8,7 +8,7 @@
 //! bitbucket.org); `?go-get=1` discovery comes next.
 
 use crate::route::{Endpoint, ModuleRequest};
-use crate::upstream::FetchError;
+use crate::upstream::{redact, redact_text, FetchError};
 use bytes::Bytes;
 use gomod::{path, vcs, zipcreate};
 use std::collections::HashMap;
@@ -84,11 +84,12 @@ impl Direct {
         let out = self.git_status(dir, args).await?;
         match out {
             (true, stdout, _) => Ok(stdout),
-            (false, _, stderr) => Err(FetchError::Failed(format!(
+            // git may quote the repository URL: never pass its credentials on.
+            (false, _, stderr) => Err(FetchError::Failed(redact_text(&format!(
                 "git {}: {}",
                 args.first().unwrap_or(&""),
-                String::from_utf8_lossy(&stderr).lines().next().unwrap_or("failed")
-            ))),
+                String::from_utf8_lossy(&stderr).lines().find(|l| !l.trim().is_empty()).unwrap_or("failed")
+            )))),
         }
     }
 
@@ -130,12 +131,17 @@ impl Direct {
             )
             .await;
         if let Err(e) = fetched {
-            // A repository that cannot be fetched is "not here" when we never had it.
             let has_refs = self.git(&dir, &["for-each-ref", "--count=1"]).await.map(|o| !o.is_empty()).unwrap_or(false);
             if !has_refs {
-                return Err(not_found(format!("direct: cannot fetch {url}: {}", e.reason())));
+                // A server that hangs is a timeout (504); one that refuses is "not here" (404).
+                return Err(match e {
+                    FetchError::Timeout(_) => {
+                        FetchError::Timeout(format!("direct: fetching {} timed out", redact(url)))
+                    }
+                    _ => not_found(format!("direct: cannot fetch {}: {}", redact(url), e.reason())),
+                });
             }
-            tracing::warn!(repo = %url, error = %e.reason(), "fetch failed; using the mirror as it is");
+            tracing::warn!(repo = %redact(url), error = %e.reason(), "fetch failed; using the mirror as it is");
         }
         // HEAD of the mirror follows the remote's default branch, for `latest` of untagged
         // repositories.

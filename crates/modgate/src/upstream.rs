@@ -298,6 +298,23 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Any text with the credentials of every URL in it removed (`scheme://user:pass@host` →
+/// `scheme://host`), for messages that quote URLs, such as git's.
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest.find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"').unwrap_or(rest.len());
+        if let Some(at) = rest[..end].rfind('@') {
+            rest = &rest[at + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The URL without any credentials, for logs and error bodies.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
@@ -336,6 +353,11 @@ mod tests {
     fn redaction() {
         assert_eq!(redact("https://user:secret@proxy.example/x"), "https://proxy.example/x");
         assert_eq!(redact("https://proxy.example/a@b"), "https://proxy.example/a@b");
+        assert_eq!(
+            redact_text("fatal: unable to access 'https://bot:tok3n@git.example/r.git/': refused; see ssh://git@h/x"),
+            "fatal: unable to access 'https://git.example/r.git/': refused; see ssh://h/x"
+        );
+        assert_eq!(redact_text("no urls here"), "no urls here");
     }
 
     #[test]

@@ -278,3 +278,51 @@ fn configured_mappings_serve_private_repositories() {
     let r = get(mg.addr, "/corp.example/tools/nothing/@v/v1.0.0.info", &[]);
     assert_eq!(r.status, 404, "{}", r.text());
 }
+
+#[test]
+fn hanging_git_servers_time_out_and_secrets_stay_secret() {
+    // A server that accepts connections and never answers.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in hang.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    // A port nobody listens on.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let secret = "s3cr3t-t0ken-value";
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("modgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "upstream = \"direct\"\ndata_dir = \"{}\"\nlog_level = \"debug\"\n[direct]\ntimeout = \"2s\"\n\
+             [[direct.repo]]\nprefix = \"corp.example/hang\"\nurl = \"http://bot:{secret}@127.0.0.1:{hang_port}/hang.git\"\n\
+             [[direct.repo]]\nprefix = \"corp.example/refused\"\nurl = \"http://bot:{secret}@127.0.0.1:{closed_port}/x.git\"\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&cfg).env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+
+    let r = get(mg.addr, "/corp.example/hang/@v/list", &[]);
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert!(!r.text().contains(secret), "{}", r.text());
+    // Not stuck: the same repository answers again (and times out again), and others are served.
+    let r = get(mg.addr, "/corp.example/hang/@v/v1.0.0.info", &[]);
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(get(mg.addr, "/healthz", &[]).status, 200);
+
+    let r = get(mg.addr, "/corp.example/refused/@v/list", &[]);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(!r.text().contains(secret), "{}", r.text());
+    assert!(r.text().contains("127.0.0.1"), "the reason names the server: {}", r.text());
+
+    let logs = mg.logs().join("\n");
+    assert!(logs.contains("corp.example/refused"), "requests were logged");
+    assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
+}
