@@ -48,6 +48,26 @@ pub struct Config {
     pub direct_repos: Vec<RepoMapping>,
     /// Longest a git command of direct mode may run.
     pub git_timeout: Duration,
+    pub routes: Vec<RouteRule>,
+}
+
+/// Where the modules a route matches come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteSource {
+    /// Refused: 403 on every endpoint.
+    Deny,
+    /// An upstream chain in GOPROXY syntax (`direct` included).
+    Chain { raw: String, specs: Vec<ProxySpec> },
+}
+
+/// An ordered routing rule (`[[route]]`): modules matching `modules` (GOPRIVATE syntax) are
+/// served from `source`; the first matching rule wins, the `upstream` chain serves the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub modules: String,
+    pub source: RouteSource,
+    /// Reserved for checksum-database verification per route.
+    pub verify_checksums: bool,
 }
 
 /// A module path prefix whose modules live in one git repository (`[[direct.repo]]`).
@@ -91,6 +111,21 @@ struct FileConfig {
     cache: Option<CacheSection>,
     prefetch: Option<PrefetchSection>,
     direct: Option<DirectSection>,
+    #[serde(default)]
+    route: Vec<Spanned<RouteEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteEntry {
+    modules: String,
+    source: String,
+    #[serde(default = "yes")]
+    verify_checksums: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +255,25 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         direct_repos.push(RepoMapping { prefix: prefix.to_string(), url: e.url.clone() });
     }
     direct_repos.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+    let mut routes = Vec::new();
+    for entry in &parsed.route {
+        let e = entry.get_ref();
+        let origin = || Origin::File {
+            path: l.file_path.unwrap_or(Path::new("")),
+            line: line_of(&l.file_text, entry.span().start),
+        };
+        if e.modules.split(',').all(|g| g.trim().is_empty()) {
+            return Err(fail("route.modules", origin(), "names no module pattern"));
+        }
+        let source = match e.source.trim() {
+            "deny" => RouteSource::Deny,
+            other => RouteSource::Chain {
+                raw: other.to_string(),
+                specs: proxylist::parse(other).map_err(|err| fail("route.source", origin(), err))?,
+            },
+        };
+        routes.push(RouteRule { modules: e.modules.clone(), source, verify_checksums: e.verify_checksums });
+    }
     let pf = parsed.prefetch.unwrap_or_default();
     let int = |key: &str, v: &Option<Spanned<i64>>, default: i64, lo: i64, hi: i64| -> Result<i64, ConfigError> {
         match v {
@@ -280,6 +334,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
         prefetch,
         direct_repos,
+        routes,
         git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
         memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
     })
@@ -349,6 +404,13 @@ mod tests {
         let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
         assert_eq!(c.direct_repos[0].prefix, "corp.example/tools", "longest prefix first");
         assert_eq!(c.git_timeout, Duration::from_secs(120));
+        let f = file("[[route]]\nmodules = \"corp.example/*\"\nsource = \"direct\"\n[[route]]\nmodules = \"evil.example\"\nsource = \"deny\"\n");
+        let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[1].source, RouteSource::Deny);
+        let f = file("[[route]]\nmodules = \"x.example\"\nsource = \"gopher://x\"\n");
+        let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+        assert!(e.contains(":1: route.source"), "{e}");
         let f = file("[[direct.repo]]\nprefix = \"corp.example/x\"\nurl = \"ftp://nope\"\n");
         let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
         assert!(e.contains(":1: direct.repo.url"), "{e}");

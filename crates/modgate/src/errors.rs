@@ -15,6 +15,9 @@ pub enum ServeError {
     /// Not here (404) or gone (410): the go command moves on to its next proxy.
     #[error("{reason}")]
     NotFound { status: u16, reason: String },
+    /// A route denies the module.
+    #[error("{0}")]
+    Forbidden(String),
     /// The method is not GET or HEAD.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -45,6 +48,7 @@ impl ServeError {
                     StatusCode::NOT_FOUND
                 }
             }
+            ServeError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ServeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ServeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,

@@ -78,6 +78,10 @@ fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'stati
         let Ok(Some(go_mod)) = svc.store.read_immutable(req.rel()).await else { return };
         for (path, version) in gomod::modfile::requires(&go_mod) {
             let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
+            // Never for modules a route refuses.
+            if svc.chain_for(&dep.module).is_err() {
+                continue;
+            }
             let svc = Arc::clone(&svc);
             tokio::spawn(async move {
                 let mut filled = false;

@@ -98,6 +98,8 @@ struct Negative {
 pub struct Service {
     pub store: LocalStore,
     upstreams: Upstreams,
+    /// `[[route]]` rules in order: patterns and their chain (`None` = deny).
+    routes: Vec<(String, Option<Upstreams>)>,
     list_ttl: Duration,
     negative_ttl: Duration,
     fills: Arc<Flights<()>>,
@@ -113,13 +115,32 @@ impl Service {
         use anyhow::Context as _;
         let store =
             LocalStore::open(&cfg.data_dir).with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
-        let direct = cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct).then(|| {
-            crate::direct::Direct::new(&cfg.data_dir, cfg.direct_repos.clone(), cfg.git_timeout, cfg.list_ttl)
+        let uses_direct =
+            |specs: &[gomod::proxylist::ProxySpec]| specs.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct);
+        let any_direct = uses_direct(&cfg.upstream)
+            || cfg
+                .routes
+                .iter()
+                .any(|r| matches!(&r.source, crate::config::RouteSource::Chain { specs, .. } if uses_direct(specs)));
+        let direct = any_direct.then(|| {
+            Arc::new(crate::direct::Direct::new(&cfg.data_dir, cfg.direct_repos.clone(), cfg.git_timeout, cfg.list_ttl))
         });
-        let upstreams = Upstreams::new(cfg.upstream.clone(), cfg.upstream_timeout, cfg.upstream_idle_timeout, direct)?;
+        let chain = |specs: &[gomod::proxylist::ProxySpec]| {
+            Upstreams::new(specs.to_vec(), cfg.upstream_timeout, cfg.upstream_idle_timeout, direct.clone())
+        };
+        let upstreams = chain(&cfg.upstream)?;
+        let mut routes = Vec::new();
+        for r in &cfg.routes {
+            let u = match &r.source {
+                crate::config::RouteSource::Deny => None,
+                crate::config::RouteSource::Chain { specs, .. } => Some(chain(specs)?),
+            };
+            routes.push((r.modules.clone(), u));
+        }
         Ok(Self {
             store,
             upstreams,
+            routes,
             list_ttl: cfg.list_ttl,
             negative_ttl: cfg.negative_ttl,
             fills: Arc::default(),
@@ -136,12 +157,27 @@ impl Service {
     }
 
     pub fn has_sources(&self) -> bool {
-        self.upstreams.has_sources()
+        self.upstreams.has_sources() || self.routes.iter().any(|(_, u)| u.as_ref().is_some_and(Upstreams::has_sources))
+    }
+
+    /// The chain that serves a module: the first matching route's, else the default; a deny
+    /// route refuses it.
+    pub(crate) fn chain_for(&self, module: &str) -> Result<&Upstreams, ServeError> {
+        for (patterns, chain) in &self.routes {
+            if gomod::glob::match_prefix_patterns(patterns, module) {
+                return chain
+                    .as_ref()
+                    .ok_or_else(|| ServeError::Forbidden(format!("{module}: denied by route {patterns:?}")));
+            }
+        }
+        Ok(&self.upstreams)
     }
 
     /// Answers one validated module request. `may_stream` allows a cold zip to be streamed
     /// while it is filled (a plain GET; HEAD and Range requests wait for the commit).
     pub async fn serve(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
+        // Routes are decided before the cache: a denied module is refused even when cached.
+        self.chain_for(&req.module)?;
         if req.endpoint == Endpoint::Zip {
             return self.zip(req, may_stream).await;
         }
@@ -174,6 +210,7 @@ impl Service {
     /// Answers from the cache alone (the `Disable-Module-Fetch: true` request header): no
     /// source is asked; a mutable answer is served whatever its age.
     pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        self.chain_for(&req.module)?;
         let key = req.rel().to_string();
         if req.is_immutable() {
             if let Some(obj) = self.memory.get(&key) {
@@ -383,7 +420,7 @@ impl Service {
     }
 
     async fn fetch(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, ServeError> {
-        self.upstreams.fetch(req).await.map_err(|e| fetch_error(req, e))
+        self.chain_for(&req.module)?.fetch(req).await.map_err(|e| fetch_error(req, e))
     }
 
     async fn fill_small(&self, req: &ModuleRequest) -> Result<(), ServeError> {

@@ -7,6 +7,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
@@ -99,7 +100,7 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, http_body
 /// The configured chain of upstream proxies.
 pub struct Upstreams {
     chain: Vec<ProxySpec>,
-    direct: Option<crate::direct::Direct>,
+    direct: Option<Arc<crate::direct::Direct>>,
     client: HttpsClient,
     timeout: Duration,
     idle: Duration,
@@ -110,7 +111,7 @@ impl Upstreams {
         chain: Vec<ProxySpec>,
         timeout: Duration,
         idle: Duration,
-        direct: Option<crate::direct::Direct>,
+        direct: Option<Arc<crate::direct::Direct>>,
     ) -> anyhow::Result<Self> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);

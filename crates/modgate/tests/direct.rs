@@ -326,3 +326,56 @@ fn hanging_git_servers_time_out_and_secrets_stay_secret() {
     assert!(logs.contains("corp.example/refused"), "requests were logged");
     assert!(!logs.contains(secret), "a secret reached the logs:\n{logs}");
 }
+
+#[test]
+fn routes_pick_sources_and_deny_everywhere() {
+    let fx = fixture(12);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = Repo::init(&tmp.path().join("tools")).unwrap();
+    r.write("cli/go.mod", b"module corp.example/tools/cli\n\ngo 1.21\n").unwrap();
+    r.write("cli/main.go", b"package main\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("cli/v1.0.0").unwrap();
+    let cfg = tmp.path().join("modgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "upstream = \"{}\"\ndata_dir = \"{}\"\n\
+             [[route]]\nmodules = \"evil.example,example.com/g/m0\"\nsource = \"deny\"\n\
+             [[route]]\nmodules = \"corp.example/*\"\nsource = \"direct\"\n\
+             [[direct.repo]]\nprefix = \"corp.example/tools\"\nurl = \"{}\"\n",
+            fx.upstream.url(),
+            tmp.path().join("data").display(),
+            r.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&cfg).env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+
+    // Denied: every endpoint, 403 with a reason, nothing asked upstream.
+    for p in [
+        "/evil.example/x/@v/list",
+        "/evil.example/x/@latest",
+        "/evil.example/x/@v/v1.0.0.info",
+        "/evil.example/x/@v/master.info",
+        "/evil.example/x/@v/v1.0.0.mod",
+        "/evil.example/x/@v/v1.0.0.zip",
+        "/example.com/g/m0/@v/list",
+    ] {
+        let r = get(mg.addr, p, &[]);
+        assert_eq!(r.status, 403, "{p}: {}", r.text());
+        assert!(r.text().contains("denied"), "{p}: {}", r.text());
+        assert_eq!(request(mg.addr, "HEAD", p, &[]).status, 403, "HEAD {p}");
+    }
+    // Direct route: served from git, never sent to the upstream proxy.
+    let g = GoEnv::new(&mg.url()).unwrap();
+    std::fs::write(g.work().join("go.mod"), "module example.com/user\n\ngo 1.21\n").unwrap();
+    g.run(&g.work(), &["mod", "download", "corp.example/tools/cli@v1.0.0"]).unwrap();
+    // Everything else: the upstream chain.
+    let plain = fx.graph.modules.iter().find(|m| m.kind == "plain" && m.path != "example.com/g/m0").unwrap();
+    assert_eq!(get(mg.addr, &format!("/{}/@v/list", plain.path), &[]).status, 200);
+    let up = fx.upstream.stats_json();
+    assert!(!up.contains("evil.example") && !up.contains("corp.example") && !up.contains("/m0/"), "{up}");
+}
