@@ -400,6 +400,75 @@ def scenario_cache_size(work, duration):
     return res
 
 
+def scenario_direct(work):
+    """Direct mode on a repository with 1,000 tags and 5,000 files: modgate's first .zip vs the go
+    command's own direct mode for the same version; then a second version from the same mirror."""
+    log("scenario 7: direct mode, 1,000 tags and 5,000 files")
+    d = os.path.join(work, "s7")
+    repo = os.path.join(d, "repos", "bench", "big")
+    os.makedirs(repo)
+    git = lambda *a, **kw: subprocess.run(["git", "-C", repo, *a], check=True, capture_output=True, text=True, **kw)
+    git("init", "-q", "-b", "main")
+    git("config", "user.email", "bench@modgate.test")
+    git("config", "user.name", "bench")
+    with open(os.path.join(repo, "go.mod"), "w") as f:
+        f.write("module github.com/bench/big\n\ngo 1.21\n")
+    for i in range(5000):
+        sub = os.path.join(repo, f"pkg{i // 100:02d}")
+        os.makedirs(sub, exist_ok=True)
+        with open(os.path.join(sub, f"f{i:04d}.go"), "w") as f:
+            f.write(f"package pkg{i // 100:02d}\n\n// F{i} is generated.\nconst F{i} = {i}\n" + "// padding\n" * 20)
+    git("add", "-A")
+    git("commit", "-q", "-m", "files")
+    tree = git("rev-parse", "HEAD^{tree}").stdout.strip()
+    parent = git("rev-parse", "HEAD").stdout.strip()
+    refs = []
+    for i in range(1000):
+        parent = git("commit-tree", tree, "-p", parent, "-m", f"r{i}").stdout.strip()
+        refs.append(f"create refs/tags/v1.0.{i} {parent}\n")
+    git("update-ref", "--stdin", input="".join(refs))
+    git("update-ref", "refs/heads/main", parent)
+    gitconfig = os.path.join(d, "gitconfig")
+    with open(gitconfig, "w") as f:
+        f.write(f'[url "file://{os.path.join(d, "repos")}/"]\n\tinsteadOf = https://github.com/\n')
+    # The go command's own direct mode.
+    tmp = tempfile.mkdtemp(dir=d)
+    env = go_env(tmp, "direct")
+    env.update({"GIT_CONFIG_GLOBAL": gitconfig, "GIT_CONFIG_NOSYSTEM": "1"})
+    t = time.monotonic()
+    subprocess.run([GO, "mod", "download", "github.com/bench/big@v1.0.999"], cwd=tmp, env=env, check=True,
+                   capture_output=True)
+    go_s = time.monotonic() - t
+    # modgate, empty data dir, same repository.
+    data = os.path.join(d, "data")
+    os.makedirs(data)
+    port = free_port()
+    cfg = os.path.join(d, "modgate.toml")
+    with open(cfg, "w") as f:
+        f.write(f'data_dir = "{data}"\nupstream = "direct"\nlog_level = "warn"\nlisten = "127.0.0.1:{port}"\n')
+    menv = dict(os.environ, GIT_CONFIG_GLOBAL=gitconfig, GIT_CONFIG_NOSYSTEM="1")
+    p, _ = start([MODGATE, "serve", "--config", cfg], env=menv)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1000):
+        try:
+            if http_get(url + "/healthz", 1)[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.01)
+    t = time.monotonic()
+    status, body = http_get(url + "/github.com/bench/big/@v/v1.0.999.zip", 300)
+    first_s = time.monotonic() - t
+    mirrors = os.listdir(os.path.join(data, "git"))
+    t = time.monotonic()
+    status2, _ = http_get(url + "/github.com/bench/big/@v/v1.0.500.zip", 300)
+    second_s = time.monotonic() - t
+    same_mirror = os.listdir(os.path.join(data, "git")) == mirrors
+    stop(p)
+    subprocess.run(["chmod", "-R", "u+w", tmp], check=False)
+    return {"go_direct_s": go_s, "modgate_first_zip_s": first_s, "modgate_second_zip_s": second_s,
+            "ok": status == 200 and status2 == 200 and len(body) > 0, "one_mirror": same_mirror and len(mirrors) == 1}
+
+
 def scenario_startup(work):
     log("scenario 6: startup and idle")
     d = os.path.join(work, "s6")
@@ -514,6 +583,17 @@ def report(r, args):
         rl = ratio(big["list"]["p50_ms"], small["list"]["p50_ms"])
         lines += ["", f"p50 ratio {big_n} vs {small_n}: .info {ri:.2f}×, list {rl:.2f}× "
                   f"(goal ≤ 1.2: {verdict(ri <= 1.2 and rl <= 1.2)}).", ""]
+    if "direct" in r:
+        s = r["direct"]
+        rr = ratio(s["modgate_first_zip_s"], s["go_direct_s"])
+        lines += ["## 7. Direct mode", "",
+                  "A git repository with 1,000 tags and 5,000 files, reached through `url.insteadOf`.", "",
+                  "| run | seconds |", "|---|---|",
+                  f"| go's own direct mode, `go mod download m@v1.0.999` | {s['go_direct_s']:.2f} |",
+                  f"| modgate, first `.zip` (mirror created) | {s['modgate_first_zip_s']:.2f} |",
+                  f"| modgate, a second version's `.zip` | {s['modgate_second_zip_s']:.2f} |", "",
+                  f"First zip: {rr:.2f}× go (goal ≤ 2: {verdict(rr <= 2)}); second version from the same mirror, "
+                  f"no re-clone: {verdict(s['one_mirror'])}; answers 200: {s['ok']}.", ""]
     if "startup" in r:
         s = r["startup"]
         lines += ["## 6. Startup and idle", "",
@@ -524,7 +604,7 @@ def report(r, args):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", default="small,zips,cold,herd,size,startup")
+    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,startup")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -542,6 +622,8 @@ def main():
             results["herd"] = scenario_herd(work)
         if "size" in only:
             results["size"] = scenario_cache_size(work, args.duration)
+        if "direct" in only:
+            results["direct"] = scenario_direct(work)
         if "startup" in only:
             results["startup"] = scenario_startup(work)
     finally:

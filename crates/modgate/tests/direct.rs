@@ -379,3 +379,29 @@ fn routes_pick_sources_and_deny_everywhere() {
     let up = fx.upstream.stats_json();
     assert!(!up.contains("evil.example") && !up.contains("corp.example") && !up.contains("/m0/"), "{up}");
 }
+
+#[test]
+fn versions_that_break_the_zip_rules_are_404_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("repos");
+    let mut r = Repo::init(&root.join("acme/clash")).unwrap();
+    r.write("go.mod", b"module github.com/acme/clash\n\ngo 1.21\n").unwrap();
+    r.write("a.go", b"package clash\n").unwrap();
+    r.write("A.go", b"package clash\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    let gitconfig = insteadof_config(tmp.path(), "github.com", &root).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--upstream", "direct", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .env("GIT_CONFIG_GLOBAL", &gitconfig)
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+    let r = get(mg.addr, "/github.com/acme/clash/@v/v1.0.0.zip", &[]);
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("collision"), "{}", r.text());
+    // The go command shows modgate's reason to its user.
+    let g = go_env(&mg.url(), &gitconfig);
+    let err = g.run_fail(&g.work(), &["mod", "download", "github.com/acme/clash@v1.0.0"]).unwrap();
+    assert!(err.contains("collision"), "{err}");
+}
