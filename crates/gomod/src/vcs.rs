@@ -25,6 +25,23 @@ pub fn tag_version<'a>(tag: &'a str, prefix: &str) -> Option<&'a str> {
     Some(v)
 }
 
+/// The version a tag stands for when choosing a pseudo-version base (Go's `tagToVersion`): its
+/// canonical form, which the tag must start with — so `v1.2.3+meta` stands for `v1.2.3` but
+/// `v1.2` (incomplete) stands for nothing — and whether the tag is spelled canonically. Tags
+/// shaped like pseudo-versions stand for nothing.
+pub fn tag_base(tag: &str, prefix: &str) -> Option<(String, bool)> {
+    let trimmed = tag.strip_prefix(prefix)?;
+    if pseudo::is_pseudo_version(tag) {
+        return None;
+    }
+    let v = semver::canonical(trimmed);
+    if v.is_empty() || !trimmed.starts_with(&v) {
+        return None;
+    }
+    let exact = v == trimmed;
+    Some((v, exact))
+}
+
 /// The versions to list for a module: tags valid for its path, sorted, plus `+incompatible`
 /// versions where Go would list them — only at the repository root of a path without a major
 /// suffix, only when the latest compatible version has no go.mod, and only for majors whose
@@ -78,14 +95,18 @@ pub fn list_versions<E>(
 /// The highest of `tags` that names a version of the module (Go's "allowed" tags): versions
 /// fitting the path's major, and — only at the repository root of a path without a major
 /// suffix, when the commit's tree has no go.mod — higher majors as `+incompatible`.
-fn best_version(tags: &[String], prefix: &str, path_major: &str, tree_has_go_mod: bool) -> Option<String> {
+fn best_version(tags: &[String], prefix: &str, path_major: &str, tree_has_go_mod: bool, own: bool) -> Option<String> {
     let incompatible_ok = prefix.is_empty() && path_major.is_empty() && !tree_has_go_mod;
     let mut best: Option<String> = None;
     for tag in tags {
-        let Some(v) = tag_version(tag, prefix) else { continue };
-        let candidate = if path::check_path_major(v, path_major).is_ok() {
-            v.to_string()
-        } else if incompatible_ok && semver::compare(&semver::major(v), "v1").is_gt() {
+        let Some((v, exact)) = tag_base(tag, prefix) else { continue };
+        // A commit's own version must be spelled canonically; a base need only start so.
+        if own && !exact {
+            continue;
+        }
+        let candidate = if path::check_path_major(&v, path_major).is_ok() {
+            v
+        } else if incompatible_ok && semver::compare(&semver::major(&v), "v1").is_gt() {
             format!("{v}+incompatible")
         } else {
             continue;
@@ -110,10 +131,10 @@ pub fn resolve_commit(
     rev: &str,
 ) -> String {
     let prefix = tag_prefix(code_dir);
-    if let Some(v) = best_version(commit_tags, &prefix, path_major, tree_has_go_mod) {
+    if let Some(v) = best_version(commit_tags, &prefix, path_major, tree_has_go_mod, true) {
         return v;
     }
-    let base = best_version(ancestor_tags, &prefix, path_major, tree_has_go_mod).unwrap_or_default();
+    let base = best_version(ancestor_tags, &prefix, path_major, tree_has_go_mod, false).unwrap_or_default();
     let major = path_major.trim_start_matches(['/', '.']).trim_end_matches("-unstable");
     pseudo::pseudo_version(major, &base, timestamp, rev)
 }
@@ -202,5 +223,12 @@ mod tests {
         assert_eq!(r(&["v1.4.0", "v2.0.0"], &[], "", "", true), "v1.4.0");
         // gopkg.in
         assert_eq!(r(&[], &[], "", ".v2", true), "v2.0.0-20191109021931-daa7c04131f5");
+        // Build metadata: not the commit's own version, but a base (without the metadata);
+        // incomplete spellings are neither.
+        assert_eq!(r(&["v0.2.0+build.5"], &["v0.2.0+build.5"], "", "", true), "v0.2.1-0.20191109021931-daa7c04131f5");
+        assert_eq!(r(&[], &["v1.2", "v1.1.0"], "", "", true), "v1.1.1-0.20191109021931-daa7c04131f5");
+        assert_eq!(tag_base("a/v1.0.0+x", "a/"), Some(("v1.0.0".into(), false)));
+        assert_eq!(tag_base("v1.2", ""), None);
+        assert_eq!(tag_base("v1.0.0", ""), Some(("v1.0.0".into(), true)));
     }
 }

@@ -100,30 +100,100 @@ fn build_repos(root: &Path) -> Vec<Case> {
         versions_to_download: vec!["v0.1.0"],
     });
 
-    // Zip rules from git: nested module, vendor directories (go < 1.24), a symlink,
-    // .gitattributes with export-ignore/export-subst and a CRLF file, a submodule gitlink.
-    let mut r = Repo::init(&root.join("acme/rules")).unwrap();
-    r.write("go.mod", b"module github.com/acme/rules\n\ngo 1.21\n").unwrap();
-    r.write("rules.go", b"package rules\n").unwrap();
-    r.write("nested/go.mod", b"module github.com/acme/rules/nested\n").unwrap();
-    r.write("nested/n.go", b"package nested\n").unwrap();
-    r.write("vendor/modules.txt", b"# example.com/dep v1.0.0\n").unwrap();
-    r.write("vendor/example.com/dep/dep.go", b"package dep\n").unwrap();
-    r.write("pkg/vendor/vendor.go", b"package vendor\n").unwrap();
-    r.write(".gitattributes", b"ignored.txt export-ignore\nsubst.txt export-subst\n*.bat text eol=crlf\n").unwrap();
-    r.write("ignored.txt", b"still in the module zip\n").unwrap();
-    r.write("subst.txt", b"$Format:%H$\n").unwrap();
-    r.write("crlf.bat", b"echo hi\r\necho there\r\n").unwrap();
-    r.write(".hg_archival.txt", b"repo: x\n").unwrap();
-    std::os::unix::fs::symlink("rules.go", root.join("acme/rules/link.go")).unwrap();
-    r.commit("one").unwrap();
+    // Zip rules from git, one repository each: a nested module; vendor directories under go 1.21
+    // (the fixed-offset quirk); a symlink; .gitattributes with export-ignore, export-subst and an
+    // eol=crlf file plus .hg_archival.txt; a submodule gitlink.
+    let one_version = |name: &str, files: &[(&str, &[u8])], extra: &dyn Fn(&Repo)| {
+        let mut r = Repo::init(&root.join("acme").join(name)).unwrap();
+        r.write("go.mod", format!("module github.com/acme/{name}\n\ngo 1.21\n").as_bytes()).unwrap();
+        r.write("main.go", format!("package {name}\n").as_bytes()).unwrap();
+        for (p, d) in files {
+            r.write(p, d).unwrap();
+        }
+        extra(&r);
+        r.commit("one").unwrap();
+        r.tag("v1.0.0").unwrap();
+        r
+    };
+    let none = |_: &Repo| {};
+    one_version(
+        "nested",
+        &[
+            ("nested/go.mod", b"module github.com/acme/nested/nested\n"),
+            ("nested/n.go", b"package nested\n"),
+            ("b/GO.MOD", b"module x\n"),
+            ("b/b.go", b"package b\n"),
+        ],
+        &none,
+    );
+    one_version(
+        "vendorold",
+        &[
+            ("vendor/modules.txt", b"# example.com/dep v1.0.0\n"),
+            ("vendor/example.com/dep/dep.go", b"package dep\n"),
+            ("pkg/vendor/vendor.go", b"package vendor\n"),
+            ("sub/vendor/sub.txt", b"sub\n"),
+        ],
+        &none,
+    );
+    one_version("symlinks", &[], &|r: &Repo| std::os::unix::fs::symlink("main.go", r.dir.join("link.go")).unwrap());
+    one_version(
+        "attrs",
+        &[
+            (".gitattributes", b"ignored.txt export-ignore\nsubst.txt export-subst\n*.bat text eol=crlf\n"),
+            ("ignored.txt", b"still in the module zip\n"),
+            ("subst.txt", b"$Format:%H$\n"),
+            ("crlf.bat", b"echo hi\r\necho there\r\n"),
+            (".hg_archival.txt", b"repo: x\n"),
+        ],
+        &none,
+    );
+    let mut r = one_version("gitlink", &[], &none);
     r.git(&["update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,sub"]).unwrap();
     r.commit("gitlink").unwrap();
-    r.tag("v1.0.0").unwrap();
+    r.tag("v1.1.0").unwrap();
+    for name in ["nested", "vendorold", "symlinks", "attrs"] {
+        cases.push(Case {
+            module: leak(format!("github.com/acme/{name}")),
+            queries: vec![],
+            versions_to_download: vec!["v1.0.0"],
+        });
+    }
     cases.push(Case {
-        module: "github.com/acme/rules",
-        queries: vec!["v1.0.0".into()],
-        versions_to_download: vec!["v1.0.0"],
+        module: "github.com/acme/gitlink",
+        queries: vec!["latest".into()],
+        versions_to_download: vec!["v1.0.0", "v1.1.0"],
+    });
+
+    // A module two directories deep, with a tag that carries build metadata (not a version).
+    let mut r = Repo::init(&root.join("acme/deep")).unwrap();
+    r.write("a/b/go.mod", b"module github.com/acme/deep/a/b\n\ngo 1.21\n").unwrap();
+    r.write("a/b/b.go", b"package b\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("a/b/v0.1.0").unwrap();
+    r.write("a/b/c.go", b"package b\n\nconst C = 1\n").unwrap();
+    r.commit("two").unwrap();
+    r.tag("a/b/v0.2.0+build.5").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/deep/a/b",
+        queries: vec!["latest".into(), "main".into()],
+        versions_to_download: vec!["v0.1.0"],
+    });
+
+    // Pre-releases only, and a non-canonical tag.
+    let mut r = Repo::init(&root.join("acme/prerelease")).unwrap();
+    r.write("go.mod", b"module github.com/acme/prerelease\n\ngo 1.21\n").unwrap();
+    r.write("p.go", b"package prerelease\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v0.1.0-alpha").unwrap();
+    r.tag("v0.2").unwrap();
+    r.write("q.go", b"package prerelease\n\nconst Q = 1\n").unwrap();
+    r.commit("two").unwrap();
+    r.tag("v0.1.0-beta.2").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/prerelease",
+        queries: vec!["latest".into(), "v0.2".into(), "v0.1.0-alpha".into()],
+        versions_to_download: vec!["v0.1.0-alpha", "v0.1.0-beta.2"],
     });
 
     // Vendor rules from go 1.24: vendor/modules.txt is left out too.
@@ -162,6 +232,11 @@ fn build_repos(root: &Path) -> Vec<Case> {
         versions_to_download: vec![],
     });
     cases
+}
+
+/// Module paths built at run time live for the whole test.
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
 }
 
 fn go_env(proxy: &str, gitconfig: &Path) -> GoEnv {
@@ -221,7 +296,8 @@ fn direct_mode_agrees_with_the_go_command() {
             assert_eq!(&got, want, "{}: {k}", case.module);
         }
     }
-    eprintln!("oracle table:\n{}", table.join("\n"));
+    eprintln!("oracle table ({} repositories, {} observations):\n{}", cases.len(), table.len(), table.join("\n"));
+    assert!(cases.len() >= 15, "the oracle covers at least 15 repositories");
     // The answers through modgate really came from modgate's own mirrors.
     let logs = mg.logs().join("\n");
     for case in &cases {
