@@ -213,11 +213,8 @@ impl Service {
         self.chain_for(&req.module)?;
         let key = req.rel().to_string();
         if req.is_immutable() {
-            if let Some(obj) = self.memory.get(&key) {
-                return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
-            }
-            if let Some(obj) = self.store.open_immutable(&key).await? {
-                return self.reply_from_store(key, obj, CacheStatus::Hit).await;
+            if let Some(reply) = self.stored(&key).await? {
+                return Ok(reply);
             }
         } else if let Some((data, age)) = self.store.get_mutable(&key).await? {
             let cache = if age < self.list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
@@ -257,31 +254,41 @@ impl Service {
         }
     }
 
-    async fn immutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
-        let key = req.rel();
+    /// A stored immutable object, from memory or disk, if there is one.
+    async fn stored(&self, key: &str) -> Result<Option<Reply>, ServeError> {
         if let Some(obj) = self.memory.get(key) {
-            return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
+            return Ok(Some(Reply::Memory { obj, cache: CacheStatus::Hit }));
         }
-        if let Some(obj) = self.store.open_immutable(key).await? {
-            return self.reply_from_store(key.to_string(), obj, CacheStatus::Hit).await;
+        match self.store.open_immutable(key).await? {
+            Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Hit).await.map(Some),
+            None => Ok(None),
         }
-        if let Some(e) = self.negative_hit(key) {
-            return Err(e);
-        }
-        self.fill_immutable(req).await?;
+    }
+
+    /// The object a fill just committed.
+    async fn committed(&self, key: &str) -> Result<Reply, ServeError> {
         match self.store.open_immutable(key).await? {
             Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Miss).await,
             None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
         }
     }
 
+    async fn immutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        let key = req.rel();
+        if let Some(reply) = self.stored(key).await? {
+            return Ok(reply);
+        }
+        if let Some(e) = self.negative_hit(key) {
+            return Err(e);
+        }
+        self.fill_immutable(req).await?;
+        self.committed(key).await
+    }
+
     async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
         let key = req.rel();
-        if let Some(obj) = self.memory.get(key) {
-            return Ok(Reply::Memory { obj, cache: CacheStatus::Hit });
-        }
-        if let Some(obj) = self.store.open_immutable(key).await? {
-            return self.reply_from_store(key.to_string(), obj, CacheStatus::Hit).await;
+        if let Some(reply) = self.stored(key).await? {
+            return Ok(reply);
         }
         if let Some(e) = self.negative_hit(key) {
             return Err(e);
@@ -310,10 +317,7 @@ impl Service {
             Err(_) => return Err(ServeError::BadGateway(format!("{}: the fill was abandoned", req.display()))),
             Ok(_) => {}
         }
-        match self.store.open_immutable(key).await? {
-            Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Miss).await,
-            None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
-        }
+        self.committed(key).await
     }
 
     /// Joins the fill of a zip, starting it if none runs: the map of progress channels is the
