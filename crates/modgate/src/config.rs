@@ -49,6 +49,7 @@ pub struct Config {
     /// Longest a git command of direct mode may run.
     pub git_timeout: Duration,
     pub routes: Vec<RouteRule>,
+    pub git_credentials: Vec<GitCredential>,
 }
 
 /// Where the modules a route matches come from.
@@ -68,6 +69,35 @@ pub struct RouteRule {
     pub source: RouteSource,
     /// Reserved for checksum-database verification per route.
     pub verify_checksums: bool,
+}
+
+/// How direct mode authenticates to one git host (`[[direct.credentials]]`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum GitAuth {
+    /// HTTP(S) Basic auth: a token (user defaults to `x-access-token`) or a password.
+    Basic { username: String, secret: String },
+    /// An SSH private key file for `ssh://` and `user@host:path` URLs.
+    SshKey(PathBuf),
+    /// A netrc file whose `machine` entries give HTTP(S) logins.
+    Netrc(PathBuf),
+}
+
+impl std::fmt::Debug for GitAuth {
+    // Secrets never reach a Debug print (and so never a log line).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GitAuth::Basic { username, .. } => write!(f, "Basic({username}, <secret>)"),
+            GitAuth::SshKey(p) => write!(f, "SshKey({})", p.display()),
+            GitAuth::Netrc(p) => write!(f, "Netrc({})", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitCredential {
+    /// The host, with `:port` when the repository URL has one.
+    pub host: String,
+    pub auth: GitAuth,
 }
 
 /// A module path prefix whose modules live in one git repository (`[[direct.repo]]`).
@@ -134,6 +164,19 @@ struct DirectSection {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     repo: Vec<Spanned<RepoEntry>>,
+    #[serde(default)]
+    credentials: Vec<Spanned<CredentialEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialEntry {
+    host: String,
+    username: Option<String>,
+    token: Option<String>,
+    password: Option<String>,
+    ssh_key: Option<PathBuf>,
+    netrc: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -255,6 +298,39 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         direct_repos.push(RepoMapping { prefix: prefix.to_string(), url: e.url.clone() });
     }
     direct_repos.sort_by_key(|m| std::cmp::Reverse(m.prefix.len()));
+    let mut git_credentials = Vec::new();
+    for entry in &direct.credentials {
+        let e = entry.get_ref();
+        let origin = || Origin::File {
+            path: l.file_path.unwrap_or(Path::new("")),
+            line: line_of(&l.file_text, entry.span().start),
+        };
+        if e.host.is_empty() || e.host.contains(['/', '@', ' ']) {
+            return Err(fail("direct.credentials.host", origin(), format!("{:?} is not a host[:port]", e.host)));
+        }
+        let kinds = [e.token.is_some() || e.password.is_some(), e.ssh_key.is_some(), e.netrc.is_some()];
+        if kinds.iter().filter(|k| **k).count() != 1 || (e.token.is_some() && e.password.is_some()) {
+            return Err(fail(
+                "direct.credentials",
+                origin(),
+                "give exactly one of token, password (with username), ssh_key or netrc",
+            ));
+        }
+        let auth = if let Some(secret) = e.token.clone().or(e.password.clone()) {
+            if e.password.is_some() && e.username.is_none() {
+                return Err(fail("direct.credentials.username", origin(), "a password needs a username"));
+            }
+            GitAuth::Basic { username: e.username.clone().unwrap_or_else(|| "x-access-token".into()), secret }
+        } else if let Some(k) = &e.ssh_key {
+            if k.to_string_lossy().contains('\'') {
+                return Err(fail("direct.credentials.ssh_key", origin(), "the path must not contain a quote"));
+            }
+            GitAuth::SshKey(k.clone())
+        } else {
+            GitAuth::Netrc(e.netrc.clone().unwrap_or_default())
+        };
+        git_credentials.push(GitCredential { host: e.host.clone(), auth });
+    }
     let mut routes = Vec::new();
     for entry in &parsed.route {
         let e = entry.get_ref();
@@ -335,6 +411,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         prefetch,
         direct_repos,
         routes,
+        git_credentials,
         git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
         memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
     })

@@ -20,6 +20,7 @@ use tokio::process::Command;
 pub struct Direct {
     root: PathBuf,
     mappings: Vec<crate::config::RepoMapping>,
+    credentials: Vec<crate::config::GitCredential>,
     timeout: Duration,
     fresh: Duration,
     repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
@@ -69,10 +70,45 @@ impl Direct {
     pub fn new(
         data_dir: &std::path::Path,
         mappings: Vec<crate::config::RepoMapping>,
+        credentials: Vec<crate::config::GitCredential>,
         timeout: Duration,
         fresh: Duration,
     ) -> Self {
-        Self { root: data_dir.join("git"), mappings, timeout, fresh, repos: Mutex::new(HashMap::new()) }
+        Self { root: data_dir.join("git"), mappings, credentials, timeout, fresh, repos: Mutex::new(HashMap::new()) }
+    }
+
+    /// Environment for git commands that talk to `url`'s host: an `Authorization` header scoped
+    /// to that host (through GIT_CONFIG_* variables, so the secret is in no command line), or an
+    /// SSH key. Nothing for hosts without credentials.
+    fn auth_env(&self, url: &str) -> Vec<(String, String)> {
+        let (scheme, host_port, host) = url_host(url);
+        let Some(cred) = self.credentials.iter().find(|c| c.host == host_port || c.host == host) else {
+            return Vec::new();
+        };
+        let basic = |user: &str, secret: &str| {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+            vec![
+                ("GIT_CONFIG_COUNT".to_string(), "1".to_string()),
+                ("GIT_CONFIG_KEY_0".to_string(), format!("http.{scheme}://{host_port}/.extraHeader")),
+                ("GIT_CONFIG_VALUE_0".to_string(), format!("Authorization: Basic {token}")),
+            ]
+        };
+        match &cred.auth {
+            crate::config::GitAuth::Basic { username, secret } if scheme.starts_with("http") => basic(username, secret),
+            crate::config::GitAuth::Netrc(path) if scheme.starts_with("http") => match netrc_login(path, &host) {
+                Some((user, pass)) => basic(&user, &pass),
+                None => Vec::new(),
+            },
+            crate::config::GitAuth::SshKey(key) if scheme == "ssh" => vec![(
+                "GIT_SSH_COMMAND".to_string(),
+                format!(
+                    "ssh -i '{}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+                    key.display()
+                ),
+            )],
+            _ => Vec::new(),
+        }
     }
 
     fn mirror_dir(&self, url: &str) -> PathBuf {
@@ -81,7 +117,16 @@ impl Direct {
     }
 
     async fn git(&self, dir: &std::path::Path, args: &[&str]) -> Result<Vec<u8>, FetchError> {
-        let out = self.git_status(dir, args).await?;
+        self.git_env(dir, args, &[]).await
+    }
+
+    async fn git_env(
+        &self,
+        dir: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Vec<u8>, FetchError> {
+        let out = self.git_status_env(dir, args, env).await?;
         match out {
             (true, stdout, _) => Ok(stdout),
             // git may quote the repository URL: never pass its credentials on.
@@ -95,8 +140,19 @@ impl Direct {
 
     /// Runs git in `dir` (never prompting), with the configured timeout.
     async fn git_status(&self, dir: &std::path::Path, args: &[&str]) -> Result<(bool, Vec<u8>, Vec<u8>), FetchError> {
+        self.git_status_env(dir, args, &[]).await
+    }
+
+    /// Runs git with extra environment (credentials for the network commands).
+    async fn git_status_env(
+        &self,
+        dir: &std::path::Path,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<(bool, Vec<u8>, Vec<u8>), FetchError> {
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(std::process::Stdio::null());
         let out = tokio::time::timeout(self.timeout, cmd.output())
             .await
@@ -124,10 +180,12 @@ impl Direct {
             self.git(&dir, &["init", "-q", "--bare"]).await?;
             self.git(&dir, &["remote", "add", "origin", url]).await?;
         }
+        let auth = self.auth_env(url);
         let fetched = self
-            .git(
+            .git_env(
                 &dir,
                 &["fetch", "-q", "-f", "--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                &auth,
             )
             .await;
         if let Err(e) = fetched {
@@ -145,7 +203,7 @@ impl Direct {
         }
         // HEAD of the mirror follows the remote's default branch, for `latest` of untagged
         // repositories.
-        if let Ok(out) = self.git(&dir, &["ls-remote", "--symref", "origin", "HEAD"]).await {
+        if let Ok(out) = self.git_env(&dir, &["ls-remote", "--symref", "origin", "HEAD"], &auth).await {
             let text = String::from_utf8_lossy(&out);
             let target = text.lines().find_map(|l| l.strip_prefix("ref: ")).and_then(|l| l.split('\t').next());
             if let Some(branch) = target.filter(|b| b.starts_with("refs/heads/")) {
@@ -462,6 +520,61 @@ impl Direct {
     }
 }
 
+/// (scheme, host[:port], host) of a git URL, scp-like `user@host:path` included.
+fn url_host(url: &str) -> (String, String, String) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s.to_ascii_lowercase(), r),
+        None => ("ssh".to_string(), url),
+    };
+    let authority = if scheme == "ssh" && !url.contains("://") {
+        rest.split(':').next().unwrap_or("")
+    } else {
+        rest.split('/').next().unwrap_or("")
+    };
+    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority).to_string();
+    let host = host_port.split(':').next().unwrap_or("").to_string();
+    (scheme, host_port, host)
+}
+
+/// The login and password of `machine host` (or `default`) in a netrc file.
+fn netrc_login(path: &std::path::Path, host: &str) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let (mut i, mut found, mut default) = (0, None, None);
+    while i < tokens.len() {
+        let matches = match tokens[i] {
+            "machine" => {
+                i += 1;
+                tokens.get(i).is_some_and(|m| *m == host)
+            }
+            "default" => true,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let is_default = tokens[i] == "default";
+        i += 1;
+        let (mut login, mut password) = (None, None);
+        while i < tokens.len() && tokens[i] != "machine" && tokens[i] != "default" {
+            match tokens[i] {
+                "login" => login = tokens.get(i + 1).map(|s| s.to_string()),
+                "password" => password = tokens.get(i + 1).map(|s| s.to_string()),
+                _ => {}
+            }
+            i += 2;
+        }
+        if let (true, Some(l), Some(p)) = (matches, login, password) {
+            if is_default {
+                default = default.or(Some((l, p)));
+            } else {
+                found = found.or(Some((l, p)));
+            }
+        }
+    }
+    found.or(default)
+}
+
 fn info_json(version: &str, time: i64) -> Bytes {
     Bytes::from(format!("{{\"Version\":\"{version}\",\"Time\":\"{}\"}}\n", rfc3339(time)))
 }
@@ -503,6 +616,31 @@ mod tests {
         assert_eq!(rfc3339(1_136_214_245), "2006-01-02T15:04:05Z");
         assert_eq!(utc_stamp(1_136_214_245), "20060102150405");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn hosts_and_netrc() {
+        assert_eq!(
+            url_host("https://bot:x@git.corp.example:8443/a.git"),
+            ("https".into(), "git.corp.example:8443".into(), "git.corp.example".into())
+        );
+        assert_eq!(
+            url_host("git@git.corp.example:team/a.git"),
+            ("ssh".into(), "git.corp.example".into(), "git.corp.example".into())
+        );
+        assert_eq!(url_host("ssh://git@h.example/x"), ("ssh".into(), "h.example".into(), "h.example".into()));
+        let dir = tempfile_dir();
+        let p = dir.join("netrc");
+        std::fs::write(&p, "machine other.example login a password b\nmachine git.corp.example\n  login bot\n  password s3\ndefault login d password dp\n").unwrap();
+        assert_eq!(netrc_login(&p, "git.corp.example"), Some(("bot".into(), "s3".into())));
+        assert_eq!(netrc_login(&p, "unknown.example"), Some(("d".into(), "dp".into())));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("modgate-netrc-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
     }
 
     #[test]

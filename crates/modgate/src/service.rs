@@ -123,7 +123,13 @@ impl Service {
                 .iter()
                 .any(|r| matches!(&r.source, crate::config::RouteSource::Chain { specs, .. } if uses_direct(specs)));
         let direct = any_direct.then(|| {
-            Arc::new(crate::direct::Direct::new(&cfg.data_dir, cfg.direct_repos.clone(), cfg.git_timeout, cfg.list_ttl))
+            Arc::new(crate::direct::Direct::new(
+                &cfg.data_dir,
+                cfg.direct_repos.clone(),
+                cfg.git_credentials.clone(),
+                cfg.git_timeout,
+                cfg.list_ttl,
+            ))
         });
         let chain = |specs: &[gomod::proxylist::ProxySpec]| {
             Upstreams::new(specs.to_vec(), cfg.upstream_timeout, cfg.upstream_idle_timeout, direct.clone())

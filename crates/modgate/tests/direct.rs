@@ -481,3 +481,60 @@ fn versions_that_break_the_zip_rules_are_404_with_the_reason() {
     let err = g.run_fail(&g.work(), &["mod", "download", "github.com/acme/clash@v1.0.0"]).unwrap();
     assert!(err.contains("collision"), "{err}");
 }
+
+#[test]
+fn credentials_go_to_their_host_only_and_never_to_the_logs() {
+    // Two git "servers" that record the first request's headers and refuse.
+    fn recorder() -> (u16, std::sync::mpsc::Receiver<String>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, Write};
+            for mut c in l.incoming().flatten() {
+                let mut head = String::new();
+                let mut r = std::io::BufReader::new(c.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let _ = tx.send(head);
+                let _ = c.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            }
+        });
+        (port, rx)
+    }
+    let (with_port, with_rx) = recorder();
+    let (without_port, without_rx) = recorder();
+    let token = "tok-very-secret-123";
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("modgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "upstream = \"direct\"\ndata_dir = \"{}\"\nlog_level = \"debug\"\n\
+             [[direct.repo]]\nprefix = \"corp.example/a\"\nurl = \"http://127.0.0.1:{with_port}/a.git\"\n\
+             [[direct.repo]]\nprefix = \"corp.example/b\"\nurl = \"http://127.0.0.1:{without_port}/b.git\"\n\
+             [[direct.credentials]]\nhost = \"127.0.0.1:{with_port}\"\nusername = \"bot\"\ntoken = \"{token}\"\n",
+            tmp.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(&cfg).env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+    assert_eq!(get(mg.addr, "/corp.example/a/@v/list", &[]).status, 404);
+    assert_eq!(get(mg.addr, "/corp.example/b/@v/list", &[]).status, 404);
+    use base64::Engine as _;
+    let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("bot:{token}")));
+    let seen_with: Vec<String> = with_rx.try_iter().collect();
+    assert!(seen_with.iter().any(|h| h.contains(&want)), "the credential reached its host: {seen_with:?}");
+    let seen_without: Vec<String> = without_rx.try_iter().collect();
+    assert!(!seen_without.is_empty(), "the other host was asked");
+    assert!(seen_without.iter().all(|h| !h.to_ascii_lowercase().contains("authorization")), "{seen_without:?}");
+    let logs = mg.logs().join("\n");
+    assert!(!logs.contains(token) && !logs.contains(&want[6..]), "a secret reached the logs");
+}
