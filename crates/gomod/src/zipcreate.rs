@@ -181,30 +181,52 @@ pub fn plan(files: &[TreeFile], root_go_mod: Option<&[u8]>) -> Result<Plan, Crea
     Ok(plan)
 }
 
-/// Writes a module zip of the given files (already planned) to `w`: one Deflate entry per file,
-/// named `module@version/path`, no directory entries. Each reader must yield exactly the size
-/// the plan was made with; more is an error.
+/// Writes a module zip entry by entry (for sources that hand out one reader at a time): one
+/// Deflate entry per file, named `module@version/path`, no directory entries.
+pub struct ZipWriter<W: Write + Seek> {
+    zw: zip::ZipWriter<W>,
+    prefix: String,
+}
+
+impl<W: Write + Seek> ZipWriter<W> {
+    pub fn new(w: W, module: &str, version: &str) -> Result<Self, CreateError> {
+        path::check(module, version)?;
+        Ok(Self { zw: zip::ZipWriter::new(w), prefix: format!("{module}@{version}/") })
+    }
+
+    /// Adds one file; the reader must yield exactly `size` bytes (the size it was planned with).
+    pub fn add<R: Read>(&mut self, p: &str, size: u64, r: R) -> Result<(), CreateError> {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .large_file(false);
+        self.zw.start_file(format!("{}{p}", self.prefix), opts)?;
+        let copied = std::io::copy(&mut r.take(size.saturating_add(1)), &mut self.zw)?;
+        if copied != size {
+            return Err(CreateError::Invalid {
+                path: p.to_string(),
+                reason: format!("file changed size while being read ({copied} bytes, expected {size})"),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<W, CreateError> {
+        Ok(self.zw.finish()?)
+    }
+}
+
+/// Writes a module zip of the given files (already planned) to `w`.
 pub fn write<W, R, I>(w: W, module: &str, version: &str, files: I) -> Result<W, CreateError>
 where
     W: Write + Seek,
     R: Read,
     I: IntoIterator<Item = (String, u64, R)>,
 {
-    path::check(module, version)?;
-    let mut zw = zip::ZipWriter::new(w);
-    let opts =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).large_file(false);
+    let mut zw = ZipWriter::new(w, module, version)?;
     for (p, size, r) in files {
-        zw.start_file(format!("{module}@{version}/{p}"), opts)?;
-        let copied = std::io::copy(&mut r.take(size.saturating_add(1)), &mut zw)?;
-        if copied != size {
-            return Err(CreateError::Invalid {
-                path: p,
-                reason: format!("file changed size while being read ({copied} bytes, expected {size})"),
-            });
-        }
+        zw.add(&p, size, r)?;
     }
-    Ok(zw.finish()?)
+    zw.finish()
 }
 
 /// The go.mod served for a version without one (§4.6): `module <path>\n`.

@@ -19,6 +19,8 @@ use tokio::process::Command;
 
 pub struct Direct {
     root: PathBuf,
+    /// The store's temporary directory, emptied at start: a crash leaves nothing behind.
+    tmp: PathBuf,
     mappings: Vec<crate::config::RepoMapping>,
     credentials: Vec<crate::config::GitCredential>,
     timeout: Duration,
@@ -74,7 +76,15 @@ impl Direct {
         timeout: Duration,
         fresh: Duration,
     ) -> Self {
-        Self { root: data_dir.join("git"), mappings, credentials, timeout, fresh, repos: Mutex::new(HashMap::new()) }
+        Self {
+            root: data_dir.join("git"),
+            tmp: data_dir.join("tmp"),
+            mappings,
+            credentials,
+            timeout,
+            fresh,
+            repos: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Environment for git commands that talk to `url`'s host: an `Authorization` header scoped
@@ -352,7 +362,12 @@ impl Direct {
     }
 
     /// Answers one request from the module's repository.
-    pub async fn fetch(&self, req: &ModuleRequest) -> Result<Bytes, FetchError> {
+    pub async fn fetch(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, FetchError> {
+        self.answer(req).await
+    }
+
+    async fn answer(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, FetchError> {
+        use crate::upstream::Body;
         let loc = locate(&req.module, &self.mappings)?;
         let dir = self.mirror(&loc.repo_url).await?;
         match req.endpoint {
@@ -373,7 +388,7 @@ impl Direct {
                 let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |v| {
                     Ok::<_, FetchError>(has.get(v).copied().unwrap_or(false))
                 })?;
-                Ok(Bytes::from(list.iter().map(|v| format!("{v}\n")).collect::<String>()))
+                Ok(Body::Memory(Some(Bytes::from(list.iter().map(|v| format!("{v}\n")).collect::<String>()))))
             }
             Endpoint::Latest => {
                 let tags = self.tags(&dir).await?;
@@ -383,7 +398,7 @@ impl Direct {
                     Some(v) => self.resolve(&dir, &loc, &req.module, &v).await?,
                     None => self.resolve(&dir, &loc, &req.module, "HEAD").await?,
                 };
-                Ok(info_json(&version, time))
+                Ok(Body::Memory(Some(info_json(&version, time))))
             }
             Endpoint::Info => {
                 let query = req.version.as_deref().unwrap_or("HEAD");
@@ -400,7 +415,7 @@ impl Direct {
                         req.module
                     )));
                 }
-                Ok(info_json(&version, time))
+                Ok(Body::Memory(Some(info_json(&version, time))))
             }
             Endpoint::Mod | Endpoint::Zip => {
                 let version = req.version.as_deref().unwrap_or_default();
@@ -430,9 +445,12 @@ impl Direct {
                     return Err(not_found(format!("{}@{version}: no go.mod in {mdir:?}", req.module)));
                 }
                 if req.endpoint == Endpoint::Mod {
-                    return Ok(Bytes::from(go_mod.unwrap_or_else(|| zipcreate::synthesize_go_mod(&req.module))));
+                    return Ok(Body::Memory(Some(Bytes::from(
+                        go_mod.unwrap_or_else(|| zipcreate::synthesize_go_mod(&req.module)),
+                    ))));
                 }
-                self.zip(&dir, &req.module, version, &commit, &mdir).await
+                let zip = self.zip(&dir, &req.module, version, &commit, &mdir).await?;
+                Ok(Body::File(tokio::fs::File::from_std(zip)))
             }
         }
     }
@@ -441,6 +459,8 @@ impl Direct {
     /// directory with export-ignore/export-subst disabled and `core.autocrlf=input`,
     /// `core.eol=lf` (so only explicit eol attributes convert line endings), then the module
     /// zip rules over that file set, plus the repository's root LICENSE for subdirectory modules.
+    /// The archive and the zip live in temporary files, never whole in memory; the returned
+    /// file is already unlinked.
     async fn zip(
         &self,
         dir: &std::path::Path,
@@ -448,14 +468,30 @@ impl Direct {
         version: &str,
         commit: &str,
         mdir: &str,
-    ) -> Result<Bytes, FetchError> {
+    ) -> Result<std::fs::File, FetchError> {
+        let io = |e: std::io::Error| FetchError::Failed(format!("direct zip: {e}"));
         let attrs = dir.join("info").join("attributes");
         if !attrs.exists() {
-            std::fs::create_dir_all(dir.join("info")).map_err(|e| FetchError::Failed(format!("mirror: {e}")))?;
-            std::fs::write(&attrs, "* -export-subst -export-ignore\n")
-                .map_err(|e| FetchError::Failed(format!("mirror: {e}")))?;
+            std::fs::create_dir_all(dir.join("info")).map_err(io)?;
+            std::fs::write(&attrs, "* -export-subst -export-ignore\n").map_err(io)?;
         }
-        let sub = mdir.trim_end_matches('/');
+        let tmp_dir = &self.tmp;
+        std::fs::create_dir_all(tmp_dir).map_err(io)?;
+        let stem = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let archive_path = tmp_dir.join(format!("{stem}.archive.zip"));
+        let out_path = tmp_dir.join(format!("{stem}.module.zip"));
+        // Removes both temporaries however this ends.
+        struct Cleanup(Vec<PathBuf>);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                for p in &self.0 {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        let _cleanup = Cleanup(vec![archive_path.clone(), out_path.clone()]);
+        let sub = mdir.trim_end_matches('/').to_string();
+        let output = format!("--output={}", archive_path.display());
         let mut args = vec![
             "-c",
             "core.autocrlf=input",
@@ -464,20 +500,26 @@ impl Direct {
             "archive",
             "--format=zip",
             "--prefix=prefix/",
+            &output,
             commit,
         ];
         if !sub.is_empty() {
-            args.push(sub);
+            args.push(&sub);
         }
-        let archive = self.git(dir, &args).await?;
-        let strip = if sub.is_empty() { "prefix/".to_string() } else { format!("prefix/{sub}/") };
-        let mut files = Vec::new();
-        let mut data = Vec::new();
-        {
-            let mut z = zip::ZipArchive::new(std::io::Cursor::new(archive))
-                .map_err(|e| FetchError::Failed(format!("reading git archive: {e}")))?;
+        self.git(dir, &args).await?;
+        let license = if sub.is_empty() { None } else { self.blob(dir, &format!("{commit}:LICENSE")).await? };
+        let (module, version) = (module.to_string(), version.to_string());
+        // Reading and writing zips is blocking work.
+        tokio::task::spawn_blocking(move || -> Result<std::fs::File, FetchError> {
+            let bad = |e: zipcreate::CreateError| not_found(format!("{module}@{version}: {e}"));
+            let rd = |e: zip::result::ZipError| FetchError::Failed(format!("reading git archive: {e}"));
+            let mut z = zip::ZipArchive::new(std::fs::File::open(&archive_path).map_err(io)?).map_err(rd)?;
+            let strip = if sub.is_empty() { "prefix/".to_string() } else { format!("prefix/{sub}/") };
+            // (tree file, index in the archive, or None for the root LICENSE)
+            let mut files = Vec::new();
+            let mut index = Vec::new();
             for i in 0..z.len() {
-                let mut e = z.by_index(i).map_err(|e| FetchError::Failed(format!("reading git archive: {e}")))?;
+                let e = z.by_index_raw(i).map_err(rd)?;
                 let name = String::from_utf8_lossy(e.name_raw()).into_owned();
                 let Some(rel) = name.strip_prefix(&strip) else { continue };
                 if rel.is_empty() || rel.ends_with('/') {
@@ -488,35 +530,52 @@ impl Direct {
                     Some(0o100000) | None => zipcreate::FileKind::Regular,
                     Some(_) => zipcreate::FileKind::Other,
                 };
-                let mut buf = Vec::with_capacity(e.size() as usize);
-                std::io::Read::read_to_end(&mut e, &mut buf)
-                    .map_err(|e| FetchError::Failed(format!("reading git archive: {e}")))?;
-                files.push(zipcreate::TreeFile { path: rel.to_string(), kind, size: buf.len() as u64 });
-                data.push(buf);
+                files.push(zipcreate::TreeFile { path: rel.to_string(), kind, size: e.size() });
+                index.push(Some(i));
             }
-        }
-        // A module in a subdirectory gets the repository's root LICENSE when it has none.
-        if !sub.is_empty() && !files.iter().any(|f| f.path == "LICENSE") {
-            if let Some(lic) = self.blob(dir, &format!("{commit}:LICENSE")).await? {
-                files.push(zipcreate::TreeFile {
-                    path: "LICENSE".into(),
-                    kind: zipcreate::FileKind::Regular,
-                    size: lic.len() as u64,
-                });
-                data.push(lic);
+            if let Some(lic) = &license {
+                if !files.iter().any(|f| f.path == "LICENSE") {
+                    files.push(zipcreate::TreeFile {
+                        path: "LICENSE".into(),
+                        kind: zipcreate::FileKind::Regular,
+                        size: lic.len() as u64,
+                    });
+                    index.push(None);
+                }
             }
-        }
-        let root_go_mod = files.iter().position(|f| f.path == "go.mod").map(|i| data[i].clone());
-        let plan = zipcreate::plan(&files, root_go_mod.as_deref())
-            .map_err(|e| not_found(format!("{module}@{version}: {e}")))?;
-        let mut entries = Vec::with_capacity(plan.include.len());
-        for &i in &plan.include {
-            let d = std::mem::take(&mut data[i]);
-            entries.push((files[i].path.clone(), d.len() as u64, std::io::Cursor::new(d)));
-        }
-        let out = zipcreate::write(std::io::Cursor::new(Vec::new()), module, version, entries)
-            .map_err(|e| not_found(format!("{module}@{version}: {e}")))?;
-        Ok(Bytes::from(out.into_inner()))
+            let root_go_mod = match files.iter().position(|f| f.path == "go.mod").and_then(|i| index[i]) {
+                Some(i) => {
+                    let mut buf = Vec::new();
+                    let entry = z.by_index(i).map_err(rd)?;
+                    std::io::Read::read_to_end(
+                        &mut std::io::Read::take(entry, gomod::limits::MAX_GO_MOD + 1),
+                        &mut buf,
+                    )
+                    .map_err(io)?;
+                    Some(buf)
+                }
+                None => None,
+            };
+            let plan = zipcreate::plan(&files, root_go_mod.as_deref()).map_err(bad)?;
+            let out =
+                std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&out_path).map_err(io)?;
+            let mut w = zipcreate::ZipWriter::new(std::io::BufWriter::new(out), &module, &version).map_err(bad)?;
+            for &i in &plan.include {
+                let f = &files[i];
+                match index[i] {
+                    Some(ai) => w.add(&f.path, f.size, z.by_index(ai).map_err(rd)?).map_err(bad)?,
+                    None => w.add(&f.path, f.size, license.as_deref().unwrap_or_default()).map_err(bad)?,
+                }
+            }
+            let out = w.finish().map_err(bad)?.into_inner().map_err(|e| io(e.into_error()))?;
+            // Unlinked now; the open handle still reads it.
+            let _ = std::fs::remove_file(&out_path);
+            let mut out = out;
+            std::io::Seek::rewind(&mut out).map_err(io)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| FetchError::Failed(format!("direct zip task: {e}")))?
     }
 }
 

@@ -148,7 +148,7 @@ impl Upstreams {
                     Err(FetchError::NotFound { status: 404, reason: "module lookup disabled by upstream=off".into() })
                 }
                 Entry::Direct => match &self.direct {
-                    Some(d) => d.fetch(req).await.map(|b| Body::Memory(Some(b))),
+                    Some(d) => d.fetch(req).await,
                     None => Err(FetchError::NotFound { status: 404, reason: "direct mode is not configured".into() }),
                 },
                 Entry::Url(base) => self.fetch_one(base, rel).await,

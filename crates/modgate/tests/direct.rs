@@ -307,6 +307,8 @@ fn direct_mode_agrees_with_the_go_command() {
         });
     }
     assert!(std::fs::read_dir(data.join("git")).unwrap().count() >= cases.len(), "one mirror per repository");
+    // Archives and zips were built in temporary files, and none is left behind.
+    assert_eq!(std::fs::read_dir(data.join("tmp")).map(|d| d.count()).unwrap_or(0), 0);
 }
 
 #[test]
