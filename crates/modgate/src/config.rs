@@ -237,6 +237,11 @@ impl Loader<'_> {
     fn pick_file<'v>(&'v self, file: &'v Option<Spanned<String>>, default: &'v str) -> (&'v str, Origin<'v>) {
         self.pick(&None, file, default)
     }
+
+    /// The file position of a value that starts at byte `offset` of the file.
+    fn at(&self, offset: usize) -> Origin<'_> {
+        Origin::File { path: self.file_path.unwrap_or(Path::new("")), line: line_of(&self.file_text, offset) }
+    }
 }
 
 fn fail(key: &str, origin: Origin<'_>, reason: impl std::fmt::Display) -> ConfigError {
@@ -278,10 +283,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
     let mut direct_repos = Vec::new();
     for entry in &direct.repo {
         let e = entry.get_ref();
-        let origin = Origin::File {
-            path: l.file_path.unwrap_or(Path::new("")),
-            line: line_of(&l.file_text, entry.span().start),
-        };
+        let origin = l.at(entry.span().start);
         let prefix = e.prefix.trim_end_matches('/');
         if let Err(err) = gomod::path::check_import_path(prefix) {
             return Err(fail("direct.repo.prefix", origin, err));
@@ -301,10 +303,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
     let mut git_credentials = Vec::new();
     for entry in &direct.credentials {
         let e = entry.get_ref();
-        let origin = || Origin::File {
-            path: l.file_path.unwrap_or(Path::new("")),
-            line: line_of(&l.file_text, entry.span().start),
-        };
+        let origin = || l.at(entry.span().start);
         if e.host.is_empty() || e.host.contains(['/', '@', ' ']) {
             return Err(fail("direct.credentials.host", origin(), format!("{:?} is not a host[:port]", e.host)));
         }
@@ -334,10 +333,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
     let mut routes = Vec::new();
     for entry in &parsed.route {
         let e = entry.get_ref();
-        let origin = || Origin::File {
-            path: l.file_path.unwrap_or(Path::new("")),
-            line: line_of(&l.file_text, entry.span().start),
-        };
+        let origin = || l.at(entry.span().start);
         if e.modules.split(',').all(|g| g.trim().is_empty()) {
             return Err(fail("route.modules", origin(), "names no module pattern"));
         }
