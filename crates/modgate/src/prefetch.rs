@@ -60,13 +60,25 @@ pub fn after_go_mod(svc: &Arc<Service>, req: &ModuleRequest) {
     let own_info = req.with_endpoint(Endpoint::Info);
     let svc2 = Arc::clone(svc);
     tokio::spawn(async move {
-        if !svc2.is_cached(&own_info).await && !svc2.is_known_missing(&own_info) {
-            if let Ok(_permit) = svc2.prefetcher.permits.acquire().await {
-                let _ = svc2.warm(&own_info).await;
-            }
-        }
+        warm_if_missing(&svc2, &own_info).await;
     });
     tokio::spawn(expand(Arc::clone(svc), req.clone(), depth));
+}
+
+/// Fills one object unless it is stored or known missing, holding a prefetch permit while the
+/// source is asked. True when it was filled now.
+async fn warm_if_missing(svc: &Arc<Service>, r: &ModuleRequest) -> bool {
+    if svc.is_cached(r).await || svc.is_known_missing(r) {
+        return false;
+    }
+    let Ok(_permit) = svc.prefetcher.permits.acquire().await else { return false };
+    match svc.warm(r).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(object = %r.rel(), error = %e, "prefetch failed");
+            false
+        }
+    }
 }
 
 /// Warms the requirements of `req`'s go.mod (whose expansion the caller has claimed).
@@ -86,14 +98,7 @@ fn expand(svc: Arc<Service>, req: ModuleRequest, depth: u32) -> BoxFuture<'stati
             tokio::spawn(async move {
                 let mut filled = false;
                 for r in [dep.clone(), dep.with_endpoint(Endpoint::Info)] {
-                    if svc.is_cached(&r).await || svc.is_known_missing(&r) {
-                        continue;
-                    }
-                    let Ok(_permit) = svc.prefetcher.permits.acquire().await else { return };
-                    match svc.warm(&r).await {
-                        Ok(()) => filled = true,
-                        Err(e) => tracing::debug!(object = %r.rel(), error = %e, "prefetch failed"),
-                    }
+                    filled |= warm_if_missing(&svc, &r).await;
                 }
                 if filled {
                     tracing::debug!(module = %dep.display(), "prefetched");
