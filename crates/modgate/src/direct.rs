@@ -136,7 +136,7 @@ impl Direct {
         args: &[&str],
         env: &[(String, String)],
     ) -> Result<Vec<u8>, FetchError> {
-        let out = self.git_status_env(dir, args, env).await?;
+        let out = self.git_status_env(dir, args, env, None).await?;
         match out {
             (true, stdout, _) => Ok(stdout),
             // git may quote the repository URL: never pass its credentials on.
@@ -150,21 +150,41 @@ impl Direct {
 
     /// Runs git in `dir` (never prompting), with the configured timeout.
     async fn git_status(&self, dir: &std::path::Path, args: &[&str]) -> Result<(bool, Vec<u8>, Vec<u8>), FetchError> {
-        self.git_status_env(dir, args, &[]).await
+        self.git_status_env(dir, args, &[], None).await
     }
 
-    /// Runs git with extra environment (credentials for the network commands).
+    /// Runs git with extra environment (credentials for the network commands) and, when given,
+    /// `input` on its standard input; the whole run is bounded by the timeout, and the process is
+    /// killed if it is dropped.
     async fn git_status_env(
         &self,
         dir: &std::path::Path,
         args: &[&str],
         env: &[(String, String)],
+        input: Option<&[u8]>,
     ) -> Result<(bool, Vec<u8>, Vec<u8>), FetchError> {
+        use std::process::Stdio;
+        use tokio::io::AsyncWriteExt;
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
         cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.stdin(std::process::Stdio::null());
-        let out = tokio::time::timeout(self.timeout, cmd.output())
+        cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let run = async {
+            let mut child = cmd.spawn()?;
+            let stdin = child.stdin.take();
+            // Feed stdin while the output is read, so neither pipe can fill up and stall git.
+            let feed = async {
+                if let (Some(mut w), Some(data)) = (stdin, input) {
+                    w.write_all(data).await?;
+                }
+                Ok::<_, std::io::Error>(())
+            };
+            let (fed, out) = tokio::join!(feed, child.wait_with_output());
+            fed?;
+            out
+        };
+        let out = tokio::time::timeout(self.timeout, run)
             .await
             .map_err(|_| {
                 FetchError::Timeout(format!("git {} took longer than {:?}", args.first().unwrap_or(&""), self.timeout))
@@ -238,29 +258,11 @@ impl Direct {
         if objects.is_empty() {
             return Ok(Vec::new());
         }
-        use tokio::io::AsyncWriteExt;
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(["cat-file", "--batch-check"])
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| FetchError::Failed(format!("running git: {e}")))?;
         let mut input = objects.join("\n");
         input.push('\n');
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes()).await.map_err(|e| FetchError::Failed(format!("git cat-file: {e}")))?;
-        }
-        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
-            .await
-            .map_err(|_| FetchError::Timeout(format!("git cat-file took longer than {:?}", self.timeout)))?
-            .map_err(|e| FetchError::Failed(format!("git cat-file: {e}")))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let answers: Vec<bool> = text.lines().map(|l| !l.ends_with(" missing")).collect();
+        let (_, stdout, _) =
+            self.git_status_env(dir, &["cat-file", "--batch-check"], &[], Some(input.as_bytes())).await?;
+        let answers: Vec<bool> = String::from_utf8_lossy(&stdout).lines().map(|l| !l.ends_with(" missing")).collect();
         if answers.len() != objects.len() {
             return Err(FetchError::Failed("git cat-file answered a different number of lines".into()));
         }
