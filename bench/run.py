@@ -119,7 +119,7 @@ def start_upstream(directory, latency_ms=0):
     return p, "http://" + m.group(1)
 
 
-def start_modgate(data, upstream, extra_toml=""):
+def start_modgate(data, upstream, extra_toml="", env=None):
     """modgate at log level warn: like nginx's `access_log off`, no per-request log lines."""
     cfg = os.path.join(data, "modgate.toml")
     os.makedirs(data, exist_ok=True)
@@ -127,7 +127,7 @@ def start_modgate(data, upstream, extra_toml=""):
     with open(cfg, "w") as f:
         f.write(f'data_dir = "{data}"\nupstream = "{upstream}"\nlog_level = "warn"\n'
                 f'listen = "127.0.0.1:{port}"\n' + extra_toml)
-    p, _ = start([MODGATE, "serve", "--config", cfg])
+    p, _ = start([MODGATE, "serve", "--config", cfg], env=env)
     url = f"http://127.0.0.1:{port}"
     for _ in range(1000):
         try:
@@ -441,20 +441,7 @@ def scenario_direct(work):
     go_s = time.monotonic() - t
     # modgate, empty data dir, same repository.
     data = os.path.join(d, "data")
-    os.makedirs(data)
-    port = free_port()
-    cfg = os.path.join(d, "modgate.toml")
-    with open(cfg, "w") as f:
-        f.write(f'data_dir = "{data}"\nupstream = "direct"\nlog_level = "warn"\nlisten = "127.0.0.1:{port}"\n')
-    menv = dict(os.environ, GIT_CONFIG_GLOBAL=gitconfig, GIT_CONFIG_NOSYSTEM="1")
-    p, _ = start([MODGATE, "serve", "--config", cfg], env=menv)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(1000):
-        try:
-            if http_get(url + "/healthz", 1)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.01)
+    p, url = start_modgate(data, "direct", env=dict(os.environ, GIT_CONFIG_GLOBAL=gitconfig, GIT_CONFIG_NOSYSTEM="1"))
     t = time.monotonic()
     status, body = http_get(url + "/github.com/bench/big/@v/v1.0.999.zip", 300)
     first_s = time.monotonic() - t
