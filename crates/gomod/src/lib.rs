@@ -13,6 +13,7 @@
 
 pub mod dirhash;
 pub mod glob;
+pub mod goimport;
 pub mod modfile;
 pub mod path;
 pub mod proxylist;

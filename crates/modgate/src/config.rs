@@ -50,6 +50,11 @@ pub struct Config {
     pub git_timeout: Duration,
     pub routes: Vec<RouteRule>,
     pub git_credentials: Vec<GitCredential>,
+    /// Direct mode: module patterns (GOINSECURE syntax) whose discovery may fall back to plain
+    /// HTTP and whose repositories may use `http://` or `git://`.
+    pub direct_insecure: String,
+    /// Outbound traffic: straight out or through a forward proxy.
+    pub egress: crate::httpclient::Egress,
 }
 
 /// Where the modules a route matches come from.
@@ -141,6 +146,7 @@ struct FileConfig {
     cache: Option<CacheSection>,
     prefetch: Option<PrefetchSection>,
     direct: Option<DirectSection>,
+    egress: Option<EgressSection>,
     #[serde(default)]
     route: Vec<Spanned<RouteEntry>>,
 }
@@ -160,8 +166,16 @@ fn yes() -> bool {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct EgressSection {
+    proxy: Option<Spanned<String>>,
+    no_proxy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DirectSection {
     timeout: Option<Spanned<String>>,
+    insecure: Option<String>,
     #[serde(default)]
     repo: Vec<Spanned<RepoEntry>>,
     #[serde(default)]
@@ -346,6 +360,26 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         };
         routes.push(RouteRule { modules: e.modules.clone(), source, verify_checksums: e.verify_checksums });
     }
+    let eg = parsed.egress.unwrap_or_default();
+    let egress = crate::httpclient::Egress {
+        proxy: match &eg.proxy {
+            None => None,
+            Some(p) => {
+                let v = p.get_ref().trim();
+                let ok = (v.starts_with("http://") || v.starts_with("https://"))
+                    && v.parse::<http::Uri>().is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+                if !ok {
+                    return Err(fail(
+                        "egress.proxy",
+                        l.at(p.span().start),
+                        format!("{v:?} is not a proxy URL like http://proxy.corp.example:3128"),
+                    ));
+                }
+                Some(v.to_string())
+            }
+        },
+        no_proxy: eg.no_proxy.unwrap_or_default(),
+    };
     let pf = parsed.prefetch.unwrap_or_default();
     let int = |key: &str, v: &Option<Spanned<i64>>, default: i64, lo: i64, hi: i64| -> Result<i64, ConfigError> {
         match v {
@@ -408,6 +442,8 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         direct_repos,
         routes,
         git_credentials,
+        direct_insecure: direct.insecure.clone().unwrap_or_default(),
+        egress,
         git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
         memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
     })

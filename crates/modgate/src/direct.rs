@@ -23,68 +23,260 @@ pub struct Direct {
     tmp: PathBuf,
     mappings: Vec<crate::config::RepoMapping>,
     credentials: Vec<crate::config::GitCredential>,
+    /// GOINSECURE-style patterns: plain-HTTP discovery and `http://`/`git://` repositories.
+    insecure: String,
+    /// Proxy settings for git, when the config names an egress proxy.
+    egress_env: Vec<(String, String)>,
+    http: Arc<crate::httpclient::HttpClient>,
     timeout: Duration,
     fresh: Duration,
     repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    /// Where modules were found (discovery and scheme probes), for the freshness window.
+    located: Mutex<HashMap<String, (Instant, Source)>>,
 }
 
 /// Where a module lives: its repository and the module's directory in it.
+#[derive(Debug, Clone)]
 struct Location {
     repo_url: String,
     code_dir: String,
     path_major: String,
+    /// Whether a `/vN` module may live in a `vN/` subdirectory: not when the repository root
+    /// is the module path itself.
+    major_subdir: bool,
 }
+
+/// What answers a module: a git repository, or (a `mod` go-import tag) a module proxy.
+#[derive(Debug, Clone)]
+enum Source {
+    Git(Location),
+    Proxy(String),
+}
+
+/// Largest `?go-get=1` page read.
+const MAX_DISCOVERY_PAGE: u64 = 1 << 20;
 
 fn not_found(reason: impl Into<String>) -> FetchError {
     FetchError::NotFound { status: 404, reason: reason.into() }
 }
 
-/// Where a module's repository is: a configured mapping (longest prefix first), else the
-/// built-in static patterns (spec §7.1) for hosts whose repository root is `host/owner/repo`.
-fn locate(module: &str, mappings: &[crate::config::RepoMapping]) -> Result<Location, FetchError> {
+/// The location of `module` in a repository rooted at module path `root`.
+fn location_in(module: &str, root: &str, repo_url: String, subdir: &str) -> Result<Location, FetchError> {
     let (prefix, major) = path::split_path_version(module).unwrap_or((module, ""));
-    for m in mappings {
-        let rest = if prefix == m.prefix {
-            Some("")
-        } else {
-            prefix.strip_prefix(m.prefix.as_str()).and_then(|r| r.strip_prefix('/'))
+    let mut code_dir = String::new();
+    if root != module {
+        let Some(rest) = prefix.strip_prefix(root).filter(|r| r.is_empty() || r.starts_with('/')) else {
+            return Err(not_found(format!("direct: the repository rooted at {root} cannot contain module {module}")));
         };
-        if let Some(rest) = rest {
-            return Ok(Location { repo_url: m.url.clone(), code_dir: rest.to_string(), path_major: major.to_string() });
+        code_dir = rest.trim_matches('/').to_string();
+    }
+    if !subdir.is_empty() {
+        code_dir = if code_dir.is_empty() { subdir.to_string() } else { format!("{subdir}/{code_dir}") };
+    }
+    Ok(Location { repo_url, code_dir, path_major: major.to_string(), major_subdir: root != module })
+}
+
+/// How a module path maps to a repository without asking the network.
+enum Static {
+    Found(Location),
+    /// `host/path.git/...`: a git repository at `repo` (no scheme), rooted at module path `root`;
+    /// the scheme is found by asking the server.
+    Probe {
+        root: String,
+        repo: String,
+    },
+    /// Nothing static: ask `?go-get=1`.
+    Unknown,
+}
+
+/// A configured mapping (longest prefix first), else the built-in static patterns (spec §7.1):
+/// hosts whose repository root is `host/owner/repo`, and the `.git` qualifier on any host.
+fn locate_static(module: &str, mappings: &[crate::config::RepoMapping]) -> Result<Static, FetchError> {
+    let (prefix, _) = path::split_path_version(module).unwrap_or((module, ""));
+    for m in mappings {
+        if gomod::goimport::has_path_prefix(prefix, &m.prefix) {
+            return location_in(module, &m.prefix, m.url.clone(), "").map(Static::Found);
         }
     }
-    let elems: Vec<&str> = prefix.split('/').collect();
-    if !matches!(elems[0], "github.com" | "bitbucket.org") || elems.len() < 3 {
-        return Err(not_found(format!("direct: no repository is known for {module} (built-in hosts only for now)")));
+    let elems: Vec<&str> = module.split('/').collect();
+    if matches!(elems[0], "github.com" | "bitbucket.org") {
+        let pelems: Vec<&str> = prefix.split('/').collect();
+        if pelems.len() < 3 || pelems.iter().any(|e| e.is_empty()) {
+            return Err(not_found(format!("direct: invalid {} import path {module}", elems[0])));
+        }
+        let repo = pelems[2];
+        if [".git", ".hg", ".svn", ".bzr", ".fossil"].iter().any(|s| repo.ends_with(s)) {
+            return Err(not_found(format!("direct: invalid version control suffix in {} path {module}", elems[0])));
+        }
+        let root = pelems[..3].join("/");
+        return location_in(module, &root, format!("https://{root}"), "").map(Static::Found);
     }
-    let repo = &elems[2];
-    if repo.ends_with(".git") || repo.ends_with(".hg") || elems.iter().any(|e| e.is_empty()) {
-        return Err(not_found(format!("direct: {module} is not a valid repository path")));
+    // The general rule: the first element after the host that ends in ".git" closes the root.
+    for (i, e) in elems.iter().enumerate().skip(1) {
+        if let Some(stem) = e.strip_suffix(".git").filter(|s| !s.is_empty()) {
+            let repo = format!("{}/{stem}", elems[..i].join("/"));
+            return Ok(Static::Probe { root: elems[..=i].join("/"), repo });
+        }
     }
-    Ok(Location {
-        repo_url: format!("https://{}/{}/{}", elems[0], elems[1], elems[2]),
-        code_dir: elems[3..].join("/"),
-        path_major: major.to_string(),
-    })
+    Ok(Static::Unknown)
 }
 
 impl Direct {
-    pub fn new(
-        data_dir: &std::path::Path,
-        mappings: Vec<crate::config::RepoMapping>,
-        credentials: Vec<crate::config::GitCredential>,
-        timeout: Duration,
-        fresh: Duration,
-    ) -> Self {
+    pub fn new(cfg: &crate::config::Config, http: Arc<crate::httpclient::HttpClient>) -> Self {
         Self {
-            root: data_dir.join("git"),
-            tmp: data_dir.join("tmp"),
-            mappings,
-            credentials,
-            timeout,
-            fresh,
+            root: cfg.data_dir.join("git"),
+            tmp: cfg.data_dir.join("tmp"),
+            mappings: cfg.direct_repos.clone(),
+            credentials: cfg.git_credentials.clone(),
+            insecure: cfg.direct_insecure.clone(),
+            egress_env: cfg.egress.child_env(),
+            http,
+            timeout: cfg.git_timeout,
+            fresh: cfg.list_ttl,
             repos: Mutex::new(HashMap::new()),
+            located: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn is_insecure(&self, module: &str) -> bool {
+        gomod::glob::match_prefix_patterns(&self.insecure, module)
+    }
+
+    /// Where `module` is served from: mappings and static patterns first, then `?go-get=1`
+    /// discovery. Found locations are remembered for the freshness window.
+    async fn locate(&self, module: &str) -> Result<Source, FetchError> {
+        let kind = locate_static(module, &self.mappings)?;
+        if let Static::Found(loc) = kind {
+            return Ok(Source::Git(loc));
+        }
+        {
+            let located = self.located.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, src)) = located.get(module) {
+                if at.elapsed() < self.fresh {
+                    return Ok(src.clone());
+                }
+            }
+        }
+        let src = match kind {
+            Static::Probe { root, repo } => Source::Git(self.probe(module, &root, &repo).await?),
+            _ => self.discover(module).await?,
+        };
+        let mut located = self.located.lock().unwrap_or_else(|p| p.into_inner());
+        located.retain(|_, (at, _)| at.elapsed() < self.fresh);
+        located.insert(module.to_string(), (Instant::now(), src.clone()));
+        Ok(src)
+    }
+
+    /// The `.git` qualifier rule: the first scheme whose `git ls-remote` answers, in the go
+    /// command's order (`git://` and `http://` only for insecure modules).
+    async fn probe(&self, module: &str, root: &str, repo: &str) -> Result<Location, FetchError> {
+        let insecure = self.is_insecure(module);
+        let schemes = ["git", "https", "http", "git+ssh", "ssh"];
+        std::fs::create_dir_all(&self.tmp).map_err(|e| FetchError::Failed(format!("direct: {e}")))?;
+        let mut last = String::new();
+        for scheme in schemes.iter().filter(|s| insecure || !matches!(**s, "git" | "http")) {
+            let url = format!("{scheme}://{repo}");
+            let env = self.auth_env(&url);
+            match self.git_status_env(&self.tmp, &["ls-remote", "-q", &url, "HEAD"], &env, None).await {
+                Ok((true, _, _)) => return location_in(module, root, url, ""),
+                Ok((false, _, err)) => last = redact_text(String::from_utf8_lossy(&err).lines().next().unwrap_or("")),
+                Err(e) => last = e.reason().to_string(),
+            }
+        }
+        Err(not_found(format!("direct: no scheme reaches {repo}: {last}")))
+    }
+
+    /// The go-import tags at `https://<path>?go-get=1` (plain HTTP too for insecure modules).
+    async fn meta_imports(
+        &self,
+        path: &str,
+        insecure: bool,
+    ) -> Result<(String, Vec<gomod::goimport::MetaImport>), FetchError> {
+        let (host, rest) = path.split_once('/').map(|(h, r)| (h, format!("/{r}"))).unwrap_or((path, "/".into()));
+        let mut schemes = vec!["https"];
+        if insecure {
+            schemes.push("http");
+        }
+        let mut last = None;
+        for scheme in schemes {
+            let url = format!("{scheme}://{host}{rest}?go-get=1");
+            let answer = match self.http.get(&url).await {
+                Ok(a) => a,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let status = answer.response.status().as_u16();
+            let body = crate::upstream::Body::Http {
+                body: answer.response.into_body(),
+                idle: self.http.idle,
+                origin: answer.url.clone(),
+            };
+            let page = tokio::time::timeout(self.http.timeout, body.collect(MAX_DISCOVERY_PAGE))
+                .await
+                .map_err(|_| FetchError::Timeout(format!("direct: {url}: the page did not arrive in time")))??;
+            let imports = gomod::goimport::parse_meta_go_imports(&page);
+            // The status does not matter when the page carries tags (a 404 page may).
+            if imports.is_empty() {
+                let why = if status == 200 { "no go-import meta tag".to_string() } else { format!("status {status}") };
+                return Err(not_found(format!("direct: {}: {why}", answer.url)));
+            }
+            return Ok((answer.url, imports));
+        }
+        Err(match last {
+            Some(FetchError::Timeout(r)) => FetchError::Timeout(format!("direct: discovery: {r}")),
+            Some(e) => not_found(format!("direct: discovery: {}", e.reason())),
+            None => not_found("direct: discovery failed"),
+        })
+    }
+
+    /// `?go-get=1` discovery (spec §7.2), with the go command's checks: the tag must be for a
+    /// path prefix of the module, a tag for a shorter prefix must be confirmed by that prefix's
+    /// own page, the repository URL needs a scheme and not `file:`, and plain `http://` or
+    /// `git://` only for modules marked insecure.
+    async fn discover(&self, module: &str) -> Result<Source, FetchError> {
+        use gomod::goimport;
+        let insecure = self.is_insecure(module);
+        let (page, imports) = self.meta_imports(module, insecure).await?;
+        let mi =
+            goimport::match_go_import(&imports, module).map_err(|e| not_found(format!("direct: {page}: {e}")))?.clone();
+        if mi.prefix != module {
+            if path::check_import_path(&mi.prefix).is_err() {
+                return Err(not_found(format!("direct: {page}: invalid go-import prefix {:?}", mi.prefix)));
+            }
+            let (page2, imports2) = self.meta_imports(&mi.prefix, insecure).await?;
+            if goimport::match_go_import(&imports2, module).ok() != Some(&mi) {
+                return Err(not_found(format!(
+                    "direct: {page} and {page2} disagree about go-import for {}",
+                    mi.prefix
+                )));
+            }
+        }
+        let scheme = goimport::validate_repo_root(&mi.repo_root)
+            .map_err(|e| not_found(format!("direct: {page}: invalid repo root {:?}: {e}", redact(&mi.repo_root))))?;
+        let secure = match (mi.vcs.as_str(), scheme.as_str()) {
+            ("mod", "https") | ("git", "https" | "ssh" | "git+ssh") => true,
+            ("mod", "http") | ("git", "http" | "git") => false,
+            (vcs, scheme) => {
+                return Err(not_found(format!(
+                    "direct: {page}: {vcs} repositories over {scheme}: are not supported (git and mod are)"
+                )))
+            }
+        };
+        if !secure && !insecure {
+            return Err(not_found(format!(
+                "direct: {page}: refusing insecure repository URL {} (allow it with [direct] insecure)",
+                redact(&mi.repo_root)
+            )));
+        }
+        if mi.subdir.split('/').any(|e| e == ".." || e == ".") || mi.subdir.starts_with('/') {
+            return Err(not_found(format!("direct: {page}: invalid subdirectory {:?}", mi.subdir)));
+        }
+        if mi.vcs == "mod" {
+            return Ok(Source::Proxy(mi.repo_root.trim_end_matches('/').to_string()));
+        }
+        location_in(module, &mi.prefix, mi.repo_root.clone(), mi.subdir.trim_matches('/')).map(Source::Git)
     }
 
     /// Environment for git commands that talk to `url`'s host: an `Authorization` header scoped
@@ -167,7 +359,7 @@ impl Direct {
         use tokio::io::AsyncWriteExt;
         let mut cmd = Command::new("git");
         cmd.arg("-C").arg(dir).args(args).env("GIT_TERMINAL_PROMPT", "0").kill_on_drop(true);
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.envs(self.egress_env.iter().chain(env).map(|(k, v)| (k.as_str(), v.as_str())));
         cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let run = async {
@@ -311,7 +503,7 @@ impl Direct {
         commit: &str,
     ) -> Result<String, FetchError> {
         let base = if loc.code_dir.is_empty() { String::new() } else { format!("{}/", loc.code_dir) };
-        if let Some(n) = loc.path_major.strip_prefix('/') {
+        if let Some(n) = loc.path_major.strip_prefix('/').filter(|_| loc.major_subdir) {
             let sub = format!("{base}{n}/");
             if let Some(gm) = self.blob(dir, &format!("{commit}:{sub}go.mod")).await? {
                 if gomod::modfile::module_path(&gm).as_deref() == Some(module) {
@@ -365,12 +557,14 @@ impl Direct {
 
     /// Answers one request from the module's repository.
     pub async fn fetch(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, FetchError> {
-        self.answer(req).await
+        match self.locate(&req.module).await? {
+            Source::Git(loc) => self.answer(req, &loc).await,
+            Source::Proxy(base) => crate::upstream::fetch_http(&self.http, &format!("{base}/{}", req.rel())).await,
+        }
     }
 
-    async fn answer(&self, req: &ModuleRequest) -> Result<crate::upstream::Body, FetchError> {
+    async fn answer(&self, req: &ModuleRequest, loc: &Location) -> Result<crate::upstream::Body, FetchError> {
         use crate::upstream::Body;
-        let loc = locate(&req.module, &self.mappings)?;
         let dir = self.mirror(&loc.repo_url).await?;
         match req.endpoint {
             Endpoint::List => {
@@ -397,14 +591,14 @@ impl Direct {
                 let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |_| Ok::<_, FetchError>(false))?;
                 let best = list.iter().rev().find(|v| gomod::semver::prerelease(v).is_empty()).or(list.last()).cloned();
                 let (version, time) = match best {
-                    Some(v) => self.resolve(&dir, &loc, &req.module, &v).await?,
-                    None => self.resolve(&dir, &loc, &req.module, "HEAD").await?,
+                    Some(v) => self.resolve(&dir, loc, &req.module, &v).await?,
+                    None => self.resolve(&dir, loc, &req.module, "HEAD").await?,
                 };
                 Ok(Body::Memory(Some(info_json(&version, time))))
             }
             Endpoint::Info => {
                 let query = req.version.as_deref().unwrap_or("HEAD");
-                let (version, time) = self.resolve(&dir, &loc, &req.module, query).await?;
+                let (version, time) = self.resolve(&dir, loc, &req.module, query).await?;
                 if path::check(&req.module, &version).is_err() {
                     return Err(not_found(format!(
                         "{}@{query}: resolves to {version}, not a version of this module",
@@ -421,12 +615,12 @@ impl Direct {
             }
             Endpoint::Mod | Endpoint::Zip => {
                 let version = req.version.as_deref().unwrap_or_default();
-                let (resolved, _) = self.resolve(&dir, &loc, &req.module, version).await?;
+                let (resolved, _) = self.resolve(&dir, loc, &req.module, version).await?;
                 if resolved != version && !gomod::pseudo::is_pseudo_version(version) {
                     return Err(not_found(format!("{}@{version}: no such version", req.module)));
                 }
-                let commit = self.commit_of(&dir, &loc, version).await?;
-                let mdir = self.module_dir(&dir, &loc, &req.module, &commit).await?;
+                let commit = self.commit_of(&dir, loc, version).await?;
+                let mdir = self.module_dir(&dir, loc, &req.module, &commit).await?;
                 let go_mod = self.blob(&dir, &format!("{commit}:{mdir}go.mod")).await?;
                 if let Some(gm) = &go_mod {
                     if version.ends_with("+incompatible") {
@@ -704,15 +898,35 @@ mod tests {
         d
     }
 
+    fn found(module: &str, maps: &[crate::config::RepoMapping]) -> Location {
+        match locate_static(module, maps) {
+            Ok(Static::Found(l)) => l,
+            _ => panic!("{module}: not found statically"),
+        }
+    }
+
     #[test]
     fn locations() {
-        let l = locate("github.com/owner/repo/sub/v2", &[]).unwrap();
+        let l = found("github.com/owner/repo/sub/v2", &[]);
         assert_eq!(
             (l.repo_url.as_str(), l.code_dir.as_str(), l.path_major.as_str()),
             ("https://github.com/owner/repo", "sub", "/v2")
         );
-        assert!(locate("example.com/x", &[]).is_err());
-        assert!(locate("github.com/owner", &[]).is_err());
+        assert!(l.major_subdir);
+        assert!(matches!(locate_static("example.com/x", &[]), Ok(Static::Unknown)));
+        assert!(locate_static("github.com/owner", &[]).is_err());
+        assert!(locate_static("github.com/owner/repo.git", &[]).is_err());
+        match locate_static("git.corp.example/team/tools.git/cli/v2", &[]) {
+            Ok(Static::Probe { root, repo }) => {
+                assert_eq!(
+                    (root.as_str(), repo.as_str()),
+                    ("git.corp.example/team/tools.git", "git.corp.example/team/tools")
+                );
+                let l = location_in("git.corp.example/team/tools.git/cli/v2", &root, "https://x".into(), "").unwrap();
+                assert_eq!((l.code_dir.as_str(), l.path_major.as_str()), ("cli", "/v2"));
+            }
+            _ => panic!("the .git rule"),
+        }
         let maps = vec![
             crate::config::RepoMapping {
                 prefix: "corp.example/tools".into(),
@@ -720,9 +934,16 @@ mod tests {
             },
             crate::config::RepoMapping { prefix: "corp.example".into(), url: "https://corp.example/all.git".into() },
         ];
-        let l = locate("corp.example/tools/cli/v2", &maps).unwrap();
+        let l = found("corp.example/tools/cli/v2", &maps);
         assert_eq!((l.repo_url.as_str(), l.code_dir.as_str()), ("ssh://git@corp.example/tools.git", "cli"));
-        let l = locate("corp.example/toolsmith", &maps).unwrap();
+        let l = found("corp.example/toolsmith", &maps);
         assert_eq!((l.repo_url.as_str(), l.code_dir.as_str()), ("https://corp.example/all.git", "toolsmith"));
+        // A discovered root that is the module path itself: no code directory, no vN/ lookup.
+        let l = location_in("corp.example/m/v3", "corp.example/m/v3", "https://x".into(), "").unwrap();
+        assert_eq!((l.code_dir.as_str(), l.path_major.as_str(), l.major_subdir), ("", "/v3", false));
+        // A go 1.25 subdirectory field prefixes the code directory.
+        let l = location_in("corp.example/m/sub", "corp.example/m", "https://x".into(), "go").unwrap();
+        assert_eq!(l.code_dir, "go/sub");
+        assert!(location_in("corp.example/other", "corp.example/m", "https://x".into(), "").is_err());
     }
 }

@@ -4,6 +4,7 @@ pub mod config;
 pub mod direct;
 pub mod errors;
 pub mod http;
+pub mod httpclient;
 pub mod memcache;
 pub mod prefetch;
 pub mod route;

@@ -122,17 +122,11 @@ impl Service {
                 .routes
                 .iter()
                 .any(|r| matches!(&r.source, crate::config::RouteSource::Chain { specs, .. } if uses_direct(specs)));
-        let direct = any_direct.then(|| {
-            Arc::new(crate::direct::Direct::new(
-                &cfg.data_dir,
-                cfg.direct_repos.clone(),
-                cfg.git_credentials.clone(),
-                cfg.git_timeout,
-                cfg.list_ttl,
-            ))
-        });
+        let http =
+            Arc::new(crate::httpclient::HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout));
+        let direct = any_direct.then(|| Arc::new(crate::direct::Direct::new(cfg, Arc::clone(&http))));
         let chain = |specs: &[gomod::proxylist::ProxySpec]| {
-            Upstreams::new(specs.to_vec(), cfg.upstream_timeout, cfg.upstream_idle_timeout, direct.clone())
+            Ok::<_, anyhow::Error>(Upstreams::new(specs.to_vec(), Arc::clone(&http), direct.clone()))
         };
         let upstreams = chain(&cfg.upstream)?;
         let mut routes = Vec::new();

@@ -1,11 +1,10 @@
 //! Upstream module proxies: the GOPROXY-list chain (`,` moves on after 404/410, `|` after any
 //! error), over HTTP(S) with a pooled client or over a `file://` directory in GOPROXY layout.
 
+use crate::httpclient::{Answer, HttpClient};
 use bytes::Bytes;
 use gomod::proxylist::{Entry, ProxySpec};
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,41 +94,16 @@ impl Body {
     }
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, http_body_util::Empty<Bytes>>;
-
 /// The configured chain of upstream proxies.
 pub struct Upstreams {
     chain: Vec<ProxySpec>,
     direct: Option<Arc<crate::direct::Direct>>,
-    client: HttpsClient,
-    timeout: Duration,
-    idle: Duration,
+    http: Arc<HttpClient>,
 }
 
 impl Upstreams {
-    pub fn new(
-        chain: Vec<ProxySpec>,
-        timeout: Duration,
-        idle: Duration,
-        direct: Option<Arc<crate::direct::Direct>>,
-    ) -> anyhow::Result<Self> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            // A machine without a system trust store still gets the public web's roots.
-            .unwrap_or_else(|_| hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build(https);
-        Ok(Self { chain, direct, client, timeout, idle })
+    pub fn new(chain: Vec<ProxySpec>, http: Arc<HttpClient>, direct: Option<Arc<crate::direct::Direct>>) -> Self {
+        Self { chain, direct, http }
     }
 
     /// Whether any entry can answer at all (not only `off`).
@@ -175,128 +149,38 @@ impl Upstreams {
         if let Some(dir) = base.strip_prefix("file://") {
             return fetch_file(dir, rel).await;
         }
-        let mut url = format!("{base}/{rel}");
-        let first_authority = authority_of(&url).to_string();
-        // Redirects are followed like the go command does: at most 10, never from https to http,
-        // and credentials only go to the host they were configured for.
-        for _ in 0..=MAX_REDIRECTS {
-            let origin = redact(&url);
-            let uri: hyper::Uri = url.parse().map_err(|e| FetchError::Failed(format!("{origin}: bad URL: {e}")))?;
-            let mut req = hyper::Request::get(strip_userinfo(&uri))
-                .header("user-agent", concat!("modgate/", env!("CARGO_PKG_VERSION")));
-            if let Some(auth) = basic_auth(&uri) {
-                if authority_of(&url) == first_authority {
-                    req = req.header("authorization", auth);
-                }
-            }
-            let req =
-                req.body(http_body_util::Empty::new()).map_err(|e| FetchError::Failed(format!("{origin}: {e}")))?;
-            let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-                Err(_) => return Err(FetchError::Timeout(format!("{origin}: no answer within {:?}", self.timeout))),
-                Ok(Err(e)) => return Err(FetchError::Failed(format!("{origin}: {}", error_chain(&e)))),
-                Ok(Ok(r)) => r,
-            };
-            let status = resp.status().as_u16();
-            if status == 200 {
-                return Ok(Body::Http { body: resp.into_body(), idle: self.idle, origin });
-            }
-            if matches!(status, 301 | 302 | 303 | 307 | 308) {
-                let loc = resp.headers().get(hyper::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-                let Some(loc) = loc else {
-                    return Err(FetchError::Failed(format!("{origin}: {status} without a Location")));
-                };
-                let next = resolve_location(&url, &loc);
-                if url.starts_with("https://") && !next.starts_with("https://") {
-                    return Err(FetchError::Failed(format!(
-                        "{origin}: refusing a redirect from https to {}",
-                        redact(&next)
-                    )));
-                }
-                if !next.starts_with("https://") && !next.starts_with("http://") {
-                    return Err(FetchError::Failed(format!("{origin}: refusing a redirect to {}", redact(&next))));
-                }
-                url = next;
-                continue;
-            }
-            // Keep the upstream's one-line reason when it sends a short text body.
-            let body = Body::Http { body: resp.into_body(), idle: self.idle, origin: origin.clone() };
-            let detail = match tokio::time::timeout(self.timeout, body.collect(4096)).await {
-                Ok(Ok(b)) => first_line(&b),
-                _ => String::new(),
-            };
-            if status == 404 || status == 410 {
-                return Err(FetchError::NotFound {
-                    status,
-                    reason: if detail.is_empty() { "not found".into() } else { detail },
-                });
-            }
-            let reason =
-                if detail.is_empty() { format!("{origin}: {status}") } else { format!("{origin}: {status}: {detail}") };
-            return Err(FetchError::Failed(reason));
-        }
-        Err(FetchError::Failed(format!("{}: more than {MAX_REDIRECTS} redirects", redact(&url))))
+        fetch_http(&self.http, &format!("{base}/{rel}")).await
     }
 }
 
-const MAX_REDIRECTS: usize = 10;
-
-fn authority_of(url: &str) -> &str {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let auth = rest.split('/').next().unwrap_or("");
-    auth.rsplit_once('@').map(|(_, h)| h).unwrap_or(auth)
-}
-
-fn basic_auth(uri: &hyper::Uri) -> Option<String> {
-    use base64::Engine as _;
-    let (userinfo, _) = uri.authority()?.as_str().rsplit_once('@')?;
-    let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy().into_owned();
-    Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(decoded)))
-}
-
-fn strip_userinfo(uri: &hyper::Uri) -> hyper::Uri {
-    let Some(auth) = uri.authority() else { return uri.clone() };
-    let Some((_, host)) = auth.as_str().rsplit_once('@') else { return uri.clone() };
-    let mut parts = uri.clone().into_parts();
-    parts.authority = host.parse().ok();
-    hyper::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
-}
-
-/// Resolves a `Location` header against the URL it came from.
-fn resolve_location(current: &str, loc: &str) -> String {
-    if loc.contains("://") {
-        return loc.to_string();
+/// One object from a GOPROXY-protocol server: 200 gives the body; 404/410 are "not here", with
+/// the server's one-line reason kept when it sends a short text body.
+pub async fn fetch_http(http: &HttpClient, url: &str) -> Result<Body, FetchError> {
+    let Answer { url: origin, response } = http.get(url).await?;
+    let status = response.status().as_u16();
+    let body = Body::Http { body: response.into_body(), idle: http.idle, origin: origin.clone() };
+    if status == 200 {
+        return Ok(body);
     }
-    let (scheme, rest) = current.split_once("://").unwrap_or(("https", current));
-    if let Some(net) = loc.strip_prefix("//") {
-        return format!("{scheme}://{net}");
-    }
-    let authority = rest.split('/').next().unwrap_or("");
-    if loc.starts_with('/') {
-        return format!("{scheme}://{authority}{loc}");
-    }
-    let path = &rest[authority.len()..];
-    let dir = match path.rfind('/') {
-        Some(i) => &path[..=i],
-        None => "/",
+    let detail = match tokio::time::timeout(http.timeout, body.collect(4096)).await {
+        Ok(Ok(b)) => first_line(&b),
+        _ => String::new(),
     };
-    format!("{scheme}://{authority}{dir}{loc}")
+    if status == 404 || status == 410 {
+        return Err(FetchError::NotFound {
+            status,
+            reason: if detail.is_empty() { "not found".into() } else { detail },
+        });
+    }
+    let reason =
+        if detail.is_empty() { format!("{origin}: {status}") } else { format!("{origin}: {status}: {detail}") };
+    Err(FetchError::Failed(reason))
 }
 
 fn first_line(b: &[u8]) -> String {
     let s = String::from_utf8_lossy(b);
     let line = s.lines().next().unwrap_or("").trim();
     line.chars().filter(|c| !c.is_control()).take(300).collect()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Any text with the credentials of every URL in it removed (`scheme://user:pass@host` →
@@ -359,18 +243,5 @@ mod tests {
             "fatal: unable to access 'https://git.example/r.git/': refused; see ssh://h/x"
         );
         assert_eq!(redact_text("no urls here"), "no urls here");
-    }
-
-    #[test]
-    fn locations() {
-        let cur = "https://p.example/base/m/@v/v1.0.0.zip";
-        assert_eq!(resolve_location(cur, "https://cdn.example/x"), "https://cdn.example/x");
-        assert_eq!(resolve_location(cur, "//cdn.example/x"), "https://cdn.example/x");
-        assert_eq!(resolve_location(cur, "/blob/1"), "https://p.example/blob/1");
-        assert_eq!(resolve_location(cur, "v1.0.0.bin"), "https://p.example/base/m/@v/v1.0.0.bin");
-        assert_eq!(authority_of("https://u:p@p.example:8443/x"), "p.example:8443");
-        let uri: hyper::Uri = "https://u:p%40ss@p.example/x".parse().unwrap();
-        assert_eq!(basic_auth(&uri).unwrap(), "Basic dTpwQHNz");
-        assert_eq!(strip_userinfo(&uri).to_string(), "https://p.example/x");
     }
 }
