@@ -19,7 +19,22 @@ if [ -z "${MODGATE_TEST_GO:-}" ]; then
 fi
 export MODGATE_TEST_GO GOTOOLCHAIN=local
 echo "test.sh: using $("$MODGATE_TEST_GO" version)"
-command -v git >/dev/null || echo "test.sh: warning: git not found" >&2
+# Direct-mode tests drive real git servers: git (daemon, http-backend) and OpenSSH's sshd.
+need=()
+command -v git >/dev/null || need+=(git)
+[ -x /usr/sbin/sshd ] || [ -x /usr/local/sbin/sshd ] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}" >&2
+  if command -v apt-get >/dev/null; then
+    sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+    $sudo_ apt-get update -qq >/dev/null || true
+    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "test.sh: please install ${need[*]}" >&2
+    exit 1
+  fi
+fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

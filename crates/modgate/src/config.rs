@@ -81,8 +81,10 @@ pub struct RouteRule {
 pub enum GitAuth {
     /// HTTP(S) Basic auth: a token (user defaults to `x-access-token`) or a password.
     Basic { username: String, secret: String },
-    /// An SSH private key file for `ssh://` and `user@host:path` URLs.
-    SshKey(PathBuf),
+    /// An SSH private key file for `ssh://` and `user@host:path` URLs, and the known-hosts file
+    /// that pins the server's key (none: the key is trusted on first use and remembered under
+    /// the data dir).
+    SshKey { key: PathBuf, known_hosts: Option<PathBuf> },
     /// A netrc file whose `machine` entries give HTTP(S) logins.
     Netrc(PathBuf),
 }
@@ -92,7 +94,7 @@ impl std::fmt::Debug for GitAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             GitAuth::Basic { username, .. } => write!(f, "Basic({username}, <secret>)"),
-            GitAuth::SshKey(p) => write!(f, "SshKey({})", p.display()),
+            GitAuth::SshKey { key, .. } => write!(f, "SshKey({})", key.display()),
             GitAuth::Netrc(p) => write!(f, "Netrc({})", p.display()),
         }
     }
@@ -190,6 +192,7 @@ struct CredentialEntry {
     token: Option<String>,
     password: Option<String>,
     ssh_key: Option<PathBuf>,
+    known_hosts: Option<PathBuf>,
     netrc: Option<PathBuf>,
 }
 
@@ -329,16 +332,23 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
                 "give exactly one of token, password (with username), ssh_key or netrc",
             ));
         }
+        if e.known_hosts.is_some() && e.ssh_key.is_none() {
+            return Err(fail("direct.credentials.known_hosts", origin(), "goes with ssh_key"));
+        }
         let auth = if let Some(secret) = e.token.clone().or(e.password.clone()) {
             if e.password.is_some() && e.username.is_none() {
                 return Err(fail("direct.credentials.username", origin(), "a password needs a username"));
             }
             GitAuth::Basic { username: e.username.clone().unwrap_or_else(|| "x-access-token".into()), secret }
         } else if let Some(k) = &e.ssh_key {
-            if k.to_string_lossy().contains('\'') {
-                return Err(fail("direct.credentials.ssh_key", origin(), "the path must not contain a quote"));
+            for (key, p) in
+                [("direct.credentials.ssh_key", Some(k)), ("direct.credentials.known_hosts", e.known_hosts.as_ref())]
+            {
+                if p.is_some_and(|p| p.to_string_lossy().contains('\'')) {
+                    return Err(fail(key, origin(), "the path must not contain a quote"));
+                }
             }
-            GitAuth::SshKey(k.clone())
+            GitAuth::SshKey { key: k.clone(), known_hosts: e.known_hosts.clone() }
         } else {
             GitAuth::Netrc(e.netrc.clone().unwrap_or_default())
         };

@@ -76,6 +76,27 @@ fn location_in(module: &str, root: &str, repo_url: String, subdir: &str) -> Resu
     Ok(Location { repo_url, code_dir, path_major: major.to_string(), major_subdir: root != module })
 }
 
+/// Whether a matched go-import tag may be used: a repository root with a scheme, never
+/// `file:`, git or mod only, plain `http://`/`git://` only for insecure modules, and a
+/// subdirectory that stays inside the repository.
+fn trust(mi: &gomod::goimport::MetaImport, insecure: bool) -> Result<(), String> {
+    let shown = redact(&mi.repo_root);
+    let scheme =
+        gomod::goimport::validate_repo_root(&mi.repo_root).map_err(|e| format!("invalid repo root {shown:?}: {e}"))?;
+    let secure = match (mi.vcs.as_str(), scheme.as_str()) {
+        ("mod", "https") | ("git", "https" | "ssh" | "git+ssh") => true,
+        ("mod", "http") | ("git", "http" | "git") => false,
+        (vcs, scheme) => return Err(format!("{vcs} over {scheme}: is not supported (git and mod are)")),
+    };
+    if !secure && !insecure {
+        return Err(format!("refusing insecure repository URL {shown} (allow it with [direct] insecure)"));
+    }
+    if mi.subdir.starts_with('/') || mi.subdir.split('/').any(|e| e == ".." || e == ".") {
+        return Err(format!("invalid subdirectory {:?}", mi.subdir));
+    }
+    Ok(())
+}
+
 /// How a module path maps to a repository without asking the network.
 enum Static {
     Found(Location),
@@ -253,26 +274,7 @@ impl Direct {
                 )));
             }
         }
-        let scheme = goimport::validate_repo_root(&mi.repo_root)
-            .map_err(|e| not_found(format!("direct: {page}: invalid repo root {:?}: {e}", redact(&mi.repo_root))))?;
-        let secure = match (mi.vcs.as_str(), scheme.as_str()) {
-            ("mod", "https") | ("git", "https" | "ssh" | "git+ssh") => true,
-            ("mod", "http") | ("git", "http" | "git") => false,
-            (vcs, scheme) => {
-                return Err(not_found(format!(
-                    "direct: {page}: {vcs} repositories over {scheme}: are not supported (git and mod are)"
-                )))
-            }
-        };
-        if !secure && !insecure {
-            return Err(not_found(format!(
-                "direct: {page}: refusing insecure repository URL {} (allow it with [direct] insecure)",
-                redact(&mi.repo_root)
-            )));
-        }
-        if mi.subdir.split('/').any(|e| e == ".." || e == ".") || mi.subdir.starts_with('/') {
-            return Err(not_found(format!("direct: {page}: invalid subdirectory {:?}", mi.subdir)));
-        }
+        trust(&mi, insecure).map_err(|e| not_found(format!("direct: {page}: {e}")))?;
         if mi.vcs == "mod" {
             return Ok(Source::Proxy(mi.repo_root.trim_end_matches('/').to_string()));
         }
@@ -285,7 +287,7 @@ impl Direct {
     fn auth_env(&self, url: &str) -> Vec<(String, String)> {
         let (scheme, host_port, host) = url_host(url);
         let Some(cred) = self.credentials.iter().find(|c| c.host == host_port || c.host == host) else {
-            return Vec::new();
+            return if scheme == "ssh" { self.ssh_env(None, None) } else { Vec::new() };
         };
         let basic = |user: &str, secret: &str| {
             use base64::Engine as _;
@@ -302,15 +304,29 @@ impl Direct {
                 Some((user, pass)) => basic(&user, &pass),
                 None => Vec::new(),
             },
-            crate::config::GitAuth::SshKey(key) if scheme == "ssh" => vec![(
-                "GIT_SSH_COMMAND".to_string(),
-                format!(
-                    "ssh -i '{}' -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
-                    key.display()
-                ),
-            )],
+            crate::config::GitAuth::SshKey { key, known_hosts } if scheme == "ssh" => {
+                self.ssh_env(Some(key), known_hosts.as_deref())
+            }
             _ => Vec::new(),
         }
+    }
+
+    /// ssh for git: never prompting, the configured key only, and the server's key pinned by
+    /// the configured known-hosts file or else trusted on first use and remembered in the data
+    /// dir (never in the user's ~/.ssh).
+    fn ssh_env(&self, key: Option<&std::path::Path>, known_hosts: Option<&std::path::Path>) -> Vec<(String, String)> {
+        let hosts = match known_hosts {
+            Some(f) => format!("-o StrictHostKeyChecking=yes -o UserKnownHostsFile='{}'", f.display()),
+            None => format!(
+                "-o StrictHostKeyChecking=accept-new -o UserKnownHostsFile='{}'",
+                self.root.join("known_hosts").display()
+            ),
+        };
+        let identity = match key {
+            Some(k) => format!("-i '{}' -o IdentitiesOnly=yes ", k.display()),
+            None => String::new(),
+        };
+        vec![("GIT_SSH_COMMAND".to_string(), format!("ssh {identity}-o BatchMode=yes {hosts}"))]
     }
 
     fn mirror_dir(&self, url: &str) -> PathBuf {
@@ -896,6 +912,34 @@ mod tests {
         let d = std::env::temp_dir().join(format!("modgate-netrc-{}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn go_import_trust() {
+        let mi = |vcs: &str, root: &str, subdir: &str| gomod::goimport::MetaImport {
+            prefix: "corp.example/m".into(),
+            vcs: vcs.into(),
+            repo_root: root.into(),
+            subdir: subdir.into(),
+        };
+        assert!(trust(&mi("git", "https://git.corp.example/m.git", ""), false).is_ok());
+        assert!(trust(&mi("git", "ssh://git@git.corp.example/m.git", "go"), false).is_ok());
+        assert!(trust(&mi("mod", "https://proxy.corp.example", ""), false).is_ok());
+        for (vcs, root) in
+            [("git", "http://git.corp.example/m"), ("git", "git://git.corp.example/m"), ("mod", "http://p")]
+        {
+            let e = trust(&mi(vcs, root, ""), false).unwrap_err();
+            assert!(e.contains("insecure"), "{e}");
+            assert!(trust(&mi(vcs, root, ""), true).is_ok());
+        }
+        assert!(trust(&mi("git", "file:///srv/git/m", ""), true).unwrap_err().contains("file"));
+        assert!(trust(&mi("git", "git.corp.example/m", ""), true).unwrap_err().contains("scheme"));
+        assert!(trust(&mi("hg", "https://hg.corp.example/m", ""), true).unwrap_err().contains("not supported"));
+        assert!(trust(&mi("mod", "ssh://p/x", ""), true).is_err());
+        assert!(trust(&mi("git", "https://h/m", "../etc"), true).is_err());
+        assert!(trust(&mi("git", "https://h/m", "/abs"), true).is_err());
+        let e = trust(&mi("git", "http://bot:s3cret@h/m", ""), false).unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
     }
 
     fn found(module: &str, maps: &[crate::config::RepoMapping]) -> Location {

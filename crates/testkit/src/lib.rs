@@ -5,6 +5,7 @@
 //! - [`gorun`]: the real `go` command, run hermetically.
 
 pub mod gitrepo;
+pub mod gitserve;
 pub mod gorun;
 pub mod graph;
 pub mod upstream;
