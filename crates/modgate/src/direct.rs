@@ -457,10 +457,6 @@ impl Direct {
         Ok(String::from_utf8_lossy(&out).lines().map(str::to_string).collect())
     }
 
-    async fn exists(&self, dir: &std::path::Path, object: &str) -> Result<bool, FetchError> {
-        Ok(self.git_status(dir, &["cat-file", "-e", object]).await?.0)
-    }
-
     /// Whether each object exists, in one `git cat-file --batch-check`.
     async fn batch_exists(&self, dir: &std::path::Path, objects: &[String]) -> Result<Vec<bool>, FetchError> {
         if objects.is_empty() {
@@ -546,7 +542,18 @@ impl Direct {
         let commit = self.commit_of(dir, loc, query).await?;
         let time = self.commit_time(dir, &commit).await?;
         let mdir = self.module_dir(dir, loc, module, &commit).await?;
-        let has_go_mod = self.exists(dir, &format!("{commit}:{mdir}go.mod")).await?;
+        let go_mod = self.blob(dir, &format!("{commit}:{mdir}go.mod")).await?;
+        let has_go_mod = go_mod.is_some();
+        // Like the go command, a go.mod may name another path, but not another major version.
+        if let Some(declared) = go_mod.as_deref().and_then(gomod::modfile::module_path) {
+            let major = path::split_path_version(&declared).map(|(_, m)| m).unwrap_or("");
+            if major != loc.path_major {
+                return Err(not_found(format!(
+                    "{module}@{query}: invalid version: go.mod has module path {declared:?} at revision {}",
+                    &commit[..12]
+                )));
+            }
+        }
         // A version asked for by its own tag is that version, even when the commit carries a
         // higher tag too.
         if path::is_canonical_version(query) && !gomod::pseudo::is_pseudo_version(query) {
@@ -621,7 +628,10 @@ impl Direct {
                         req.module
                     )));
                 }
-                if path::is_canonical_version(query) && query != version && path::check(&req.module, query).is_ok() {
+                // A version query names that version (or its +incompatible form), never a
+                // pseudo-version of the commit it points at.
+                let plain_version = query != version && version != format!("{query}+incompatible");
+                if path::is_canonical_version(query) && !gomod::pseudo::is_pseudo_version(query) && plain_version {
                     return Err(not_found(format!(
                         "{}@{query}: no such version (the revision is {version})",
                         req.module
@@ -638,19 +648,11 @@ impl Direct {
                 let commit = self.commit_of(&dir, loc, version).await?;
                 let mdir = self.module_dir(&dir, loc, &req.module, &commit).await?;
                 let go_mod = self.blob(&dir, &format!("{commit}:{mdir}go.mod")).await?;
-                if let Some(gm) = &go_mod {
+                if go_mod.is_some() {
                     if version.ends_with("+incompatible") {
                         return Err(not_found(format!(
                             "{}@{version}: invalid version: has a go.mod, so not +incompatible",
                             req.module
-                        )));
-                    }
-                    let declared = gomod::modfile::module_path(gm);
-                    if declared.as_deref() != Some(req.module.as_str()) {
-                        return Err(not_found(format!(
-                            "{}@{version}: go.mod declares its path as {:?}",
-                            req.module,
-                            declared.unwrap_or_default()
                         )));
                     }
                 } else if !mdir.is_empty() || !loc.path_major.is_empty() {

@@ -220,6 +220,59 @@ fn build_repos(root: &Path) -> Vec<Case> {
         versions_to_download: vec!["v3.0.0", "v3.1.0-beta.1"],
     });
 
+    // Odd tags real repositories carry: build metadata, no "v", a leading zero, a tag that looks
+    // like a pseudo-version, an explicit +incompatible tag, an annotated tag, a tag on a commit
+    // whose go.mod names another path, and a v2 tag on a module without /v2.
+    let mut r = Repo::init(&root.join("acme/oddtags")).unwrap();
+    r.write("go.mod", b"module github.com/acme/oddtags\n\ngo 1.21\n").unwrap();
+    r.write("o.go", b"package oddtags\n").unwrap();
+    let first = r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    r.tag("v1.0.1+build.5").unwrap();
+    r.tag("1.0.2").unwrap();
+    r.tag("v01.0.3").unwrap();
+    r.write("o2.go", b"package oddtags\n\nconst Two = 2\n").unwrap();
+    r.commit("two").unwrap();
+    r.tag("v1.1.0-0.20200101000000-abcdefabcdef").unwrap();
+    r.tag("v1.1.1+incompatible").unwrap();
+    r.git(&["tag", "-a", "-m", "annotated", "v1.2.0"]).unwrap();
+    r.write("go.mod", b"module github.com/acme/renamed\n\ngo 1.21\n").unwrap();
+    r.commit("renamed").unwrap();
+    r.tag("v1.3.0").unwrap();
+    r.write("go.mod", b"module github.com/acme/oddtags\n\ngo 1.21\n").unwrap();
+    let last = r.commit("back").unwrap();
+    r.tag("v2.0.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/oddtags",
+        queries: vec![
+            "latest".into(),
+            "v1.2.0".into(),
+            "v1.0.1".into(),
+            "1.0.2".into(),
+            "v1.3.0".into(),
+            "v2.0.0".into(),
+            first[..12].to_string(),
+            last[..7].to_string(),
+            "v1.1.0-0.20200101000000-abcdefabcdef".into(),
+        ],
+        versions_to_download: vec!["v1.0.0", "v1.2.0", "v1.3.0"],
+    });
+
+    // A go.mod that names another major version at one tag: that version is invalid.
+    let mut r = Repo::init(&root.join("acme/postv1")).unwrap();
+    r.write("go.mod", b"module github.com/acme/postv1\n\ngo 1.21\n").unwrap();
+    r.write("p.go", b"package postv1\n").unwrap();
+    r.commit("one").unwrap();
+    r.tag("v1.0.0").unwrap();
+    r.write("go.mod", b"module github.com/acme/postv1/v2\n\ngo 1.21\n").unwrap();
+    r.commit("two").unwrap();
+    r.tag("v1.1.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/postv1",
+        queries: vec!["v1.0.0".into(), "v1.1.0".into(), "main".into()],
+        versions_to_download: vec!["v1.0.0"],
+    });
+
     // Untagged repository: pseudo-versions only.
     let mut r = Repo::init(&root.join("acme/untagged")).unwrap();
     r.write("go.mod", b"module github.com/acme/untagged\n\ngo 1.21\n").unwrap();
@@ -251,8 +304,12 @@ fn go_env(proxy: &str, gitconfig: &Path) -> GoEnv {
 /// What a go client sees for one module: versions, query answers, hashes.
 fn observe(g: &GoEnv, case: &Case) -> BTreeMap<String, String> {
     let mut seen = BTreeMap::new();
-    let out = g.run(&g.work(), &["list", "-m", "-versions", case.module]).unwrap();
-    seen.insert("versions".into(), String::from_utf8_lossy(&out.stdout).trim().to_string());
+    // A listing the go command refuses (say, an invalid latest version) must be refused too.
+    let versions = match g.run(&g.work(), &["list", "-m", "-versions", case.module]) {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Err(_) => "refused".to_string(),
+    };
+    seen.insert("versions".into(), versions);
     for q in &case.queries {
         // A query the go command refuses must be refused through modgate too.
         let answer = match g.run(&g.work(), &["list", "-m", "-json", &format!("{}@{q}", case.module)]) {
@@ -292,7 +349,8 @@ fn direct_mode_agrees_with_the_go_command() {
         let via = observe(&go_env(&mg.url(), &gitconfig), case);
         for (k, want) in &go {
             let got = via.get(k).cloned().unwrap_or_default();
-            table.push(format!("{} | {k} | {}", case.module, if &got == want { "agree" } else { "DIFFER" }));
+            let shown: String = want.chars().take(64).collect();
+            table.push(format!("{} | {k} | {} | {shown}", case.module, if &got == want { "agree" } else { "DIFFER" }));
             assert_eq!(&got, want, "{}: {k}", case.module);
         }
     }

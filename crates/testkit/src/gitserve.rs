@@ -171,18 +171,16 @@ fn handle_git_http(conn: TcpStream, root: &Path, want: Option<&str>, state: &Mut
     state.lock().unwrap().log.push(format!("{} {host}{} {user}", head.method, head.target));
     if query.split('&').any(|kv| kv == "go-get=1") {
         let page = state.lock().unwrap().pages.get(&format!("{host}{}", path.trim_end_matches('/'))).cloned();
-        return Ok(match page {
+        match page {
             Some(html) => respond(&mut w, "200 OK", &[("Content-Type".into(), "text/html".into())], html.as_bytes())?,
             None => respond(&mut w, "404 Not Found", &[], b"not found\n")?,
-        });
+        }
+        return Ok(());
     }
     if !authorized {
-        return Ok(respond(
-            &mut w,
-            "401 Unauthorized",
-            &[("WWW-Authenticate".into(), "Basic realm=\"git\"".into())],
-            b"",
-        )?);
+        let challenge = [("WWW-Authenticate".to_string(), "Basic realm=\"git\"".to_string())];
+        respond(&mut w, "401 Unauthorized", &challenge, b"")?;
+        return Ok(());
     }
     let mut cmd = Command::new("git");
     cmd.arg("http-backend")
