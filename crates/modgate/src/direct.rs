@@ -4,8 +4,9 @@
 //! export-subst, no CRLF conversion) for `.mod` and `.zip`.
 //!
 //! Repositories are found through configured mappings (`[[direct.repo]]`: module prefix →
-//! repository URL, for private servers) and the built-in hosting patterns (github.com,
-//! bitbucket.org); `?go-get=1` discovery comes next.
+//! repository URL, for private servers), the built-in hosting patterns (github.com,
+//! bitbucket.org, the `.git` qualifier), and `?go-get=1` discovery; a `mod` go-import tag makes
+//! the named server a GOPROXY source for the module.
 
 use crate::route::{Endpoint, ModuleRequest};
 use crate::upstream::{redact, redact_text, FetchError};
