@@ -55,6 +55,10 @@ pub struct Config {
     pub direct_insecure: String,
     /// Outbound traffic: straight out or through a forward proxy.
     pub egress: crate::httpclient::Egress,
+    /// TLS termination on `listen`, when configured.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// API keys, access policy and audit, when configured.
+    pub auth: Option<crate::auth::AuthSettings>,
 }
 
 /// Where the modules a route matches come from.
@@ -149,6 +153,8 @@ struct FileConfig {
     prefetch: Option<PrefetchSection>,
     direct: Option<DirectSection>,
     egress: Option<EgressSection>,
+    tls: Option<Spanned<TlsSection>>,
+    auth: Option<Spanned<AuthSection>>,
     #[serde(default)]
     route: Vec<Spanned<RouteEntry>>,
 }
@@ -164,6 +170,38 @@ struct RouteEntry {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    keys_file: PathBuf,
+    policy_file: PathBuf,
+    anonymous_group: Option<String>,
+    #[serde(default)]
+    hide_denied: bool,
+    audit_log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default)]
+    sni: Vec<CertEntry>,
+    min_version: Option<String>,
+    #[serde(default)]
+    cipher_suites: Vec<String>,
+    client_ca: Option<PathBuf>,
+    client_auth: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertEntry {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -390,6 +428,69 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         },
         no_proxy: eg.no_proxy.unwrap_or_default(),
     };
+    let tls = match &parsed.tls {
+        None => None,
+        Some(t) => {
+            let origin = || l.at(t.span().start);
+            let t = t.get_ref();
+            let min_version = t.min_version.clone().unwrap_or_else(|| "1.2".into());
+            if !matches!(min_version.as_str(), "1.2" | "1.3") {
+                return Err(fail("tls.min_version", origin(), format!("{min_version:?} is not \"1.2\" or \"1.3\"")));
+            }
+            let known = crate::tls::known_suites();
+            if let Some(bad) = t.cipher_suites.iter().find(|s| !known.contains(s)) {
+                return Err(fail("tls.cipher_suites", origin(), format!("{bad:?} is not one of {}", known.join(", "))));
+            }
+            let client_ca = match (&t.client_ca, t.client_auth.as_deref()) {
+                (None, None) => None,
+                (None, Some(_)) => return Err(fail("tls.client_auth", origin(), "needs tls.client_ca")),
+                (Some(ca), mode) => {
+                    let mode = match mode.unwrap_or("required") {
+                        "required" => crate::tls::ClientAuth::Required,
+                        "optional" => crate::tls::ClientAuth::Optional,
+                        other => {
+                            return Err(fail(
+                                "tls.client_auth",
+                                origin(),
+                                format!("{other:?} is not \"required\" or \"optional\""),
+                            ))
+                        }
+                    };
+                    Some((ca.clone(), mode))
+                }
+            };
+            let mut certificates = vec![crate::tls::CertFiles { cert: t.cert.clone(), key: t.key.clone() }];
+            certificates
+                .extend(t.sni.iter().map(|c| crate::tls::CertFiles { cert: c.cert.clone(), key: c.key.clone() }));
+            let settings = crate::tls::TlsSettings {
+                certificates,
+                min_version,
+                cipher_suites: t.cipher_suites.clone(),
+                client_ca,
+            };
+            // The files must load now: a server that cannot terminate TLS must not start.
+            crate::tls::build(&settings).map_err(|e| fail("tls", origin(), e))?;
+            Some(settings)
+        }
+    };
+    let auth = match &parsed.auth {
+        None => None,
+        Some(a) => {
+            let origin = || l.at(a.span().start);
+            let a = a.get_ref();
+            let settings = crate::auth::AuthSettings {
+                keys_file: a.keys_file.clone(),
+                policy_file: a.policy_file.clone(),
+                anonymous_group: a.anonymous_group.clone().filter(|g| !g.trim().is_empty()),
+                hide_denied: a.hide_denied,
+                audit_log: a.audit_log.clone(),
+            };
+            // Both files must load now: a guard that cannot read its rules must not start.
+            crate::auth::KeysFile::load(&settings.keys_file).map_err(|e| fail("auth.keys_file", origin(), e))?;
+            crate::auth::Policy::load(&settings.policy_file).map_err(|e| fail("auth.policy_file", origin(), e))?;
+            Some(settings)
+        }
+    };
     let pf = parsed.prefetch.unwrap_or_default();
     let int = |key: &str, v: &Option<Spanned<i64>>, default: i64, lo: i64, hi: i64| -> Result<i64, ConfigError> {
         match v {
@@ -454,6 +555,8 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         git_credentials,
         direct_insecure: direct.insecure.clone().unwrap_or_default(),
         egress,
+        tls,
+        auth,
         git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
         memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
     })

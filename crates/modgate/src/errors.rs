@@ -15,9 +15,12 @@ pub enum ServeError {
     /// Not here (404) or gone (410): the go command moves on to its next proxy.
     #[error("{reason}")]
     NotFound { status: u16, reason: String },
-    /// A route denies the module.
+    /// A route or the access policy denies the module.
     #[error("{0}")]
     Forbidden(String),
+    /// No usable credentials.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The method is not GET or HEAD.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -49,6 +52,7 @@ impl ServeError {
                 }
             }
             ServeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ServeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ServeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -78,6 +82,9 @@ impl IntoResponse for ServeError {
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"modgate\""));
+        }
         if status == StatusCode::METHOD_NOT_ALLOWED {
             h.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         }

@@ -22,8 +22,8 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(module)
-        .with_state(svc)
-        .layer(middleware::from_fn(access))
+        .with_state(Arc::clone(&svc))
+        .layer(middleware::from_fn_with_state(svc, access))
 }
 
 async fn healthz() -> Response {
@@ -70,17 +70,26 @@ fn new_request_id(headers: &HeaderMap) -> HeaderValue {
 
 /// Request id, the checks every request gets (method, request-target form), and one access-log
 /// line per request.
-async fn access(req: Request, next: Next) -> Response {
+async fn access(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let id = new_request_id(req.headers());
     let method = req.method().clone();
     // A cheap handle on the target (shared bytes); it is formatted only if the line is written.
     let uri = req.uri().clone();
-    let mut resp = if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+    // HTTP/2 always carries the scheme and authority (pseudo-headers); only an HTTP/1 request
+    // line can be in absolute form.
+    let absolute_form =
+        req.version() < http::Version::HTTP_2 && (req.uri().scheme().is_some() || req.uri().authority().is_some());
+    let mut resp = if absolute_form {
         ServeError::BadRequest("absolute-form request targets are not accepted; send an origin-form path".into())
             .into_response()
     } else if method != Method::GET && method != Method::HEAD {
         ServeError::MethodNotAllowed.into_response()
+    } else if let Some(auth) = &svc.auth {
+        match guard(auth, &req, id.to_str().unwrap_or("-")) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        }
     } else {
         next.run(req).await
     };
@@ -105,6 +114,56 @@ async fn access(req: Request, next: Next) -> Response {
         }
     }
     resp
+}
+
+/// Authentication, then authorization on the canonical, unescaped module path the handler
+/// itself will use — decided by the same parser, for every endpoint alike. Health checks are
+/// open; everything else needs a principal.
+fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<(), ServeError> {
+    use crate::auth::{Action, Authn};
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return Ok(());
+    }
+    let who = match auth.authenticate(req.headers(), req.extensions().get::<crate::tls::ClientCert>()) {
+        Authn::Ok(p) => p,
+        Authn::Missing => return Err(ServeError::Unauthorized("authentication required".into())),
+        Authn::Invalid => {
+            auth.record_refusal("invalid-credentials", "unknown, revoked or malformed credentials", request_id);
+            return Err(ServeError::Unauthorized("invalid credentials".into()));
+        }
+    };
+    // Checksum-database paths: a lookup names a module; the tree tiles and signed heads do not.
+    let (module, version) = if let Some(rest) = path.strip_prefix("/sumdb/") {
+        match rest.split_once("/lookup/") {
+            Some((_, target)) => {
+                let decoded = percent_encoding::percent_decode_str(target)
+                    .decode_utf8()
+                    .map_err(|_| ServeError::BadRequest("invalid checksum-database lookup".into()))?;
+                let (m, v) = decoded
+                    .rsplit_once('@')
+                    .ok_or_else(|| ServeError::BadRequest("invalid checksum-database lookup".into()))?;
+                let m = gomod::path::unescape_path(m)
+                    .map_err(|_| ServeError::BadRequest("invalid checksum-database lookup".into()))?;
+                (m, Some(v.to_string()))
+            }
+            None => return Ok(()),
+        }
+    } else {
+        let parsed = route::parse(path, req.uri().query())?;
+        (parsed.module.clone(), parsed.version.clone())
+    };
+    let (ok, _) = auth.authorize(&who, &module, version.as_deref(), Action::Read, request_id);
+    if ok {
+        return Ok(());
+    }
+    if auth.hide_denied() {
+        return Err(ServeError::not_found(format!("{module}: not found")));
+    }
+    if who.anonymous {
+        return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
+    }
+    Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name)))
 }
 
 async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {

@@ -1,5 +1,6 @@
 //! modgate: a caching Go module proxy. See `docs/ARCHITECTURE.md` for the map.
 
+pub mod auth;
 pub mod config;
 pub mod direct;
 pub mod errors;
@@ -12,6 +13,7 @@ pub mod server;
 pub mod service;
 pub mod singleflight;
 pub mod storage;
+pub mod tls;
 pub mod upstream;
 
 /// Installs the global tracing subscriber for the given level and format.

@@ -45,6 +45,10 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let svc = service.clone();
     let timeout = cfg.shutdown_timeout;
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tls::Tls::new(t.clone()).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
     let task = tokio::spawn(async move {
         serve(
             listener,
@@ -53,14 +57,25 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
                 let _ = rx.await;
             },
             timeout,
+            tls,
         )
         .await
     });
     Ok(Running { addr, service, stop: Some(tx), task })
 }
 
-/// Serves until `shutdown` completes, then drains connections for up to `drain`.
-pub async fn serve(listener: TcpListener, service: Arc<Service>, shutdown: impl Future<Output = ()>, drain: Duration) {
+/// Longest a client may take over the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves until `shutdown` completes, then drains connections for up to `drain`. With `tls`,
+/// every connection is a TLS one, configured by whatever is in force when it arrives.
+pub async fn serve(
+    listener: TcpListener,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    tls: Option<Arc<crate::tls::Tls>>,
+) {
     let router = crate::http::router(service);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).max_buf_size(64 * 1024);
@@ -80,11 +95,37 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>, shutdown: impl 
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let svc = TowerToHyperService::new(router.clone());
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
+                let Some(tls) = &tls else {
+                    let svc = TowerToHyperService::new(router.clone());
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                };
+                let acceptor = tls.acceptor();
+                let (router, builder) = (router.clone(), builder.clone());
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+                    };
+                    // A verified client certificate travels with every request of the connection.
+                    let subject = crate::tls::peer_subject(stream.get_ref().1).map(crate::tls::ClientCert);
+                    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        if let Some(s) = &subject {
+                            req.extensions_mut().insert(s.clone());
+                        }
+                        let mut r = router.clone();
+                        async move { tower_service::Service::call(&mut r, req).await }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                    if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 });
@@ -97,6 +138,43 @@ pub async fn serve(listener: TcpListener, service: Arc<Service>, shutdown: impl 
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+    }
+}
+
+/// Reloads what can be reloaded: on SIGHUP, and when a watched file changes (polled, so it
+/// works on every filesystem and for files replaced by rename).
+#[cfg(unix)]
+type Hangup = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangup = Option<()>;
+
+async fn reloader(tls: Option<Arc<crate::tls::Tls>>, auth: Option<Arc<crate::auth::Auth>>, hup: Hangup) {
+    #[cfg(unix)]
+    let mut hup = hup;
+    #[cfg(not(unix))]
+    let _ = hup;
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let hup_recv = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_recv = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = hup_recv => {
+                if let Some(t) = &tls { t.reload("SIGHUP") }
+                if let Some(a) = &auth { a.reload("SIGHUP") }
+            }
+            _ = tick.tick() => {
+                if let Some(t) = &tls { t.reload_if_changed() }
+                if let Some(a) = &auth { a.reload_if_changed() }
+            }
+        }
     }
 }
 
@@ -134,6 +212,18 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         tracing::warn!(upstream = %upstream, "no upstream proxy is configured: only cached modules will be served");
     }
     tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, version = env!("CARGO_PKG_VERSION"), "listening");
-    serve(listener, service, signal(), cfg.shutdown_timeout).await;
+    let tls = match &cfg.tls {
+        Some(t) => Some(crate::tls::Tls::new(t.clone()).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    if tls.is_some() || service.auth.is_some() {
+        // The SIGHUP handler is in place before the first connection is accepted.
+        #[cfg(unix)]
+        let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        #[cfg(not(unix))]
+        let hup = None;
+        tokio::spawn(reloader(tls.clone(), service.auth.clone(), hup));
+    }
+    serve(listener, service, signal(), cfg.shutdown_timeout, tls).await;
     Ok(())
 }

@@ -108,6 +108,8 @@ pub struct Service {
     pub(crate) prefetcher: crate::prefetch::Prefetcher,
     memory: crate::memcache::MemCache,
     zip_fills: Mutex<HashMap<String, tokio::sync::watch::Receiver<Progress>>>,
+    /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl Service {
@@ -149,6 +151,10 @@ impl Service {
             prefetcher: crate::prefetch::Prefetcher::new(cfg.prefetch.clone()),
             memory: crate::memcache::MemCache::new(cfg.memory_cache_bytes),
             zip_fills: Mutex::new(HashMap::new()),
+            auth: match &cfg.auth {
+                Some(a) => Some(crate::auth::Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
+                None => None,
+            },
         })
     }
 

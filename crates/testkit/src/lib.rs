@@ -8,4 +8,5 @@ pub mod gitrepo;
 pub mod gitserve;
 pub mod gorun;
 pub mod graph;
+pub mod tlsgen;
 pub mod upstream;

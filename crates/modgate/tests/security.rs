@@ -1,0 +1,323 @@
+//! TLS, API keys, the access policy and the audit log: the real go command over TLS with a test
+//! CA and a `.netrc`, a table of bypass attempts, key rotation and reloads.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use testkit::gorun::{parse_download_json, GoEnv};
+use testkit::graph::{big_module, Graph};
+use testkit::tlsgen::TestCa;
+use testkit::upstream::FakeUpstream;
+
+struct Fx {
+    tmp: tempfile::TempDir,
+    upstream: FakeUpstream,
+    graph: Graph,
+    ca: PathBuf,
+    keys_file: PathBuf,
+    policy_file: PathBuf,
+    audit: PathBuf,
+    dev_key: String,
+    outsider_key: String,
+    revoked_key: String,
+}
+
+const POLICY: &str = r#"
+# The secret module: admins only. The rest of corp.example: devs. Everything else: anyone.
+[[rule]]
+modules = "corp.example/secret"
+read = ["admins"]
+
+[[rule]]
+modules = "corp.example"
+read = ["devs"]
+
+[[rule]]
+modules = "*"
+read = ["*", "public"]
+"#;
+
+fn add_key(keys: &Path, name: &str, groups: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["keys", "add", "--file"])
+        .arg(keys)
+        .args(["--name", name, "--groups", groups])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn fixture() -> Fx {
+    let tmp = tempfile::tempdir().unwrap();
+    let graph = Graph {
+        modules: vec![
+            big_module("corp.example/private", "v1.0.0", 2000, 1),
+            big_module("corp.example/secret", "v1.0.0", 2000, 2),
+            big_module("example.com/public", "v1.0.0", 2000, 3),
+        ],
+    };
+    let dir = tmp.path().join("upstream");
+    graph.write_proxy_dir(&dir).unwrap();
+    let upstream = FakeUpstream::start(&dir);
+    let ca = TestCa::new("modgate test CA").unwrap();
+    let ca_path = ca.write(&tmp.path().join("ca.pem")).unwrap();
+    let server = ca.server(&["127.0.0.1", "localhost"], tmp.path(), "server").unwrap();
+    let keys_file = tmp.path().join("keys.toml");
+    let dev_key = add_key(&keys_file, "dev-alice", "devs");
+    let outsider_key = add_key(&keys_file, "outsider-bob", "contractors");
+    let revoked_key = add_key(&keys_file, "old-ci", "devs,admins");
+    let out = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["keys", "revoke", "--file"])
+        .arg(&keys_file)
+        .arg("old-ci")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let policy_file = tmp.path().join("policy.toml");
+    std::fs::write(&policy_file, POLICY).unwrap();
+    let audit = tmp.path().join("audit.log");
+    let cfg = format!(
+        "upstream = \"{}\"\ndata_dir = \"{}\"\n\
+         [tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [auth]\nkeys_file = \"{}\"\npolicy_file = \"{}\"\nanonymous_group = \"public\"\naudit_log = \"{}\"\n",
+        upstream.url(),
+        tmp.path().join("data").display(),
+        server.cert.display(),
+        server.key.display(),
+        keys_file.display(),
+        policy_file.display(),
+        audit.display()
+    );
+    std::fs::write(tmp.path().join("modgate.toml"), cfg).unwrap();
+    Fx { tmp, upstream, graph, ca: ca_path, keys_file, policy_file, audit, dev_key, outsider_key, revoked_key }
+}
+
+fn start(cfg: &Path) -> Process {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(cfg);
+    Process::start_with(cmd)
+}
+
+/// The go command over TLS, trusting the test CA, with a .netrc holding `key` (if any).
+fn go_with(fx: &Fx, mg: &Process, key: Option<&str>) -> GoEnv {
+    let mut g = GoEnv::new(&format!("https://127.0.0.1:{}", mg.addr.port())).unwrap();
+    let netrc = g.root().join("netrc");
+    match key {
+        // The go command matches the machine against host:port.
+        Some(k) => {
+            std::fs::write(&netrc, format!("machine 127.0.0.1:{}\nlogin ci\npassword {k}\n", mg.addr.port())).unwrap()
+        }
+        None => std::fs::write(&netrc, "").unwrap(),
+    }
+    g.extra.push(("NETRC".into(), netrc.display().to_string()));
+    g.extra.push(("SSL_CERT_FILE".into(), fx.ca.display().to_string()));
+    std::fs::write(g.work().join("go.mod"), "module example.com/user\n\ngo 1.21\n").unwrap();
+    g
+}
+
+#[test]
+fn the_go_command_over_tls_with_a_netrc_key() {
+    let fx = fixture();
+    let mg = start(&fx.tmp.path().join("modgate.toml"));
+
+    // A developer's key downloads the private module; the hashes are the fixture's own.
+    let dev = go_with(&fx, &mg, Some(&fx.dev_key));
+    let out = dev.run(&dev.work(), &["mod", "download", "-json", "corp.example/private@v1.0.0"]).unwrap();
+    let d = parse_download_json(&out.stdout).unwrap();
+    let want = &fx.graph.modules[0].versions[0];
+    assert_eq!(d[0].sum, want.zip_hash("corp.example/private"));
+    // ... but not the secret one: 403 with modgate's one-line reason in go's error.
+    let err = dev.run_fail(&dev.work(), &["mod", "download", "corp.example/secret@v1.0.0"]).unwrap();
+    assert!(err.contains("403") && err.contains("may not read"), "{err}");
+
+    // Another group: 403 for corp.example, yet public modules are fine.
+    let outsider = go_with(&fx, &mg, Some(&fx.outsider_key));
+    let err = outsider.run_fail(&outsider.work(), &["mod", "download", "corp.example/private@v1.0.0"]).unwrap();
+    assert!(err.contains("403") && err.contains("key:outsider-bob may not read"), "{err}");
+    outsider.run(&outsider.work(), &["mod", "download", "example.com/public@v1.0.0"]).unwrap();
+
+    // No credentials: anonymous, so public modules are served and private ones get 401.
+    let anon = go_with(&fx, &mg, None);
+    let err = anon.run_fail(&anon.work(), &["mod", "download", "corp.example/private@v1.0.0"]).unwrap();
+    assert!(err.contains("401"), "{err}");
+    anon.run(&anon.work(), &["mod", "download", "example.com/public@v1.0.0"]).unwrap();
+    // A revoked key is refused outright.
+    let old = go_with(&fx, &mg, Some(&fx.revoked_key));
+    let err = old.run_fail(&old.work(), &["mod", "download", "example.com/public@v1.0.0"]).unwrap();
+    assert!(err.contains("401"), "{err}");
+
+    // The audit log has one JSON line per decision, apart from the access log.
+    let audit = std::fs::read_to_string(&fx.audit).unwrap();
+    let lines: Vec<serde_json::Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let allowed = lines.iter().find(|l| l["who"] == "key:dev-alice" && l["allowed"] == true).unwrap();
+    assert_eq!(allowed["module"], "corp.example/private");
+    assert_eq!(allowed["action"], "read");
+    assert!(allowed["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+    let denied = lines.iter().find(|l| l["who"] == "key:outsider-bob" && l["allowed"] == false).unwrap();
+    assert!(denied["reason"].as_str().unwrap().contains("policy rule 2"), "{denied}");
+    assert!(lines.iter().any(|l| l["who"] == "invalid-credentials"));
+    // No secret anywhere in the logs.
+    let logs = mg.logs().join("\n");
+    for k in [&fx.dev_key, &fx.outsider_key, &fx.revoked_key] {
+        assert!(!logs.contains(k.as_str()) && !audit.contains(k.as_str()), "a key reached a log");
+    }
+}
+
+#[test]
+fn bypass_attempts_never_reach_private_content() {
+    let fx = fixture();
+    // The same keys and policy on plain HTTP, so requests can be written byte by byte.
+    let cfg = fx.tmp.path().join("plain.toml");
+    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let (head, rest) = text.split_once("[tls]").unwrap();
+    let auth = &rest[rest.find("[auth]").unwrap()..];
+    std::fs::write(&cfg, format!("{head}{auth}")).unwrap();
+    let mg = start(&cfg);
+    let addr = mg.addr;
+    let outsider = format!("Bearer {}", fx.outsider_key);
+    let dev = format!("Bearer {}", fx.dev_key);
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let targets = [
+        "/corp.example/secret/@v/list",
+        "/corp.example/secret/@latest",
+        "/corp.example/secret/@v/v1.0.0.info",
+        "/corp.example/secret/@v/v1.0.0.mod",
+        "/corp.example/secret/@v/v1.0.0.zip",
+        "/corp.example/secret/@v/master.info",
+        "/corp.example/%73ecret/@v/list",
+        "/corp.example%2Fsecret/@v/list",
+        "/corp.example/secret%2F@v/list",
+        "/corp.example//secret/@v/list",
+        "/corp.example/./secret/@v/list",
+        "/corp.example/x/../secret/@v/list",
+        "/corp.example/secret./@v/list",
+        "/corp.example/secret/./@v/list",
+        "/corp.example/secret/@v/v1.0.0.zip%00",
+        "/corp.example/secret%00/@v/list",
+        "/corp.example/Secret/@v/list",
+        "/corp.example/!secret/@v/list",
+        "/corp.example/%21secret/@v/list",
+        "/CORP.EXAMPLE/secret/@v/list",
+        "/corp.example/secret/v2/../@v/list",
+        "/corp.example/secret/@v/v1.0.0.zip?x=1",
+        "/sumdb/sum.golang.org/lookup/corp.example/secret@v1.0.0",
+        "/sumdb/sum.golang.org/lookup/corp.example%2Fsecret@v1.0.0",
+        "/-/publish/corp.example/secret/@v/v1.0.0",
+    ];
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    for t in targets {
+        for (who, h) in [
+            ("outsider bearer", format!("Authorization: {outsider}\r\n")),
+            ("dev bearer", format!("Authorization: {dev}\r\n")),
+            ("anonymous", String::new()),
+        ] {
+            cases.push((
+                format!("GET {t} as {who}"),
+                format!("GET {t} HTTP/1.1\r\nHost: modgate\r\n{h}Connection: close\r\n\r\n").into_bytes(),
+            ));
+        }
+        cases.push((
+            format!("HEAD {t} as dev"),
+            format!("HEAD {t} HTTP/1.1\r\nHost: modgate\r\nAuthorization: {dev}\r\nConnection: close\r\n\r\n")
+                .into_bytes(),
+        ));
+    }
+    let secret_list = "/corp.example/secret/@v/list";
+    for (name, extra) in [
+        ("absolute-form target", format!("GET http://modgate{secret_list} HTTP/1.1\r\nHost: modgate\r\nAuthorization: {dev}\r\n")),
+        ("absolute-form to another host", format!("GET http://127.0.0.1:1{secret_list} HTTP/1.1\r\nHost: x\r\nAuthorization: {dev}\r\n")),
+        ("no Host header", format!("GET {secret_list} HTTP/1.1\r\nAuthorization: {dev}\r\n")),
+        ("Host names the upstream", format!("GET {secret_list} HTTP/1.1\r\nHost: {}\r\nAuthorization: {dev}\r\n", fx.upstream.addr())),
+        ("two Host headers", format!("GET {secret_list} HTTP/1.1\r\nHost: a\r\nHost: b\r\nAuthorization: {dev}\r\n")),
+        ("X-API-Key of an outsider", format!("GET {secret_list} HTTP/1.1\r\nHost: m\r\nX-API-Key: {}\r\n", fx.outsider_key)),
+        ("outsider key beats a dev bearer", format!("GET {secret_list} HTTP/1.1\r\nHost: m\r\nX-API-Key: {}\r\nAuthorization: {dev}\r\n", fx.outsider_key)),
+        ("Basic with the dev key as user name", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Basic {}\r\n", b64(&format!("{}:", fx.dev_key)))),
+        ("Basic with a revoked key", format!("GET /example.com/public/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Basic {}\r\n", b64(&format!("x:{}", fx.revoked_key)))),
+        ("truncated dev key", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {}\r\n", &fx.dev_key[..fx.dev_key.len() - 1])),
+        ("dev key with a changed secret", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {}0\r\n", &fx.dev_key[..fx.dev_key.len() - 1])),
+        ("unknown auth scheme", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Digest {}\r\n", fx.dev_key)),
+        ("empty bearer", "GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer \r\n".to_string()),
+        ("outsider on private zip", format!("GET /corp.example/private/@v/v1.0.0.zip HTTP/1.1\r\nHost: m\r\nAuthorization: {outsider}\r\n")),
+        ("outsider on private mod with Range", format!("GET /corp.example/private/@v/v1.0.0.mod HTTP/1.1\r\nHost: m\r\nRange: bytes=0-10\r\nAuthorization: {outsider}\r\n")),
+        ("PUT publish as outsider", format!("PUT /-/publish/corp.example/secret/@v/v1.0.0 HTTP/1.1\r\nHost: m\r\nContent-Length: 0\r\nAuthorization: {outsider}\r\n")),
+        ("Disable-Module-Fetch as outsider", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nDisable-Module-Fetch: true\r\nAuthorization: {outsider}\r\n")),
+    ] {
+        cases.push((name.to_string(), format!("{extra}Connection: close\r\n\r\n").into_bytes()));
+    }
+    // Markers of private content or metadata: version lists and info JSON, go.mod text, zips.
+    let leaks = ["\"Version\"", "v1.0.0\n", "module corp.example", "PK\u{3}\u{4}", "testdata/blob.bin"];
+    let mut table = Vec::new();
+    for (name, bytes) in &cases {
+        let r = raw(addr, bytes).unwrap();
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        let leaked = leaks.iter().find(|m| body.contains(*m));
+        table.push(format!("{:>3} {name}", r.status));
+        assert!(![200, 206, 304].contains(&r.status) && leaked.is_none(), "{name}: {} {body:?}", r.status);
+        assert_eq!(get(addr, "/healthz", &[]).status, 200, "alive after {name}");
+    }
+    assert!(cases.len() >= 40, "the table has {} requests", cases.len());
+    eprintln!("bypass table: {} requests, none served private content:\n{}", cases.len(), table.join("\n"));
+    // Denied requests never reached the upstream. (corp.example/Secret, which `!secret` names,
+    // is another module, and devs may ask for it.)
+    let stats = fx.upstream.stats_json();
+    assert!(!stats.contains("/corp.example/secret/"), "{stats}");
+    // The permitted paths still work, so the table tests the guard and not a broken server.
+    let ok = get(addr, "/corp.example/private/@v/list", &[("Authorization", &dev)]);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let ok = get(addr, "/example.com/public/@v/list", &[]);
+    assert_eq!(ok.status, 200, "anonymous reads public modules: {}", ok.text());
+}
+
+#[test]
+fn keys_and_policy_reload_and_bad_files_are_refused() {
+    let fx = fixture();
+    let cfg = fx.tmp.path().join("plain.toml");
+    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let (head, rest) = text.split_once("[tls]").unwrap();
+    std::fs::write(&cfg, format!("{head}{}", &rest[rest.find("[auth]").unwrap()..])).unwrap();
+    let mg = start(&cfg);
+    let outsider = format!("Bearer {}", fx.outsider_key);
+    let path = "/corp.example/private/@v/list";
+    assert_eq!(get(mg.addr, path, &[("Authorization", &outsider)]).status, 403);
+
+    // A policy that lets contractors in, swapped in by rename (as config management does).
+    let next = fx.tmp.path().join("policy.next");
+    std::fs::write(&next, POLICY.replace("read = [\"devs\"]", "read = [\"devs\", \"contractors\"]")).unwrap();
+    std::fs::rename(&next, &fx.policy_file).unwrap();
+    mg.signal(libc::SIGHUP);
+    wait_until(std::time::Duration::from_secs(10), "the new policy", || {
+        get(mg.addr, path, &[("Authorization", &outsider)]).status == 200
+    });
+
+    // A broken policy is refused, loudly, and the one in force stays.
+    std::fs::write(&fx.policy_file, "[[rule]]\nmodules = \"corp.example\"\nread = [\"devs\"\n").unwrap();
+    mg.signal(libc::SIGHUP);
+    wait_until(std::time::Duration::from_secs(10), "the refusal in the log", || {
+        mg.logs().iter().any(|l| l.contains("refused") && l.contains("previous ones stay in force"))
+    });
+    assert_eq!(get(mg.addr, path, &[("Authorization", &outsider)]).status, 200);
+
+    // Revoking a key takes effect without a restart (file change, no signal).
+    let out = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["keys", "revoke", "--file"])
+        .arg(&fx.keys_file)
+        .arg("outsider-bob")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_until(std::time::Duration::from_secs(15), "the revocation", || {
+        get(mg.addr, path, &[("Authorization", &outsider)]).status == 401
+    });
+    // `keys list` shows names and groups, never secrets.
+    let out = Command::new(env!("CARGO_BIN_EXE_modgate"))
+        .args(["keys", "list", "--file"])
+        .arg(&fx.keys_file)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("outsider-bob") && listing.contains("contractors"), "{listing}");
+    assert!(!listing.contains(&fx.dev_key[16..]), "{listing}");
+}
