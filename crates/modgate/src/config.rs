@@ -59,6 +59,8 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsSettings>,
     /// API keys, access policy and audit, when configured.
     pub auth: Option<crate::auth::AuthSettings>,
+    /// Largest zip a publish may send.
+    pub publish_max_bytes: u64,
 }
 
 /// Where the modules a route matches come from.
@@ -155,6 +157,7 @@ struct FileConfig {
     egress: Option<EgressSection>,
     tls: Option<Spanned<TlsSection>>,
     auth: Option<Spanned<AuthSection>>,
+    publish: Option<PublishSection>,
     #[serde(default)]
     route: Vec<Spanned<RouteEntry>>,
 }
@@ -170,6 +173,12 @@ struct RouteEntry {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishSection {
+    max_mb: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -559,6 +568,8 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         auth,
         git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
         memory_cache_bytes: int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
+        publish_max_bytes: int("publish.max_mb", &parsed.publish.unwrap_or_default().max_mb, 500, 1, 500)? as u64
+            * (1 << 20),
     })
 }
 

@@ -18,6 +18,12 @@ pub enum ServeError {
     /// A route or the access policy denies the module.
     #[error("{0}")]
     Forbidden(String),
+    /// The version exists already (publishing is create-only).
+    #[error("{0}")]
+    Conflict(String),
+    /// A request body over the limit.
+    #[error("{0}")]
+    TooLarge(String),
     /// No usable credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -53,6 +59,8 @@ impl ServeError {
             }
             ServeError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ServeError::Conflict(_) => StatusCode::CONFLICT,
+            ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ServeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ServeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,

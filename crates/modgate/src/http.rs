@@ -21,6 +21,7 @@ pub fn router(svc: Arc<Service>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/-/publish/{*target}", axum::routing::put(publish))
         .fallback(module)
         .with_state(Arc::clone(&svc))
         .layer(middleware::from_fn_with_state(svc, access))
@@ -83,7 +84,10 @@ async fn access(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Re
     let mut resp = if absolute_form {
         ServeError::BadRequest("absolute-form request targets are not accepted; send an origin-form path".into())
             .into_response()
-    } else if method != Method::GET && method != Method::HEAD {
+    } else if method != Method::GET
+        && method != Method::HEAD
+        && !(method == Method::PUT && uri.path().starts_with(route::PUBLISH_PREFIX))
+    {
         ServeError::MethodNotAllowed.into_response()
     } else if let Some(auth) = &svc.auth {
         match guard(auth, &req, id.to_str().unwrap_or("-")) {
@@ -134,7 +138,12 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
         }
     };
     // Checksum-database paths: a lookup names a module; the tree tiles and signed heads do not.
-    let (module, version) = if let Some(rest) = path.strip_prefix("/sumdb/") {
+    let mut action = Action::Read;
+    let (module, version) = if path.starts_with(route::PUBLISH_PREFIX) {
+        let parsed = route::parse_publish(path, req.uri().query())?;
+        action = Action::Write;
+        (parsed.module.clone(), parsed.version.clone())
+    } else if let Some(rest) = path.strip_prefix("/sumdb/") {
         match rest.split_once("/lookup/") {
             Some((_, target)) => {
                 let decoded = percent_encoding::percent_decode_str(target)
@@ -153,7 +162,7 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
         let parsed = route::parse(path, req.uri().query())?;
         (parsed.module.clone(), parsed.version.clone())
     };
-    let (ok, _) = auth.authorize(&who, &module, version.as_deref(), Action::Read, request_id);
+    let (ok, _) = auth.authorize(&who, &module, version.as_deref(), action, request_id);
     if ok {
         return Ok(());
     }
@@ -163,7 +172,42 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
     if who.anonymous {
         return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
     }
-    Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name)))
+    let verb = if action == Action::Write { "publish" } else { "read" };
+    Err(ServeError::Forbidden(format!("{module}: {} may not {verb} this module", who.name)))
+}
+
+/// `PUT /-/publish/{module}/@v/{version}`: the body is the module zip; `X-Module-Time`
+/// (RFC 3339 or HTTP date) sets the `.info` time, else now. Publishing needs `[auth]`: the
+/// guard has already checked the caller's `write` permission.
+async fn publish(State(svc): State<Arc<Service>>, req: Request) -> Response {
+    if svc.auth.is_none() {
+        return ServeError::Forbidden("publishing needs [auth] with write rules".into()).into_response();
+    }
+    let parsed = match route::parse_publish(req.uri().path(), req.uri().query()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > svc.publish_max_bytes)
+    {
+        return ServeError::TooLarge(format!("publish: the zip is larger than {} bytes", svc.publish_max_bytes))
+            .into_response();
+    }
+    let time = req.headers().get("x-module-time").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let body = req.into_body().into_data_stream();
+    match svc.publish(&parsed, body, time).await {
+        Ok(h1) => {
+            let mut r = text(StatusCode::CREATED, &format!("published {} {h1}\n", parsed.display()));
+            if let Ok(v) = HeaderValue::from_str(&h1) {
+                r.headers_mut().insert("x-module-h1", v);
+            }
+            r
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {

@@ -142,7 +142,7 @@ impl tower_service::Service<hyper::Uri> for EgressConnector {
     }
 }
 
-type Inner = Client<hyper_rustls::HttpsConnector<EgressConnector>, http_body_util::Empty<Bytes>>;
+type Inner = Client<hyper_rustls::HttpsConnector<EgressConnector>, http_body_util::Full<Bytes>>;
 
 pub struct HttpClient {
     client: Inner,
@@ -205,8 +205,9 @@ impl HttpClient {
                     req = req.header("proxy-authorization", auth);
                 }
             }
-            let req =
-                req.body(http_body_util::Empty::new()).map_err(|e| FetchError::Failed(format!("{origin}: {e}")))?;
+            let req = req
+                .body(http_body_util::Full::new(Bytes::new()))
+                .map_err(|e| FetchError::Failed(format!("{origin}: {e}")))?;
             let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
                 Err(_) => return Err(FetchError::Timeout(format!("{origin}: no answer within {:?}", self.timeout))),
                 Ok(Err(e)) => return Err(FetchError::Failed(format!("{origin}: {}", error_chain(&e)))),
@@ -233,6 +234,30 @@ impl HttpClient {
             url = next;
         }
         Err(FetchError::Failed(format!("{}: more than {MAX_REDIRECTS} redirects", redact(&url))))
+    }
+}
+
+impl HttpClient {
+    /// PUT `body` with extra headers (no redirects followed); the status and the answer's body
+    /// (at most 64 KiB).
+    pub async fn put(&self, url: &str, body: Bytes, headers: &[(&str, String)]) -> Result<(u16, Bytes), FetchError> {
+        let origin = redact(url);
+        let uri: hyper::Uri = url.parse().map_err(|e| FetchError::Failed(format!("{origin}: bad URL: {e}")))?;
+        let mut req = hyper::Request::put(strip_userinfo(&uri))
+            .header("user-agent", concat!("modgate/", env!("CARGO_PKG_VERSION")))
+            .header("content-type", "application/zip");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req =
+            req.body(http_body_util::Full::new(body)).map_err(|e| FetchError::Failed(format!("{origin}: {e}")))?;
+        let resp = tokio::time::timeout(self.timeout, self.client.request(req))
+            .await
+            .map_err(|_| FetchError::Timeout(format!("{origin}: no answer within {:?}", self.timeout)))?
+            .map_err(|e| FetchError::Failed(format!("{origin}: {}", error_chain(&e))))?;
+        let status = resp.status().as_u16();
+        let body = crate::upstream::Body::Http { body: resp.into_body(), idle: self.idle, origin };
+        Ok((status, body.collect(64 * 1024).await.unwrap_or_default()))
     }
 }
 

@@ -19,6 +19,26 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Build a module zip from a directory (the go command's rules) and publish it to a server.
+    Publish {
+        /// The module's root directory.
+        dir: PathBuf,
+        /// The module path.
+        #[arg(long)]
+        module: String,
+        /// A canonical version, e.g. v1.2.3.
+        #[arg(long)]
+        version: String,
+        /// The server's base URL, e.g. https://modgate.corp.example.
+        #[arg(long)]
+        server: String,
+        /// An API key with write permission.
+        #[arg(long, env = "MODGATE_KEY", hide_env_values = true)]
+        key: Option<String>,
+        /// The version's time (RFC 3339) [default: now].
+        #[arg(long)]
+        time: Option<String>,
+    },
     /// Manage API keys (the keys file stores only their hashes; a running server reloads it).
     Keys {
         #[command(subcommand)]
@@ -116,6 +136,18 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Publish { dir, module, version, server, key, time } => {
+            match publish(&dir, &module, &version, &server, key, time) {
+                Ok(msg) => {
+                    println!("{msg}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("modgate: publish: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Keys { command } => match keys(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -179,5 +211,42 @@ fn keys(command: KeysCommand) -> Result<(), String> {
             eprintln!("modgate: revoked {key}");
             Ok(())
         }
+    }
+}
+
+fn publish(
+    dir: &std::path::Path,
+    module: &str,
+    version: &str,
+    server: &str,
+    key: Option<String>,
+    time: Option<String>,
+) -> Result<String, String> {
+    let zip = gomod::zipcreate::create_from_dir(dir, module, version, std::io::Cursor::new(Vec::new()))
+        .map_err(|e| format!("{module}@{version}: {e}"))?
+        .into_inner();
+    let escaped_module = gomod::path::escape_path(module).map_err(|e| e.to_string())?;
+    let escaped_version = gomod::path::escape_version(version).map_err(|e| e.to_string())?;
+    let url = format!("{}/-/publish/{escaped_module}/@v/{escaped_version}", server.trim_end_matches('/'));
+    let mut headers = Vec::new();
+    if let Some(k) = key {
+        headers.push(("authorization", format!("Bearer {k}")));
+    }
+    if let Some(t) = time {
+        headers.push(("x-module-time", t));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let client = modgate::httpclient::HttpClient::new(
+        &modgate::httpclient::Egress::default(),
+        std::time::Duration::from_secs(300),
+        std::time::Duration::from_secs(60),
+    );
+    let (status, body) =
+        rt.block_on(client.put(&url, bytes::Bytes::from(zip), &headers)).map_err(|e| e.reason().to_string())?;
+    let text = String::from_utf8_lossy(&body).trim().to_string();
+    if status == 201 {
+        Ok(text)
+    } else {
+        Err(format!("{status}: {text}"))
     }
 }

@@ -109,6 +109,11 @@ impl ModuleRequest {
     }
 
     /// The request for another endpoint of the same module and version.
+    /// The module path, `!`-escaped.
+    pub fn escaped_module(&self) -> &str {
+        &self.escaped_module
+    }
+
     pub fn with_endpoint(&self, endpoint: Endpoint) -> Self {
         Self::new(
             self.module.clone(),
@@ -175,6 +180,22 @@ pub fn decode_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, ServeError> {
 }
 
 /// Parses a request path (still percent-encoded) and query into a module request.
+/// The prefix of publish targets: `PUT /-/publish/{module}/@v/{version}`.
+pub const PUBLISH_PREFIX: &str = "/-/publish/";
+
+/// A publish target, decoded by the same rules as every module path, naming the version's zip.
+/// Only canonical versions can be published.
+pub fn parse_publish(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, ServeError> {
+    let rest = raw_path.strip_prefix(PUBLISH_PREFIX).ok_or_else(|| bad("not a publish path"))?;
+    let req = parse(&format!("/{rest}.zip"), query)?;
+    let version = req.version.clone().unwrap_or_default();
+    if req.endpoint != Endpoint::Zip || !gomod::path::is_canonical_version(&version) {
+        return Err(bad(format!("publish: {version:?} is not a canonical version")));
+    }
+    gomod::path::check(&req.module, &version).map_err(|e| bad(format!("publish: {e}")))?;
+    Ok(req)
+}
+
 pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, ServeError> {
     if raw_path.len() > MAX_PATH {
         return Err(ServeError::TooLong(format!("request path longer than {MAX_PATH} bytes")));

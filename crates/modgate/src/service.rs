@@ -110,6 +110,10 @@ pub struct Service {
     zip_fills: Mutex<HashMap<String, tokio::sync::watch::Receiver<Progress>>>,
     /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// One publish per module at a time.
+    publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Largest publish body.
+    pub publish_max_bytes: u64,
 }
 
 impl Service {
@@ -151,6 +155,8 @@ impl Service {
             prefetcher: crate::prefetch::Prefetcher::new(cfg.prefetch.clone()),
             memory: crate::memcache::MemCache::new(cfg.memory_cache_bytes),
             zip_fills: Mutex::new(HashMap::new()),
+            publish_locks: Mutex::new(HashMap::new()),
+            publish_max_bytes: cfg.publish_max_bytes,
             auth: match &cfg.auth {
                 Some(a) => Some(crate::auth::Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
                 None => None,
@@ -520,7 +526,175 @@ impl Service {
         Ok(())
     }
 
+    /// Publishes a module version from a zip body: canonical versions only, create-only (409
+    /// when any of the version's objects exists), the zip checked completely before anything is
+    /// committed. Returns the zip's `h1:` hash.
+    pub async fn publish<S, E>(
+        &self,
+        req: &ModuleRequest,
+        mut body: S,
+        time: Option<String>,
+    ) -> Result<String, ServeError>
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let version = req.version.clone().unwrap_or_default();
+        let (mod_req, info_req) = (req.with_endpoint(Endpoint::Mod), req.with_endpoint(Endpoint::Info));
+        let keys = [req.rel().to_string(), mod_req.rel().to_string(), info_req.rel().to_string()];
+        let conflict =
+            || ServeError::Conflict(format!("{}: this version exists; versions are never overwritten", req.display()));
+        if self.any_stored(&keys).await? {
+            return Err(conflict());
+        }
+        let time = match time {
+            None => httpdate::fmt_http_date(std::time::SystemTime::now()),
+            Some(t) => t,
+        };
+        let time = rfc3339(&time)
+            .ok_or_else(|| ServeError::BadRequest(format!("publish: {time:?} is not an RFC 3339 time")))?;
+        // The body goes to a temporary file, within the limit.
+        let mut tmp = self.store.temp().await?;
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ServeError::BadRequest(format!("publish: reading the body: {e}")))?;
+            written += chunk.len() as u64;
+            if written > self.publish_max_bytes {
+                return Err(ServeError::TooLarge(format!(
+                    "publish: the zip is larger than {} bytes",
+                    self.publish_max_bytes
+                )));
+            }
+            tmp.write_all(&chunk).await?;
+        }
+        tmp.file.flush().await?;
+        let path = tmp.path.clone();
+        let (module, v) = (req.module.clone(), version.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            let f = std::fs::File::open(&path)?;
+            Ok::<_, std::io::Error>(gomod::zipcheck::check_zip(std::io::BufReader::new(f), &module, &v))
+        })
+        .await
+        .map_err(|e| ServeError::Storage(format!("zip check task: {e}")))??
+        .map_err(|e| ServeError::BadRequest(format!("publish: {}: invalid module zip: {e}", req.display())))?;
+        let (_, major) = gomod::path::split_path_version(&req.module).unwrap_or((&req.module, ""));
+        let go_mod = match checked.go_mod.clone() {
+            Some(g) => g,
+            None if major.is_empty() => gomod::zipcreate::synthesize_go_mod(&req.module),
+            None => {
+                return Err(ServeError::BadRequest(format!(
+                    "publish: {}: a {major} module needs a go.mod in its zip",
+                    req.display()
+                )))
+            }
+        };
+        if let Some(declared) = gomod::modfile::module_path(&go_mod) {
+            if declared != req.module {
+                return Err(ServeError::BadRequest(format!(
+                    "publish: {}: the zip's go.mod declares {declared:?}",
+                    req.display()
+                )));
+            }
+        }
+        let lock = {
+            let mut locks = self.publish_locks.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(locks.entry(req.escaped_module().to_string()).or_default())
+        };
+        let _held = lock.lock().await;
+        if self.any_stored(&keys).await? {
+            return Err(conflict());
+        }
+        // The zip decides: its create-only link fails for every publisher but the first.
+        if self.store.commit_immutable(tmp, req.rel()).await? == Commit::AlreadyExists {
+            return Err(conflict());
+        }
+        self.store.put_immutable(mod_req.rel(), &go_mod).await?;
+        let info = format!("{{\"Version\":\"{version}\",\"Time\":\"{time}\"}}\n");
+        self.store.put_immutable(info_req.rel(), info.as_bytes()).await?;
+        self.store.add_published(req.escaped_module(), &version).await?;
+        // Lists and @latest answers learn of the new version at once.
+        for r in [req.with_endpoint(Endpoint::List), req.with_endpoint(Endpoint::Latest)] {
+            self.negative.lock().unwrap_or_else(|p| p.into_inner()).remove(r.rel());
+        }
+        tracing::info!(object = %req.rel(), bytes = written, h1 = %checked.h1, "published");
+        Ok(checked.h1)
+    }
+
+    async fn any_stored(&self, keys: &[String]) -> Result<bool, ServeError> {
+        for k in keys {
+            if self.store.open_immutable(k).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// `list` and `@latest`, with the versions published here merged in: published modules are
+    /// a source like any other, and the only one when no upstream knows the module.
     async fn mutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        let published = match req.endpoint {
+            Endpoint::List | Endpoint::Latest => self.store.published_versions(req.escaped_module()).await?,
+            _ => Vec::new(),
+        };
+        if published.is_empty() {
+            return self.mutable_from_sources(req).await;
+        }
+        let from_sources = match self.mutable_from_sources(req).await {
+            Ok(Reply::Mutable { data, cache }) => Some((data, cache)),
+            Ok(other) => return Ok(other),
+            Err(ServeError::NotFound { .. }) => None,
+            Err(e) => {
+                tracing::warn!(module = %req.module, error = %e, "sources failed; answering from published versions");
+                None
+            }
+        };
+        let cache = from_sources.as_ref().map(|(_, c)| *c).unwrap_or(CacheStatus::Hit);
+        match req.endpoint {
+            Endpoint::List => {
+                let mut all: Vec<String> = published;
+                if let Some((data, _)) = &from_sources {
+                    all.extend(
+                        String::from_utf8_lossy(data).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()),
+                    );
+                }
+                all.sort_by(|a, b| gomod::semver::compare(a, b));
+                all.dedup();
+                let text: String = all.iter().map(|v| format!("{v}\n")).collect();
+                Ok(Reply::Mutable { data: Bytes::from(text), cache })
+            }
+            _ => {
+                // The highest release, else the highest pre-release, among published versions;
+                // a source's answer wins when it is higher.
+                let best = published
+                    .iter()
+                    .filter(|v| gomod::semver::prerelease(v).is_empty())
+                    .max_by(|a, b| gomod::semver::compare(a, b))
+                    .or_else(|| published.iter().max_by(|a, b| gomod::semver::compare(a, b)))
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some((data, c)) = from_sources {
+                    if info_version(&data).is_ok_and(|v| gomod::semver::compare(&v, &best).is_ge()) {
+                        return Ok(Reply::Mutable { data, cache: c });
+                    }
+                }
+                let key = format!(
+                    "{}/@v/{}.info",
+                    req.escaped_module(),
+                    gomod::path::escape_version(&best).unwrap_or_default()
+                );
+                let data = self
+                    .store
+                    .read_immutable(&key)
+                    .await?
+                    .ok_or_else(|| ServeError::Storage(format!("{key}: published but missing")))?;
+                Ok(Reply::Mutable { data: Bytes::from(data), cache })
+            }
+        }
+    }
+
+    async fn mutable_from_sources(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
         let key = req.rel().to_string();
         let cached = self.store.get_mutable(&key).await?;
         if let Some((data, age)) = &cached {
@@ -600,4 +774,41 @@ fn info_version(data: &[u8]) -> Result<String, String> {
     }
     let info: Info = serde_json::from_slice(data).map_err(|e| format!("not an .info JSON object: {e}"))?;
     Ok(info.version)
+}
+
+/// An RFC 3339 UTC time (`2006-01-02T15:04:05Z`) from RFC 3339 or HTTP-date input.
+fn rfc3339(t: &str) -> Option<String> {
+    let t = t.trim();
+    if let Ok(st) = httpdate::parse_http_date(t) {
+        let secs = st.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        let days = secs / 86_400;
+        let (h, mi, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+        // Days-from-civil inverse (Howard Hinnant's algorithm).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        return Some(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"));
+    }
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape = b.len() == 20
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'Z';
+    shape.then(|| t.to_string())
 }

@@ -63,7 +63,7 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens (creating) the store under `root` and removes fills a crash left behind.
     pub fn open(root: &Path) -> io::Result<Self> {
-        for d in ["cache", "meta", "tmp"] {
+        for d in ["cache", "meta", "tmp", "published"] {
             std::fs::create_dir_all(root.join(d))?;
         }
         let tmp = root.join("tmp");
@@ -152,6 +152,38 @@ impl LocalStore {
         }
         fs::rename(&tmp.path, &target).await?;
         tmp.committed = true;
+        Ok(())
+    }
+
+    /// The versions published to this server for a module (escaped path), in publish order.
+    /// Published objects live in `cache/` like fetched ones; this index is what makes them a
+    /// source (`list`, `@latest`) and marks them as never to be evicted.
+    pub async fn published_versions(&self, escaped_module: &str) -> io::Result<Vec<String>> {
+        match fs::read_to_string(self.root.join("published").join(escaped_module).join("versions")).await {
+            Ok(t) => Ok(t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds a version to a module's published index (the caller serializes per module).
+    pub async fn add_published(&self, escaped_module: &str, version: &str) -> io::Result<()> {
+        let mut versions = self.published_versions(escaped_module).await?;
+        if versions.iter().any(|v| v == version) {
+            return Ok(());
+        }
+        versions.push(version.to_string());
+        let mut text = versions.join("\n");
+        text.push('\n');
+        let dir = self.root.join("published").join(escaped_module);
+        fs::create_dir_all(&dir).await?;
+        let mut tmp = self.temp().await?;
+        tmp.write_all(text.as_bytes()).await?;
+        tmp.file.flush().await?;
+        tmp.file.sync_all().await?;
+        fs::rename(&tmp.path, dir.join("versions")).await?;
+        tmp.committed = true;
+        sync_dir(Some(&dir)).await;
         Ok(())
     }
 

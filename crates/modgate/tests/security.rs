@@ -21,6 +21,7 @@ struct Fx {
     dev_key: String,
     outsider_key: String,
     revoked_key: String,
+    ci_key: String,
 }
 
 const POLICY: &str = r#"
@@ -32,6 +33,7 @@ read = ["admins"]
 [[rule]]
 modules = "corp.example"
 read = ["devs"]
+write = ["ci"]
 
 [[rule]]
 modules = "*"
@@ -68,6 +70,7 @@ fn fixture() -> Fx {
     let dev_key = add_key(&keys_file, "dev-alice", "devs");
     let outsider_key = add_key(&keys_file, "outsider-bob", "contractors");
     let revoked_key = add_key(&keys_file, "old-ci", "devs,admins");
+    let ci_key = add_key(&keys_file, "ci", "ci");
     let out = Command::new(env!("CARGO_BIN_EXE_modgate"))
         .args(["keys", "revoke", "--file"])
         .arg(&keys_file)
@@ -91,7 +94,7 @@ fn fixture() -> Fx {
         audit.display()
     );
     std::fs::write(tmp.path().join("modgate.toml"), cfg).unwrap();
-    Fx { tmp, upstream, graph, ca: ca_path, keys_file, policy_file, audit, dev_key, outsider_key, revoked_key }
+    Fx { tmp, upstream, graph, ca: ca_path, keys_file, policy_file, audit, dev_key, outsider_key, revoked_key, ci_key }
 }
 
 fn start(cfg: &Path) -> Process {
@@ -441,4 +444,117 @@ fn sni_versions_and_certificate_reload_under_load() {
     std::fs::write(&a.cert, "not a certificate").unwrap();
     wait_until(std::time::Duration::from_secs(20), "the refusal", || refusals() > before);
     assert!(tls_get(mg.addr, &ca_path, "a.example", all).is_ok());
+}
+
+/// A module directory and its zip as the go command would build it.
+fn module_zip(dir: &Path, module: &str, version: &str, content: &str) -> Vec<u8> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("go.mod"), format!("module {module}\n\ngo 1.21\n")).unwrap();
+    std::fs::write(dir.join("lib.go"), format!("package lib\n\nconst Content = {content:?}\n")).unwrap();
+    gomod::zipcreate::create_from_dir(dir, module, version, std::io::Cursor::new(Vec::new())).unwrap().into_inner()
+}
+
+fn put(addr: std::net::SocketAddr, path: &str, key: &str, body: &[u8]) -> Resp {
+    let mut req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    raw(addr, &req).unwrap()
+}
+
+#[test]
+fn publishing_is_create_only_checked_and_served_to_the_go_command() {
+    let fx = fixture();
+    let mg = start(&fx.tmp.path().join("modgate.toml"));
+    let server = format!("https://127.0.0.1:{}", mg.addr.port());
+    let dir = fx.tmp.path().join("lib");
+    module_zip(&dir, "corp.example/lib", "v1.0.0", "one");
+    let publish = |key: &str, version: &str| {
+        Command::new(env!("CARGO_BIN_EXE_modgate"))
+            .args(["publish"])
+            .arg(&dir)
+            .args(["--module", "corp.example/lib", "--version", version, "--server", &server])
+            .args(["--time", "2026-01-02T03:04:05Z"])
+            .env("MODGATE_KEY", key)
+            .env("SSL_CERT_FILE", &fx.ca)
+            .output()
+            .unwrap()
+    };
+    let out = publish(&fx.ci_key, "v1.0.0");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    // The go command downloads it with the same hash, and lists it.
+    let dev = go_with(&fx, &mg, Some(&fx.dev_key));
+    let got = dev.run(&dev.work(), &["mod", "download", "-json", "corp.example/lib@v1.0.0"]).unwrap();
+    let d = parse_download_json(&got.stdout).unwrap();
+    assert!(said.contains(&d[0].sum), "{said} vs {}", d[0].sum);
+    let listed = dev.run(&dev.work(), &["list", "-m", "-versions", "corp.example/lib"]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&listed.stdout).trim(), "corp.example/lib v1.0.0");
+    let latest = dev.run(&dev.work(), &["list", "-m", "-json", "corp.example/lib@latest"]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&latest.stdout).unwrap();
+    assert_eq!((v["Version"].as_str(), v["Time"].as_str()), (Some("v1.0.0"), Some("2026-01-02T03:04:05Z")));
+    // Never overwritten; and a reader may not publish.
+    let again = publish(&fx.ci_key, "v1.0.0");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("409"), "{}", String::from_utf8_lossy(&again.stderr));
+    let denied = publish(&fx.dev_key, "v1.1.0");
+    let err = String::from_utf8_lossy(&denied.stderr).to_string();
+    assert!(err.contains("403") && err.contains("may not publish"), "{err}");
+    // The audit log records the write.
+    let audit = std::fs::read_to_string(&fx.audit).unwrap();
+    assert!(audit.lines().any(|l| l.contains("\"action\":\"write\"") && l.contains("\"allowed\":true")), "{audit}");
+}
+
+#[test]
+fn concurrent_publishes_of_one_version_make_exactly_one() {
+    let fx = fixture();
+    let cfg = fx.tmp.path().join("plain.toml");
+    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let (head, rest) = text.split_once("[tls]").unwrap();
+    let auth = &rest[rest.find("[auth]").unwrap()..];
+    std::fs::write(&cfg, format!("{head}[publish]\nmax_mb = 1\n{auth}")).unwrap();
+    let mg = start(&cfg);
+    let path = "/-/publish/corp.example/race/@v/v1.0.0";
+    // Twenty different zips for one version, sent at once.
+    let zips: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            module_zip(&fx.tmp.path().join(format!("race{i}")), "corp.example/race", "v1.0.0", &format!("zip {i}"))
+        })
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(zips.len()));
+    let handles: Vec<_> = zips
+        .iter()
+        .cloned()
+        .map(|z| {
+            let (b, key, addr) = (barrier.clone(), fx.ci_key.clone(), mg.addr);
+            std::thread::spawn(move || {
+                b.wait();
+                put(addr, path, &key, &z).status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 19, "{statuses:?}");
+    // The stored zip is exactly one of the bodies, whole.
+    let dev = format!("Bearer {}", fx.dev_key);
+    let stored = get(mg.addr, "/corp.example/race/@v/v1.0.0.zip", &[("Authorization", &dev)]);
+    assert_eq!(stored.status, 200);
+    assert!(zips.contains(&stored.body), "the stored zip is one publisher's, intact");
+    assert_eq!(get(mg.addr, "/corp.example/race/@v/list", &[("Authorization", &dev)]).text(), "v1.0.0\n");
+
+    // Checked before commit: garbage, a wrong module in the zip, non-canonical versions, size.
+    let ci = &fx.ci_key;
+    assert_eq!(put(mg.addr, "/-/publish/corp.example/bad/@v/v1.0.0", ci, b"not a zip").status, 400);
+    let other = module_zip(&fx.tmp.path().join("other"), "corp.example/other", "v1.0.0", "x");
+    assert_eq!(put(mg.addr, "/-/publish/corp.example/bad/@v/v1.0.0", ci, &other).status, 400);
+    for v in ["v1.0", "master", "v1.0.0+meta", "latest"] {
+        let r = put(mg.addr, &format!("/-/publish/corp.example/bad/@v/{v}"), ci, &other);
+        assert!(matches!(r.status, 400 | 404), "{v}: {} {}", r.status, r.text());
+    }
+    let big = vec![0u8; 2 << 20];
+    assert_eq!(put(mg.addr, "/-/publish/corp.example/bad/@v/v1.0.0", ci, &big).status, 413);
+    // Nothing of the refused publishes was kept.
+    assert_eq!(get(mg.addr, "/corp.example/bad/@v/list", &[("Authorization", &dev)]).status, 404);
 }
