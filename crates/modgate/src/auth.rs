@@ -178,6 +178,18 @@ pub struct Policy {
     pub admin: Vec<String>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
+    /// Client-certificate subjects (mTLS) and the groups they belong to.
+    #[serde(default, rename = "client_cert")]
+    pub client_certs: Vec<CertIdentity>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertIdentity {
+    /// The subject as modgate prints it, e.g. `CN=ci-bot, O=Corp` (see the audit log).
+    pub subject: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -364,17 +376,11 @@ impl Auth {
             };
         }
         if let Some(c) = cert {
-            // A certificate's subject is its identity; its groups are the keys-file entries
-            // named after it (`name = "cert:CN=…"`) — or none.
-            let name = format!("cert:{}", c.0);
-            let groups: Vec<String> = state
-                .keys
-                .keys
-                .iter()
-                .filter(|k| k.name == name && !k.revoked)
-                .flat_map(|k| k.groups.clone())
-                .collect();
-            return Authn::Ok(Principal { name, groups, anonymous: false });
+            // A verified certificate's subject is its identity; the policy's `[[client_cert]]`
+            // entries give its groups.
+            let groups: Vec<String> =
+                state.policy.client_certs.iter().filter(|i| i.subject == c.0).flat_map(|i| i.groups.clone()).collect();
+            return Authn::Ok(Principal { name: format!("cert:{}", c.0), groups, anonymous: false });
         }
         match &self.settings.anonymous_group {
             Some(g) => Authn::Ok(Principal { name: "anonymous".into(), groups: vec![g.clone()], anonymous: true }),
@@ -462,6 +468,25 @@ mod tests {
         assert_eq!(back.keys.len(), 1);
         assert!(back.keys[0].revoked);
         assert!(!std::fs::read_to_string(&p).unwrap().contains(&key[16..]));
+    }
+
+    #[test]
+    fn client_certificates_map_to_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, policy) = (dir.path().join("keys.toml"), dir.path().join("policy.toml"));
+        std::fs::write(&policy, "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n\n[[client_cert]]\nsubject = \"CN=ci-bot, O=Corp\"\ngroups = [\"devs\"]\n").unwrap();
+        let auth = Auth::new(AuthSettings {
+            keys_file: keys,
+            policy_file: policy,
+            anonymous_group: None,
+            hide_denied: false,
+            audit_log: None,
+        })
+        .unwrap();
+        let cert = crate::tls::ClientCert("CN=ci-bot, O=Corp".into());
+        let Authn::Ok(p) = auth.authenticate(&http::HeaderMap::new(), Some(&cert)) else { panic!("no principal") };
+        assert_eq!(p.groups, vec!["devs".to_string()]);
+        assert!(auth.authorize(&p, "corp.example/x", None, Action::Read, "t").0);
     }
 
     #[test]

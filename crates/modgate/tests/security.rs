@@ -333,6 +333,17 @@ fn tls_get(
     name: &str,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<(String, String), String> {
+    tls_request(addr, ca, name, versions, None, "/healthz")
+}
+
+fn tls_request(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    name: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    client: Option<&testkit::tlsgen::Issued>,
+    path: &str,
+) -> Result<(String, String), String> {
     use rustls::pki_types::pem::PemObject;
     use std::io::{Read, Write};
     let mut roots = rustls::RootCertStore::empty();
@@ -340,17 +351,25 @@ fn tls_get(
         roots.add(c.unwrap()).unwrap();
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let cfg = match client {
+        None => builder.with_no_client_auth(),
+        Some(c) => {
+            let certs: Vec<_> =
+                rustls::pki_types::CertificateDer::pem_file_iter(&c.cert).unwrap().map(|c| c.unwrap()).collect();
+            let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&c.key).unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+    };
     let server_name = rustls::pki_types::ServerName::try_from(name.to_string()).unwrap();
     let conn = rustls::ClientConnection::new(std::sync::Arc::new(cfg), server_name).map_err(|e| e.to_string())?;
     let sock = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, sock);
-    tls.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes())
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     match tls.read_to_end(&mut buf) {
@@ -361,7 +380,8 @@ fn tls_get(
     }
     let leaf = tls.conn.peer_certificates().and_then(|c| c.first().cloned()).ok_or("no certificate")?;
     let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| e.to_string())?;
-    let status = String::from_utf8_lossy(&buf).lines().next().unwrap_or("").to_string();
+    let text = String::from_utf8_lossy(&buf);
+    let status = format!("{} {}", text.lines().next().unwrap_or(""), text.lines().last().unwrap_or(""));
     Ok((cert.subject().to_string(), status))
 }
 
@@ -557,4 +577,44 @@ fn concurrent_publishes_of_one_version_make_exactly_one() {
     assert_eq!(put(mg.addr, "/-/publish/corp.example/bad/@v/v1.0.0", ci, &big).status, 413);
     // Nothing of the refused publishes was kept.
     assert_eq!(get(mg.addr, "/corp.example/bad/@v/list", &[("Authorization", &dev)]).status, 404);
+}
+
+#[test]
+fn client_certificates_are_identities() {
+    let fx = fixture();
+    let ca = TestCa::new("clients CA").unwrap();
+    let clients_ca = ca.write(&fx.tmp.path().join("clients-ca.pem")).unwrap();
+    let bot = ca.client("ci-bot", "Corp", fx.tmp.path(), "bot").unwrap();
+    let stranger = ca.client("stranger", "Elsewhere", fx.tmp.path(), "stranger").unwrap();
+    // The policy maps the bot's subject to the devs group.
+    let policy = format!("{POLICY}\n[[client_cert]]\nsubject = \"CN=ci-bot, O=Corp\"\ngroups = [\"devs\"]\n");
+    std::fs::write(&fx.policy_file, policy).unwrap();
+    let base = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let all = &[&rustls::version::TLS13, &rustls::version::TLS12][..];
+    let private = "/corp.example/private/@v/list";
+    for mode in ["optional", "required"] {
+        let cfg = fx.tmp.path().join(format!("mtls-{mode}.toml"));
+        let text = base
+            .replace("[auth]", &format!("client_ca = \"{}\"\nclient_auth = \"{mode}\"\n[auth]", clients_ca.display()));
+        std::fs::write(&cfg, text).unwrap();
+        let mg = start(&cfg);
+        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&bot), private).unwrap();
+        assert!(status.contains("200"), "{mode}: the bot reads private modules: {status}");
+        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), private).unwrap();
+        assert!(status.contains("403"), "{mode}: a stranger does not: {status}");
+        let (_, status) =
+            tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), "/example.com/public/@v/list").unwrap();
+        assert!(status.contains("200"), "{mode}: but reads public ones as \"*\": {status}");
+        let without = tls_request(mg.addr, &fx.ca, "localhost", all, None, private);
+        match mode {
+            "optional" => assert!(without.unwrap().1.contains("401"), "no certificate, no key: 401"),
+            _ => assert!(without.is_err(), "a certificate is required: {without:?}"),
+        }
+        // A certificate from another CA never gets through the handshake.
+        let rogue_ca = TestCa::new("rogue").unwrap();
+        let rogue = rogue_ca.client("ci-bot", "Corp", fx.tmp.path(), "rogue").unwrap();
+        assert!(tls_request(mg.addr, &fx.ca, "localhost", all, Some(&rogue), private).is_err());
+        let audit = std::fs::read_to_string(&fx.audit).unwrap();
+        assert!(audit.contains("cert:CN=ci-bot, O=Corp"), "{audit}");
+    }
 }
