@@ -43,7 +43,7 @@ impl Action {
 }
 
 /// The `[auth]` section, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuthSettings {
     pub keys_file: PathBuf,
     pub policy_file: PathBuf,
@@ -53,6 +53,9 @@ pub struct AuthSettings {
     pub hide_denied: bool,
     /// `stdout`, or a file appended to.
     pub audit_log: Option<String>,
+    /// Requests per second per key or certificate (0: no limit), and the bucket size.
+    pub key_rate: f64,
+    pub key_burst: f64,
 }
 
 // ---------------------------------------------------------------- keys file
@@ -280,6 +283,8 @@ struct State {
 
 pub struct Auth {
     settings: AuthSettings,
+    /// Token buckets per principal: (tokens, last refill).
+    buckets: Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
     state: RwLock<Arc<State>>,
     audit: Option<Mutex<Box<dyn std::io::Write + Send>>>,
 }
@@ -302,7 +307,12 @@ impl Auth {
                     .map_err(|e| format!("audit log {path}: {e}"))?,
             )),
         };
-        Ok(Arc::new(Self { settings, state: RwLock::new(Arc::new(state)), audit: audit.map(Mutex::new) }))
+        Ok(Arc::new(Self {
+            settings,
+            buckets: Mutex::new(std::collections::HashMap::new()),
+            state: RwLock::new(Arc::new(state)),
+            audit: audit.map(Mutex::new),
+        }))
     }
 
     fn read(settings: &AuthSettings) -> Result<State, String> {
@@ -385,6 +395,29 @@ impl Auth {
         match &self.settings.anonymous_group {
             Some(g) => Authn::Ok(Principal { name: "anonymous".into(), groups: vec![g.clone()], anonymous: true }),
             None => Authn::Missing,
+        }
+    }
+
+    /// Takes a token from the principal's bucket; false when it is empty (429). Anonymous
+    /// callers and servers without `limits.key_rate` are not limited here.
+    pub fn rate_ok(&self, who: &Principal) -> bool {
+        if self.settings.key_rate <= 0.0 || who.anonymous {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let (rate, burst) = (self.settings.key_rate, self.settings.key_burst.max(1.0));
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() * rate < burst);
+        }
+        let (tokens, last) = buckets.entry(who.name.clone()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -481,12 +514,35 @@ mod tests {
             anonymous_group: None,
             hide_denied: false,
             audit_log: None,
+            key_rate: 0.0,
+            key_burst: 0.0,
         })
         .unwrap();
         let cert = crate::tls::ClientCert("CN=ci-bot, O=Corp".into());
         let Authn::Ok(p) = auth.authenticate(&http::HeaderMap::new(), Some(&cert)) else { panic!("no principal") };
         assert_eq!(p.groups, vec!["devs".to_string()]);
         assert!(auth.authorize(&p, "corp.example/x", None, Action::Read, "t").0);
+    }
+
+    #[test]
+    fn token_buckets_limit_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, policy) = (dir.path().join("keys.toml"), dir.path().join("policy.toml"));
+        std::fs::write(&policy, "").unwrap();
+        let auth = Auth::new(AuthSettings {
+            keys_file: keys,
+            policy_file: policy,
+            anonymous_group: None,
+            hide_denied: false,
+            audit_log: None,
+            key_rate: 0.001,
+            key_burst: 3.0,
+        })
+        .unwrap();
+        let (a, b) = (who(&["x"]), Principal { name: "other".into(), groups: vec![], anonymous: false });
+        let granted = (0..5).filter(|_| auth.rate_ok(&a)).count();
+        assert_eq!(granted, 3, "the burst, then nothing (the refill is far slower than the test)");
+        assert!(auth.rate_ok(&b), "another key has its own bucket");
     }
 
     #[test]

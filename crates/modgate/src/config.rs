@@ -61,6 +61,24 @@ pub struct Config {
     pub auth: Option<crate::auth::AuthSettings>,
     /// Largest zip a publish may send.
     pub publish_max_bytes: u64,
+    pub limits: Limits,
+}
+
+/// Protection against slow, greedy or oversized clients (`[limits]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's headers (slowloris), including the wait
+    /// for the next request on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// Request header fields, and their total bytes.
+    pub max_headers: usize,
+    pub max_header_bytes: usize,
+    /// Requests per second per API key or client certificate (token bucket); 0 is off.
+    pub key_rate: f64,
+    /// Bucket size: how many requests a key may make in a burst.
+    pub key_burst: f64,
 }
 
 /// Where the modules a route matches come from.
@@ -158,6 +176,7 @@ struct FileConfig {
     tls: Option<Spanned<TlsSection>>,
     auth: Option<Spanned<AuthSection>>,
     publish: Option<PublishSection>,
+    limits: Option<LimitsSection>,
     #[serde(default)]
     route: Vec<Spanned<RouteEntry>>,
 }
@@ -173,6 +192,17 @@ struct RouteEntry {
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_connections: Option<Spanned<i64>>,
+    header_read_timeout: Option<Spanned<String>>,
+    max_headers: Option<Spanned<i64>>,
+    max_header_kb: Option<Spanned<i64>>,
+    key_rate: Option<Spanned<i64>>,
+    key_burst: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -493,6 +523,8 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
                 anonymous_group: a.anonymous_group.clone().filter(|g| !g.trim().is_empty()),
                 hide_denied: a.hide_denied,
                 audit_log: a.audit_log.clone(),
+                key_rate: 0.0,
+                key_burst: 0.0,
             };
             // Both files must load now: a guard that cannot read its rules must not start.
             crate::auth::KeysFile::load(&settings.keys_file).map_err(|e| fail("auth.keys_file", origin(), e))?;
@@ -546,7 +578,19 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         _ => return Err(fail("log_format", o, format!("{v:?} is not text or json"))),
     };
 
+    let lim = parsed.limits.unwrap_or_default();
+    let key_rate = int("limits.key_rate", &lim.key_rate, 0, 0, 1_000_000)? as f64;
+    let limits = Limits {
+        max_connections: int("limits.max_connections", &lim.max_connections, 4096, 1, 1_000_000)? as usize,
+        header_read_timeout: duration("limits.header_read_timeout", l.pick_file(&lim.header_read_timeout, "30s"))?,
+        max_headers: int("limits.max_headers", &lim.max_headers, 100, 8, 1000)? as usize,
+        max_header_bytes: int("limits.max_header_kb", &lim.max_header_kb, 64, 1, 1024)? as usize * 1024,
+        key_rate,
+        key_burst: int("limits.key_burst", &lim.key_burst, (key_rate as i64 * 2).max(1), 1, 10_000_000)? as f64,
+    };
+    let auth = auth.map(|a| crate::auth::AuthSettings { key_rate: limits.key_rate, key_burst: limits.key_burst, ..a });
     Ok(Config {
+        limits,
         listen,
         data_dir,
         upstream_raw,

@@ -24,6 +24,9 @@ pub enum ServeError {
     /// A request body over the limit.
     #[error("{0}")]
     TooLarge(String),
+    /// A key over its request rate.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// No usable credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -60,6 +63,7 @@ impl ServeError {
             ServeError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServeError::Conflict(_) => StatusCode::CONFLICT,
+            ServeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ServeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ServeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -90,6 +94,9 @@ impl IntoResponse for ServeError {
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"modgate\""));
         }

@@ -137,6 +137,9 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
             return Err(ServeError::Unauthorized("invalid credentials".into()));
         }
     };
+    if !auth.rate_ok(&who) {
+        return Err(ServeError::TooManyRequests(format!("{}: too many requests; slow down", who.name)));
+    }
     // Checksum-database paths: a lookup names a module; the tree tiles and signed heads do not.
     let mut action = Action::Read;
     let (module, version) = if path.starts_with(route::PUBLISH_PREFIX) {

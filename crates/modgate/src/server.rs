@@ -45,6 +45,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let svc = service.clone();
     let timeout = cfg.shutdown_timeout;
+    let limits = cfg.limits.clone();
     let tls = match &cfg.tls {
         Some(t) => Some(crate::tls::Tls::new(t.clone()).map_err(anyhow::Error::msg)?),
         None => None,
@@ -58,6 +59,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
             },
             timeout,
             tls,
+            limits,
         )
         .await
     });
@@ -75,14 +77,36 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     drain: Duration,
     tls: Option<Arc<crate::tls::Tls>>,
+    limits: crate::config::Limits,
 ) {
     let router = crate::http::router(service);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).max_buf_size(64 * 1024);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024).max_concurrent_streams(256);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(256)
+        // Idle HTTP/2 connections are pinged, and closed when the peer stops answering.
+        .keep_alive_interval(Some(limits.header_read_timeout))
+        .keep_alive_timeout(Duration::from_secs(20));
+    // Connections served at once; the rest wait in the listen backlog.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -103,6 +127,7 @@ pub async fn serve(
                         if let Err(e) = conn.await {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");
                         }
+                        drop(permit);
                     });
                     continue;
                 };
@@ -128,6 +153,7 @@ pub async fn serve(
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             _ = &mut shutdown => break,
@@ -224,6 +250,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let hup = None;
         tokio::spawn(reloader(tls.clone(), service.auth.clone(), hup));
     }
-    serve(listener, service, signal(), cfg.shutdown_timeout, tls).await;
+    serve(listener, service, signal(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
     Ok(())
 }
