@@ -234,6 +234,8 @@ struct TlsSection {
     cipher_suites: Vec<String>,
     client_ca: Option<PathBuf>,
     client_auth: Option<String>,
+    plain_listen: Option<String>,
+    redirect_plain: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -501,11 +503,19 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
             let mut certificates = vec![crate::tls::CertFiles { cert: t.cert.clone(), key: t.key.clone() }];
             certificates
                 .extend(t.sni.iter().map(|c| crate::tls::CertFiles { cert: c.cert.clone(), key: c.key.clone() }));
+            let plain_listen = match &t.plain_listen {
+                None => None,
+                Some(v) => Some(v.parse::<SocketAddr>().map_err(|e| {
+                    fail("tls.plain_listen", origin(), format!("{v:?} is not an address like 0.0.0.0:80 ({e})"))
+                })?),
+            };
             let settings = crate::tls::TlsSettings {
                 certificates,
                 min_version,
                 cipher_suites: t.cipher_suites.clone(),
                 client_ca,
+                plain_listen,
+                redirect_plain: t.redirect_plain.unwrap_or(true),
             };
             // The files must load now: a server that cannot terminate TLS must not start.
             crate::tls::build(&settings).map_err(|e| fail("tls", origin(), e))?;

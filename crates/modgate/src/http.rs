@@ -22,6 +22,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/-/publish/{*target}", axum::routing::put(publish))
+        .route("/-/admin/status", get(admin_status))
         .fallback(module)
         .with_state(Arc::clone(&svc))
         .layer(middleware::from_fn_with_state(svc, access))
@@ -142,7 +143,10 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
     }
     // Checksum-database paths: a lookup names a module; the tree tiles and signed heads do not.
     let mut action = Action::Read;
-    let (module, version) = if path.starts_with(route::PUBLISH_PREFIX) {
+    let (module, version) = if path.starts_with("/-/admin/") {
+        action = Action::Admin;
+        (String::new(), None)
+    } else if path.starts_with(route::PUBLISH_PREFIX) {
         let parsed = route::parse_publish(path, req.uri().query())?;
         action = Action::Write;
         (parsed.module.clone(), parsed.version.clone())
@@ -175,8 +179,28 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
     if who.anonymous {
         return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
     }
-    let verb = if action == Action::Write { "publish" } else { "read" };
-    Err(ServeError::Forbidden(format!("{module}: {} may not {verb} this module", who.name)))
+    match action {
+        Action::Admin => Err(ServeError::Forbidden(format!("{} may not use admin endpoints", who.name))),
+        Action::Write => Err(ServeError::Forbidden(format!("{module}: {} may not publish this module", who.name))),
+        Action::Read => Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name))),
+    }
+}
+
+/// `GET /-/admin/status`: what this server is and runs with (secrets redacted). Admin only.
+async fn admin_status(State(svc): State<Arc<Service>>) -> Response {
+    if svc.auth.is_none() {
+        return ServeError::Forbidden("admin endpoints need [auth] with an admin group".into()).into_response();
+    }
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "upstream": svc.upstream_summary(),
+        "routes": svc.route_summary(),
+        "auth": true,
+    });
+    let mut r = Response::new(Body::from(format!("{body}\n")));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 /// `PUT /-/publish/{module}/@v/{version}`: the body is the module zip; `X-Module-Time`

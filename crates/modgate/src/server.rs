@@ -167,6 +167,66 @@ pub async fn serve(
     }
 }
 
+/// The plain-HTTP listener beside TLS when it only redirects: 308 to the same path over HTTPS,
+/// except the health checks, which load balancers probe over plain HTTP.
+async fn redirect_plain(listener: TcpListener, https_port: u16, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            a = listener.accept() => match a {
+                Ok(a) => a,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => return,
+        };
+        let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| async move {
+            Ok::<_, std::convert::Infallible>(redirect_response(&req, https_port))
+        });
+        tokio::spawn(async move {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(10)).keep_alive(false);
+            let _ = b.serve_connection(TokioIo::new(stream), svc).await;
+        });
+    }
+}
+
+fn redirect_response(req: &hyper::Request<hyper::body::Incoming>, https_port: u16) -> hyper::Response<String> {
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut resp = hyper::Response::new(String::new());
+    if path == "/healthz" {
+        *resp.body_mut() = "ok\n".into();
+        return resp;
+    }
+    // The host the client used, without its port, when it is a well-formed authority.
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<http::uri::Authority>().ok())
+        .filter(|a| !a.as_str().contains('@'))
+        .map(|a| a.host().to_string());
+    let Some(host) = host.filter(|h| !h.is_empty()) else {
+        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        *resp.body_mut() = "use https\n".into();
+        return resp;
+    };
+    if !path.starts_with('/') {
+        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        *resp.body_mut() = "use https\n".into();
+        return resp;
+    }
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
+    *resp.status_mut() = hyper::StatusCode::PERMANENT_REDIRECT;
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!("https://{host}{port}{path}")) {
+        resp.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    *resp.body_mut() = "use https\n".into();
+    resp
+}
+
 /// Reloads what can be reloaded: on SIGHUP, and when a watched file changes (polled, so it
 /// works on every filesystem and for files replaced by rename).
 #[cfg(unix)]
@@ -237,11 +297,36 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     if !service.has_sources() {
         tracing::warn!(upstream = %upstream, "no upstream proxy is configured: only cached modules will be served");
     }
-    tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, version = env!("CARGO_PKG_VERSION"), "listening");
+    tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, tls = cfg.tls.is_some(), auth = cfg.auth.is_some(), version = env!("CARGO_PKG_VERSION"), "listening");
     let tls = match &cfg.tls {
         Some(t) => Some(crate::tls::Tls::new(t.clone()).map_err(anyhow::Error::msg)?),
         None => None,
     };
+    // One shutdown signal for every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn(async move {
+        signal().await;
+        let _ = stop_tx.send(true);
+    });
+    if let Some(t) = cfg.tls.as_ref().filter(|t| t.plain_listen.is_some()) {
+        let plain_addr = t.plain_listen.unwrap_or(addr);
+        let plain = TcpListener::bind(plain_addr).await.with_context(|| format!("binding {plain_addr}"))?;
+        let https_port = addr.port();
+        tracing::info!(addr = %plain.local_addr()?, redirect = t.redirect_plain, "plain HTTP listener");
+        if t.redirect_plain {
+            tokio::spawn(redirect_plain(plain, https_port, stopped()));
+        } else {
+            let (svc, drain, limits) = (Arc::clone(&service), cfg.shutdown_timeout, cfg.limits.clone());
+            let stop = stopped();
+            tokio::spawn(async move { serve(plain, svc, stop, drain, None, limits).await });
+        }
+    }
     if tls.is_some() || service.auth.is_some() {
         // The SIGHUP handler is in place before the first connection is accepted.
         #[cfg(unix)]
@@ -250,6 +335,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         let hup = None;
         tokio::spawn(reloader(tls.clone(), service.auth.clone(), hup));
     }
-    serve(listener, service, signal(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
+    serve(listener, service, stopped(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
     Ok(())
 }

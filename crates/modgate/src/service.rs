@@ -114,6 +114,8 @@ pub struct Service {
     publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Largest publish body.
     pub publish_max_bytes: u64,
+    upstream_raw: String,
+    route_raw: Vec<(String, String)>,
 }
 
 impl Service {
@@ -156,12 +158,34 @@ impl Service {
             memory: crate::memcache::MemCache::new(cfg.memory_cache_bytes),
             zip_fills: Mutex::new(HashMap::new()),
             publish_locks: Mutex::new(HashMap::new()),
+            upstream_raw: cfg.upstream_raw.clone(),
+            route_raw: cfg
+                .routes
+                .iter()
+                .map(|r| {
+                    let src = match &r.source {
+                        crate::config::RouteSource::Deny => "deny".to_string(),
+                        crate::config::RouteSource::Chain { raw, .. } => raw.clone(),
+                    };
+                    (r.modules.clone(), src)
+                })
+                .collect(),
             publish_max_bytes: cfg.publish_max_bytes,
             auth: match &cfg.auth {
                 Some(a) => Some(crate::auth::Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
                 None => None,
             },
         })
+    }
+
+    /// The default upstream chain as configured, credentials removed (for the admin status).
+    pub fn upstream_summary(&self) -> String {
+        crate::upstream::redact_text(&self.upstream_raw)
+    }
+
+    /// Route patterns and their sources (for the admin status).
+    pub fn route_summary(&self) -> Vec<String> {
+        self.route_raw.iter().map(|(m, s)| format!("{m} -> {}", crate::upstream::redact_text(s))).collect()
     }
 
     pub fn list_ttl(&self) -> Duration {

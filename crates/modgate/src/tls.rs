@@ -40,6 +40,9 @@ pub struct TlsSettings {
     pub cipher_suites: Vec<String>,
     /// CA bundle that signs client certificates (mTLS), and whether one is required.
     pub client_ca: Option<(PathBuf, ClientAuth)>,
+    /// A plain-HTTP listener beside the TLS one, and whether it only redirects to HTTPS.
+    pub plain_listen: Option<std::net::SocketAddr>,
+    pub redirect_plain: bool,
 }
 
 impl TlsSettings {

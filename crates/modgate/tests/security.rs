@@ -25,6 +25,7 @@ struct Fx {
 }
 
 const POLICY: &str = r#"
+admin = ["ops"]
 # The secret module: admins only. The rest of corp.example: devs. Everything else: anyone.
 [[rule]]
 modules = "corp.example/secret"
@@ -617,4 +618,58 @@ fn client_certificates_are_identities() {
         let audit = std::fs::read_to_string(&fx.audit).unwrap();
         assert!(audit.contains("cert:CN=ci-bot, O=Corp"), "{audit}");
     }
+}
+
+#[test]
+fn a_plain_listener_redirects_to_https() {
+    let fx = fixture();
+    let base = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let cfg = fx.tmp.path().join("redirect.toml");
+    std::fs::write(&cfg, base.replace("[auth]", "plain_listen = \"127.0.0.1:0\"\n[auth]")).unwrap();
+    let mg = start(&cfg);
+    let mut plain = None;
+    wait_until(std::time::Duration::from_secs(10), "the plain listener", || {
+        plain = mg.logs().iter().find(|l| l.contains("plain HTTP listener")).and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+                .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        });
+        plain.is_some()
+    });
+    let plain = plain.unwrap();
+    let r = get(plain, "/corp.example/private/@v/list", &[]);
+    assert_eq!(r.status, 308);
+    let want = format!("https://127.0.0.1:{}/corp.example/private/@v/list", mg.addr.port());
+    assert_eq!(r.header("location"), Some(want.as_str()));
+    assert!(!r.text().contains("v1.0.0"));
+    // Health checks answer over plain HTTP; a hostile Host header gets no redirect.
+    assert_eq!(get(plain, "/healthz", &[]).status, 200);
+    let r = raw(plain, b"GET /x HTTP/1.1\r\nHost: evil.example/path@x\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(r.status, 400);
+    let r = raw(plain, b"GET /x HTTP/1.1\r\nHost: user@evil.example\r\nConnection: close\r\n\r\n").unwrap();
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn admin_endpoints_and_hidden_denials() {
+    let fx = fixture();
+    let ops = add_key(&fx.keys_file, "oncall", "ops");
+    let base = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let (head, rest) = base.split_once("[tls]").unwrap();
+    let auth = &rest[rest.find("[auth]").unwrap()..];
+    let cfg = fx.tmp.path().join("hidden.toml");
+    std::fs::write(&cfg, format!("{head}{auth}hide_denied = true\n")).unwrap();
+    let mg = start(&cfg);
+    let status = get(mg.addr, "/-/admin/status", &[("Authorization", &format!("Bearer {ops}"))]);
+    assert_eq!(status.status, 200, "{}", status.text());
+    let v: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
+    assert!(v["upstream"].as_str().unwrap().starts_with("http://127.0.0.1"), "{v}");
+    let dev = format!("Bearer {}", fx.dev_key);
+    assert_eq!(get(mg.addr, "/-/admin/status", &[("Authorization", &dev)]).status, 404, "hidden like the rest");
+    // hide_denied: a refused module looks like one that does not exist.
+    let outsider = format!("Bearer {}", fx.outsider_key);
+    let r = get(mg.addr, "/corp.example/private/@v/list", &[("Authorization", &outsider)]);
+    assert_eq!(r.status, 404);
+    assert!(!r.text().contains("may not"), "{}", r.text());
+    assert_eq!(get(mg.addr, "/corp.example/private/@v/list", &[("Authorization", &dev)]).status, 200);
 }
