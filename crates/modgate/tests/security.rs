@@ -345,14 +345,30 @@ fn tls_request(
     client: Option<&testkit::tlsgen::Issued>,
     path: &str,
 ) -> Result<(String, String), String> {
+    tls_request_with(addr, ca, name, versions, client, path, None)
+}
+
+/// As [`tls_request`], offering only the named cipher suites when `suites` is given.
+fn tls_request_with(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    name: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    client: Option<&testkit::tlsgen::Issued>,
+    path: &str,
+    suites: Option<&[&str]>,
+) -> Result<(String, String), String> {
     use rustls::pki_types::pem::PemObject;
     use std::io::{Read, Write};
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(names) = suites {
+        provider.cipher_suites.retain(|s| names.contains(&format!("{:?}", s.suite()).as_str()));
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
         .with_protocol_versions(versions)
         .unwrap()
         .with_root_certificates(roots);
@@ -672,4 +688,51 @@ fn admin_endpoints_and_hidden_denials() {
     assert_eq!(r.status, 404);
     assert!(!r.text().contains("may not"), "{}", r.text());
     assert_eq!(get(mg.addr, "/corp.example/private/@v/list", &[("Authorization", &dev)]).status, 200);
+}
+
+#[test]
+fn the_cipher_suite_list_is_enforced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("modgate test CA").unwrap();
+    let ca_path = ca.write(&tmp.path().join("ca.pem")).unwrap();
+    let a = ca.server(&["a.example"], tmp.path(), "a").unwrap();
+    let cfg = tmp.path().join("modgate.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "upstream = \"off\"\ndata_dir = \"{}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+             cipher_suites = [\"TLS13_CHACHA20_POLY1305_SHA256\", \"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\"]\n",
+            tmp.path().join("data").display(),
+            a.cert.display(),
+            a.key.display()
+        ),
+    )
+    .unwrap();
+    let mg = start(&cfg);
+    let all = &[&rustls::version::TLS13, &rustls::version::TLS12][..];
+    let ok = tls_request_with(
+        mg.addr,
+        &ca_path,
+        "a.example",
+        all,
+        None,
+        "/healthz",
+        Some(&["TLS13_CHACHA20_POLY1305_SHA256"]),
+    );
+    assert!(ok.is_ok_and(|(_, s)| s.contains("200")));
+    let aes = ["TLS13_AES_128_GCM_SHA256", "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"];
+    assert!(tls_request_with(mg.addr, &ca_path, "a.example", all, None, "/healthz", Some(&aes)).is_err());
+    // An unknown suite name is a configuration error naming the key.
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg).unwrap().replace("TLS13_CHACHA20_POLY1305_SHA256", "TLS_RSA_WITH_RC4"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_modgate")).args(["config", "check"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tls.cipher_suites"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
