@@ -146,6 +146,8 @@ pub struct PrefetchConfig {
     pub concurrency: usize,
     /// How many levels of requirements below a served go.mod are warmed.
     pub depth: u32,
+    /// Whether serving a version's `.info` warms its zip.
+    pub zips: bool,
 }
 
 /// Values given on the command line or in the environment (clap folds the two together).
@@ -286,6 +288,7 @@ struct RepoEntry {
 #[serde(deny_unknown_fields)]
 struct PrefetchSection {
     enabled: Option<bool>,
+    zips: Option<bool>,
     concurrency: Option<Spanned<i64>>,
     depth: Option<Spanned<i64>>,
 }
@@ -558,6 +561,7 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         enabled: pf.enabled.unwrap_or(true),
         concurrency: int("prefetch.concurrency", &pf.concurrency, 16, 1, 512)? as usize,
         depth: int("prefetch.depth", &pf.depth, 8, 0, 64)? as u32,
+        zips: pf.zips.unwrap_or(true),
     };
 
     let (v, o) = l.pick(&over.listen, &parsed.listen, "127.0.0.1:8080");

@@ -65,6 +65,27 @@ pub fn after_go_mod(svc: &Arc<Service>, req: &ModuleRequest) {
     tokio::spawn(expand(Arc::clone(svc), req.clone(), depth));
 }
 
+/// Called after a canonical version's `.info` was served: the go command asks for the `.info`
+/// of every module in the build list before it downloads their zips (`go mod download`, `go
+/// get`, builds with an empty module cache), so the zip is warmed now, in parallel with the
+/// others, instead of one round trip at a time later. Off with `prefetch.zips = false`.
+pub fn after_info(svc: &Arc<Service>, req: &ModuleRequest) {
+    if !svc.prefetcher.cfg.enabled || !svc.prefetcher.cfg.zips || req.endpoint != Endpoint::Info {
+        return;
+    }
+    let zip = req.with_endpoint(Endpoint::Zip);
+    // Cheap checks first: most .info hits are for modules whose zip is long cached.
+    if svc.is_known_missing(&zip) || !svc.prefetcher.first_expansion(zip.rel()) {
+        return;
+    }
+    let svc = Arc::clone(svc);
+    tokio::spawn(async move {
+        if warm_if_missing(&svc, &zip).await {
+            tracing::debug!(object = %zip.rel(), "zip prefetched");
+        }
+    });
+}
+
 /// Fills one object unless it is stored or known missing, holding a prefetch permit while the
 /// source is asked. True when it was filled now.
 async fn warm_if_missing(svc: &Arc<Service>, r: &ModuleRequest) -> bool {

@@ -221,6 +221,7 @@ impl Service {
             let reply = self.immutable(req).await;
             if reply.is_ok() {
                 crate::prefetch::after_go_mod(self, req);
+                crate::prefetch::after_info(self, req);
             }
             reply
         } else {
@@ -238,8 +239,17 @@ impl Service {
         self.negative_hit(req.rel()).is_some()
     }
 
-    /// Fills an immutable object without answering anyone (prefetch).
+    /// Fills an immutable object without answering anyone (prefetch). Zips join the same
+    /// single flight as client requests, and are waited for until committed.
     pub(crate) async fn warm(self: &Arc<Self>, req: &ModuleRequest) -> Result<(), ServeError> {
+        if req.endpoint == Endpoint::Zip {
+            let mut rx = self.start_zip_fill(req);
+            return match rx.wait_for(|p| !p.state.is_running()).await.map(|p| p.state.clone()) {
+                Ok(FillState::Failed(e)) => Err(e),
+                Err(_) => Err(ServeError::BadGateway(format!("{}: the fill was abandoned", req.display()))),
+                Ok(_) => Ok(()),
+            };
+        }
         self.fill_immutable(req).await
     }
 

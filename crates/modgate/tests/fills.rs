@@ -68,7 +68,9 @@ fn hundred_concurrent_misses_for_one_zip_make_one_upstream_request() {
 fn mod_and_info_requests_never_pull_the_zip() {
     let fx = fixture(12);
     let data = tempfile::tempdir().unwrap();
-    let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
+    let mut cfg = test_config(&fx.upstream.url(), data.path());
+    cfg.prefetch.zips = false;
+    let mg = InProcess::start(cfg);
     let m = fx.graph.module("plain").unwrap();
     for ext in [".info", ".mod"] {
         let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ext), &[]);
@@ -81,6 +83,26 @@ fn mod_and_info_requests_never_pull_the_zip() {
     assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
     let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ".mod"), &[]);
     assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+}
+
+#[test]
+fn a_served_info_warms_its_zip_in_the_background() {
+    let fx = fixture(12);
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
+    let m = fx.graph.module("plain").unwrap();
+    let zip = obj_path(&m.path, "v1.0.0", ".zip");
+    // The zip's upstream answer is slow; the .info reply does not wait for it.
+    fx.upstream.fault(".zip", Fault::SlowDrip { chunk: 256, every: Duration::from_millis(5) });
+    let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ".info"), &[]);
+    assert_eq!(r.status, 200);
+    let stored = data.path().join("cache").join(zip.trim_start_matches('/'));
+    wait_until(Duration::from_secs(30), "the zip prefetched", || stored.exists());
+    fx.upstream.clear_faults();
+    let r = get(mg.addr, &zip, &[]);
+    assert_eq!((r.status, r.header("x-modgate-cache")), (200, Some("hit")));
+    assert_eq!(fx.upstream.count(&zip), 1, "fetched once, by the prefetch");
+    assert_eq!(r.body, m.versions[0].zip_bytes(&m.path));
 }
 
 #[test]
