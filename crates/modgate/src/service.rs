@@ -39,6 +39,10 @@ pub struct MemObject {
     pub data: Bytes,
     pub etag: http::HeaderValue,
     pub last_modified: http::HeaderValue,
+    /// The headers of a full 200 answer, built once: a warm hit clones them.
+    pub headers: http::HeaderMap,
+    /// Set once the prefetch hooks have seen this object, so later hits skip them.
+    pub prefetch_seen: std::sync::atomic::AtomicBool,
 }
 
 /// How many newly written bytes of a filling zip wake its streaming readers.
@@ -219,7 +223,14 @@ impl Service {
         }
         if req.is_immutable() {
             let reply = self.immutable(req).await;
-            if reply.is_ok() {
+            // The prefetch hooks run once per object in memory (they remember what they saw,
+            // but asking costs a lock and a hash on every warm hit).
+            let first = match &reply {
+                Ok(Reply::Memory { obj, .. }) => !obj.prefetch_seen.swap(true, std::sync::atomic::Ordering::Relaxed),
+                Ok(_) => true,
+                Err(_) => false,
+            };
+            if first {
                 crate::prefetch::after_go_mod(self, req);
                 crate::prefetch::after_info(self, req);
             }
@@ -419,11 +430,17 @@ impl Service {
         if data.len() as u64 != obj.len {
             return Err(ServeError::Storage(format!("{key} changed size while being read")));
         }
+        let etag = http::HeaderValue::from_str(&obj.etag).map_err(|e| ServeError::Storage(e.to_string()))?;
+        let last_modified = http::HeaderValue::from_str(&httpdate::fmt_http_date(obj.modified))
+            .map_err(|e| ServeError::Storage(e.to_string()))?;
+        let ct = if key.ends_with(".info") { "application/json" } else { "text/plain; charset=utf-8" };
+        let headers = crate::http::object_headers(ct, &etag, &last_modified, data.len() as u64);
         let mem = Arc::new(MemObject {
             data: Bytes::from(data),
-            etag: http::HeaderValue::from_str(&obj.etag).map_err(|e| ServeError::Storage(e.to_string()))?,
-            last_modified: http::HeaderValue::from_str(&httpdate::fmt_http_date(obj.modified))
-                .map_err(|e| ServeError::Storage(e.to_string()))?,
+            etag,
+            last_modified,
+            headers,
+            prefetch_seen: std::sync::atomic::AtomicBool::new(false),
         });
         self.memory.insert(key, Arc::clone(&mem));
         Ok(Reply::Memory { obj: mem, cache })
