@@ -442,18 +442,6 @@ enum Source {
     Memory(Arc<MemObject>),
 }
 
-/// The headers of a full 200 answer for an immutable object.
-pub fn object_headers(ct: &'static str, etag: &HeaderValue, last_modified: &HeaderValue, len: u64) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(10);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
-    h.insert(header::ETAG, etag.clone());
-    h.insert(header::LAST_MODIFIED, last_modified.clone());
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h
-}
-
 async fn object_response(
     src: Source,
     ct: &'static str,
@@ -461,15 +449,6 @@ async fn object_response(
     req_headers: &HeaderMap,
     head: bool,
 ) -> Response {
-    // The warm path: a plain GET or HEAD of an object in memory gets its prebuilt headers.
-    if let Source::Memory(m) = &src {
-        if !req_headers.contains_key(header::IF_NONE_MATCH) && !req_headers.contains_key(header::RANGE) {
-            let mut r = Response::new(if head { Body::empty() } else { Body::from(m.data.clone()) });
-            *r.headers_mut() = m.headers.clone();
-            r.headers_mut().insert("x-modgate-cache", HeaderValue::from_static(cache.as_str()));
-            return r;
-        }
-    }
     let (etag, last_modified, len) = match &src {
         Source::Memory(m) => (m.etag.clone(), m.last_modified.clone(), m.data.len() as u64),
         Source::File(f) => {

@@ -76,7 +76,6 @@ mod tests {
             data: Bytes::from(vec![b'x'; n]),
             etag: http::HeaderValue::from_static("\"e\""),
             last_modified: http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
-            headers: http::HeaderMap::new(),
             prefetch_seen: std::sync::atomic::AtomicBool::new(false),
         })
     }

@@ -73,6 +73,10 @@ pub fn after_info(svc: &Arc<Service>, req: &ModuleRequest) {
     if !svc.prefetcher.cfg.enabled || !svc.prefetcher.cfg.zips || req.endpoint != Endpoint::Info {
         return;
     }
+    // Nothing to warm from when the module's sources are only `off`.
+    if !svc.chain_for(&req.module).is_ok_and(|c| c.has_sources()) {
+        return;
+    }
     let zip = req.with_endpoint(Endpoint::Zip);
     // Cheap checks first: most .info hits are for modules whose zip is long cached.
     if svc.is_known_missing(&zip) || !svc.prefetcher.first_expansion(zip.rel()) {

@@ -39,8 +39,6 @@ pub struct MemObject {
     pub data: Bytes,
     pub etag: http::HeaderValue,
     pub last_modified: http::HeaderValue,
-    /// The headers of a full 200 answer, built once: a warm hit clones them.
-    pub headers: http::HeaderMap,
     /// Set once the prefetch hooks have seen this object, so later hits skip them.
     pub prefetch_seen: std::sync::atomic::AtomicBool,
 }
@@ -433,13 +431,10 @@ impl Service {
         let etag = http::HeaderValue::from_str(&obj.etag).map_err(|e| ServeError::Storage(e.to_string()))?;
         let last_modified = http::HeaderValue::from_str(&httpdate::fmt_http_date(obj.modified))
             .map_err(|e| ServeError::Storage(e.to_string()))?;
-        let ct = if key.ends_with(".info") { "application/json" } else { "text/plain; charset=utf-8" };
-        let headers = crate::http::object_headers(ct, &etag, &last_modified, data.len() as u64);
         let mem = Arc::new(MemObject {
             data: Bytes::from(data),
             etag,
             last_modified,
-            headers,
             prefetch_seen: std::sync::atomic::AtomicBool::new(false),
         });
         self.memory.insert(key, Arc::clone(&mem));
