@@ -503,21 +503,28 @@ mod tests {
         assert!(!std::fs::read_to_string(&p).unwrap().contains(&key[16..]));
     }
 
-    #[test]
-    fn client_certificates_map_to_groups() {
+    /// An `Auth` over an empty keys file and the given policy text.
+    fn auth_with(policy_text: &str, key_rate: f64, key_burst: f64) -> (tempfile::TempDir, Arc<Auth>) {
         let dir = tempfile::tempdir().unwrap();
         let (keys, policy) = (dir.path().join("keys.toml"), dir.path().join("policy.toml"));
-        std::fs::write(&policy, "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n\n[[client_cert]]\nsubject = \"CN=ci-bot, O=Corp\"\ngroups = [\"devs\"]\n").unwrap();
-        let auth = Auth::new(AuthSettings {
+        std::fs::write(&policy, policy_text).unwrap();
+        let settings = AuthSettings {
             keys_file: keys,
             policy_file: policy,
             anonymous_group: None,
             hide_denied: false,
             audit_log: None,
-            key_rate: 0.0,
-            key_burst: 0.0,
-        })
-        .unwrap();
+            key_rate,
+            key_burst,
+        };
+        (dir, Auth::new(settings).unwrap())
+    }
+
+    #[test]
+    fn client_certificates_map_to_groups() {
+        let policy = "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n\n\
+                      [[client_cert]]\nsubject = \"CN=ci-bot, O=Corp\"\ngroups = [\"devs\"]\n";
+        let (_dir, auth) = auth_with(policy, 0.0, 0.0);
         let cert = crate::tls::ClientCert("CN=ci-bot, O=Corp".into());
         let Authn::Ok(p) = auth.authenticate(&http::HeaderMap::new(), Some(&cert)) else { panic!("no principal") };
         assert_eq!(p.groups, vec!["devs".to_string()]);
@@ -526,19 +533,7 @@ mod tests {
 
     #[test]
     fn token_buckets_limit_each_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let (keys, policy) = (dir.path().join("keys.toml"), dir.path().join("policy.toml"));
-        std::fs::write(&policy, "").unwrap();
-        let auth = Auth::new(AuthSettings {
-            keys_file: keys,
-            policy_file: policy,
-            anonymous_group: None,
-            hide_denied: false,
-            audit_log: None,
-            key_rate: 0.001,
-            key_burst: 3.0,
-        })
-        .unwrap();
+        let (_dir, auth) = auth_with("", 0.001, 3.0);
         let (a, b) = (who(&["x"]), Principal { name: "other".into(), groups: vec![], anonymous: false });
         let granted = (0..5).filter(|_| auth.rate_ok(&a)).count();
         assert_eq!(granted, 3, "the burst, then nothing (the refill is far slower than the test)");

@@ -342,13 +342,21 @@ impl Service {
 
     async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
         let key = req.rel();
-        if let Some(reply) = self.stored(key).await? {
-            return Ok(reply);
-        }
-        if let Some(e) = self.negative_hit(key) {
-            return Err(e);
-        }
-        let mut rx = self.start_zip_fill(req);
+        // A fill already running is joined without asking the disk first: a herd of requests
+        // would otherwise queue hundreds of file opens on the blocking pool, ahead of the
+        // fill's own writes, and delay everyone's first byte.
+        let mut rx = match self.running_zip_fill(key) {
+            Some(rx) => rx,
+            None => {
+                if let Some(reply) = self.stored(key).await? {
+                    return Ok(reply);
+                }
+                if let Some(e) = self.negative_hit(key) {
+                    return Err(e);
+                }
+                self.start_zip_fill(req)
+            }
+        };
         if may_stream {
             // As soon as the upstream answered (the temporary exists), open it and follow it;
             // opening early keeps that step off the path of the first byte.
@@ -373,6 +381,12 @@ impl Service {
             Ok(_) => {}
         }
         self.committed(key).await
+    }
+
+    /// The progress of a zip fill that is running now, if any.
+    fn running_zip_fill(&self, key: &str) -> Option<tokio::sync::watch::Receiver<Progress>> {
+        let map = self.zip_fills.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).filter(|rx| rx.has_changed().is_ok() && rx.borrow().state.is_running()).cloned()
     }
 
     /// Joins the fill of a zip, starting it if none runs: the map of progress channels is the

@@ -98,6 +98,17 @@ fn fixture() -> Fx {
     Fx { tmp, upstream, graph, ca: ca_path, keys_file, policy_file, audit, dev_key, outsider_key, revoked_key, ci_key }
 }
 
+/// The fixture's keys and policy on plain HTTP (so requests can be written byte by byte), with
+/// extra TOML before the `[auth]` section and inside it.
+fn plain_config(fx: &Fx, name: &str, before_auth: &str, in_auth: &str) -> PathBuf {
+    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
+    let (head, rest) = text.split_once("[tls]").unwrap();
+    let auth = &rest[rest.find("[auth]").unwrap()..];
+    let cfg = fx.tmp.path().join(name);
+    std::fs::write(&cfg, format!("{head}{before_auth}{auth}{in_auth}")).unwrap();
+    cfg
+}
+
 fn start(cfg: &Path) -> Process {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
     cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"]).arg(cfg);
@@ -172,13 +183,7 @@ fn the_go_command_over_tls_with_a_netrc_key() {
 #[test]
 fn bypass_attempts_never_reach_private_content() {
     let fx = fixture();
-    // The same keys and policy on plain HTTP, so requests can be written byte by byte.
-    let cfg = fx.tmp.path().join("plain.toml");
-    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
-    let (head, rest) = text.split_once("[tls]").unwrap();
-    let auth = &rest[rest.find("[auth]").unwrap()..];
-    std::fs::write(&cfg, format!("{head}{auth}")).unwrap();
-    let mg = start(&cfg);
+    let mg = start(&plain_config(&fx, "plain.toml", "", ""));
     let addr = mg.addr;
     let outsider = format!("Bearer {}", fx.outsider_key);
     let dev = format!("Bearer {}", fx.dev_key);
@@ -278,11 +283,7 @@ fn bypass_attempts_never_reach_private_content() {
 #[test]
 fn keys_and_policy_reload_and_bad_files_are_refused() {
     let fx = fixture();
-    let cfg = fx.tmp.path().join("plain.toml");
-    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
-    let (head, rest) = text.split_once("[tls]").unwrap();
-    std::fs::write(&cfg, format!("{head}{}", &rest[rest.find("[auth]").unwrap()..])).unwrap();
-    let mg = start(&cfg);
+    let mg = start(&plain_config(&fx, "reload.toml", "", ""));
     let outsider = format!("Bearer {}", fx.outsider_key);
     let path = "/corp.example/private/@v/list";
     assert_eq!(get(mg.addr, path, &[("Authorization", &outsider)]).status, 403);
@@ -546,12 +547,7 @@ fn publishing_is_create_only_checked_and_served_to_the_go_command() {
 #[test]
 fn concurrent_publishes_of_one_version_make_exactly_one() {
     let fx = fixture();
-    let cfg = fx.tmp.path().join("plain.toml");
-    let text = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
-    let (head, rest) = text.split_once("[tls]").unwrap();
-    let auth = &rest[rest.find("[auth]").unwrap()..];
-    std::fs::write(&cfg, format!("{head}[publish]\nmax_mb = 1\n{auth}")).unwrap();
-    let mg = start(&cfg);
+    let mg = start(&plain_config(&fx, "publish.toml", "[publish]\nmax_mb = 1\n", ""));
     let path = "/-/publish/corp.example/race/@v/v1.0.0";
     // Twenty different zips for one version, sent at once.
     let zips: Vec<Vec<u8>> = (0..20)
@@ -670,12 +666,7 @@ fn a_plain_listener_redirects_to_https() {
 fn admin_endpoints_and_hidden_denials() {
     let fx = fixture();
     let ops = add_key(&fx.keys_file, "oncall", "ops");
-    let base = std::fs::read_to_string(fx.tmp.path().join("modgate.toml")).unwrap();
-    let (head, rest) = base.split_once("[tls]").unwrap();
-    let auth = &rest[rest.find("[auth]").unwrap()..];
-    let cfg = fx.tmp.path().join("hidden.toml");
-    std::fs::write(&cfg, format!("{head}{auth}hide_denied = true\n")).unwrap();
-    let mg = start(&cfg);
+    let mg = start(&plain_config(&fx, "hidden.toml", "", "hide_denied = true\n"));
     let status = get(mg.addr, "/-/admin/status", &[("Authorization", &format!("Bearer {ops}"))]);
     assert_eq!(status.status, 200, "{}", status.text());
     let v: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
