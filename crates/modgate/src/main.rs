@@ -164,6 +164,28 @@ fn main() -> ExitCode {
                     println!("upstream = {}", modgate::upstream::redact(&c.upstream_raw));
                     println!("log_level = {}, log_format = {:?}", c.log_level, c.log_format);
                     println!("cache.list_ttl = {:?}, cache.negative_ttl = {:?}", c.list_ttl, c.negative_ttl);
+                    match &c.tls {
+                        Some(t) => println!(
+                            "tls = on ({} certificate(s), min {}, client certificates {})",
+                            t.certificates.len(),
+                            t.min_version,
+                            match &t.client_ca {
+                                None => "off".to_string(),
+                                Some((_, mode)) => format!("{mode:?}").to_lowercase(),
+                            }
+                        ),
+                        None => println!("tls = off"),
+                    }
+                    match &c.auth {
+                        Some(a) => println!(
+                            "auth = on (keys {}, policy {}, anonymous {})",
+                            a.keys_file.display(),
+                            a.policy_file.display(),
+                            a.anonymous_group.as_deref().unwrap_or("refused")
+                        ),
+                        None => println!("auth = off (everyone may read; publishing is refused)"),
+                    }
+                    println!("routes = {}, direct mappings = {}", c.routes.len(), c.direct_repos.len());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
