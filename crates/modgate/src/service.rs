@@ -112,6 +112,8 @@ pub struct Service {
     zip_fills: Mutex<HashMap<String, tokio::sync::watch::Receiver<Progress>>>,
     /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// Published versions per escaped module path, mirrored from `published/` at start.
+    published: std::sync::RwLock<HashMap<String, Vec<String>>>,
     /// One publish per module at a time.
     publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Largest publish body.
@@ -125,6 +127,7 @@ impl Service {
         use anyhow::Context as _;
         let store =
             LocalStore::open(&cfg.data_dir).with_context(|| format!("opening data dir {}", cfg.data_dir.display()))?;
+        let published = store.all_published().context("reading the published-versions index")?;
         let uses_direct =
             |specs: &[gomod::proxylist::ProxySpec]| specs.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct);
         let any_direct = uses_direct(&cfg.upstream)
@@ -159,6 +162,7 @@ impl Service {
             prefetcher: crate::prefetch::Prefetcher::new(cfg.prefetch.clone()),
             memory: crate::memcache::MemCache::new(cfg.memory_cache_bytes),
             zip_fills: Mutex::new(HashMap::new()),
+            published: std::sync::RwLock::new(published),
             publish_locks: Mutex::new(HashMap::new()),
             upstream_raw: cfg.upstream_raw.clone(),
             route_raw: cfg
@@ -674,6 +678,12 @@ impl Service {
         let info = format!("{{\"Version\":\"{version}\",\"Time\":\"{time}\"}}\n");
         self.store.put_immutable(info_req.rel(), info.as_bytes()).await?;
         self.store.add_published(req.escaped_module(), &version).await?;
+        self.published
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(req.escaped_module().to_string())
+            .or_default()
+            .push(version.clone());
         // Lists and @latest answers learn of the new version at once.
         for r in [req.with_endpoint(Endpoint::List), req.with_endpoint(Endpoint::Latest)] {
             self.negative.lock().unwrap_or_else(|p| p.into_inner()).remove(r.rel());
@@ -695,7 +705,13 @@ impl Service {
     /// a source like any other, and the only one when no upstream knows the module.
     async fn mutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
         let published = match req.endpoint {
-            Endpoint::List | Endpoint::Latest => self.store.published_versions(req.escaped_module()).await?,
+            Endpoint::List | Endpoint::Latest => self
+                .published
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(req.escaped_module())
+                .cloned()
+                .unwrap_or_default(),
             _ => Vec::new(),
         };
         if published.is_empty() {

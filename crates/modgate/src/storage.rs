@@ -166,6 +166,29 @@ impl LocalStore {
         }
     }
 
+    /// Every module's published versions (escaped module path → versions), read once at start so
+    /// that `list` and `@latest` need no disk access to merge them.
+    pub fn all_published(&self) -> io::Result<std::collections::HashMap<String, Vec<String>>> {
+        let root = self.root.join("published");
+        let mut out = std::collections::HashMap::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    stack.push(path);
+                } else if entry.file_name() == "versions" {
+                    let rel = dir.strip_prefix(&root).map_err(io::Error::other)?;
+                    let module = rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/");
+                    let text = std::fs::read_to_string(&path)?;
+                    out.insert(module, text.lines().filter(|l| !l.is_empty()).map(str::to_string).collect());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Adds a version to a module's published index (the caller serializes per module).
     pub async fn add_published(&self, escaped_module: &str, version: &str) -> io::Result<()> {
         let mut versions = self.published_versions(escaped_module).await?;

@@ -235,6 +235,11 @@ fn bypass_attempts_never_reach_private_content() {
         ));
     }
     let secret_list = "/corp.example/secret/@v/list";
+    // The dev key with its last hex digit changed (to one it is not).
+    let changed = {
+        let (head, last) = fx.dev_key.split_at(fx.dev_key.len() - 1);
+        format!("{head}{}", if last == "0" { "1" } else { "0" })
+    };
     for (name, extra) in [
         ("absolute-form target", format!("GET http://modgate{secret_list} HTTP/1.1\r\nHost: modgate\r\nAuthorization: {dev}\r\n")),
         ("absolute-form to another host", format!("GET http://127.0.0.1:1{secret_list} HTTP/1.1\r\nHost: x\r\nAuthorization: {dev}\r\n")),
@@ -246,7 +251,7 @@ fn bypass_attempts_never_reach_private_content() {
         ("Basic with the dev key as user name", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Basic {}\r\n", b64(&format!("{}:", fx.dev_key)))),
         ("Basic with a revoked key", format!("GET /example.com/public/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Basic {}\r\n", b64(&format!("x:{}", fx.revoked_key)))),
         ("truncated dev key", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {}\r\n", &fx.dev_key[..fx.dev_key.len() - 1])),
-        ("dev key with a changed secret", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {}0\r\n", &fx.dev_key[..fx.dev_key.len() - 1])),
+        ("dev key with a changed secret", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {changed}\r\n")),
         ("unknown auth scheme", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Digest {}\r\n", fx.dev_key)),
         ("empty bearer", "GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer \r\n".to_string()),
         ("outsider on private zip", format!("GET /corp.example/private/@v/v1.0.0.zip HTTP/1.1\r\nHost: m\r\nAuthorization: {outsider}\r\n")),
@@ -335,22 +340,12 @@ fn tls_get(
     name: &str,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<(String, String), String> {
-    tls_request(addr, ca, name, versions, None, "/healthz")
+    tls_request(addr, ca, name, versions, None, "/healthz", None)
 }
 
+/// A TLS request with an optional client certificate, offering only the named cipher suites when
+/// `suites` is given; returns the server certificate's subject and the status line.
 fn tls_request(
-    addr: std::net::SocketAddr,
-    ca: &Path,
-    name: &str,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-    client: Option<&testkit::tlsgen::Issued>,
-    path: &str,
-) -> Result<(String, String), String> {
-    tls_request_with(addr, ca, name, versions, client, path, None)
-}
-
-/// As [`tls_request`], offering only the named cipher suites when `suites` is given.
-fn tls_request_with(
     addr: std::net::SocketAddr,
     ca: &Path,
     name: &str,
@@ -547,7 +542,8 @@ fn publishing_is_create_only_checked_and_served_to_the_go_command() {
 #[test]
 fn concurrent_publishes_of_one_version_make_exactly_one() {
     let fx = fixture();
-    let mg = start(&plain_config(&fx, "publish.toml", "[publish]\nmax_mb = 1\n", ""));
+    let cfg = plain_config(&fx, "publish.toml", "[publish]\nmax_mb = 1\n", "");
+    let mut mg = start(&cfg);
     let path = "/-/publish/corp.example/race/@v/v1.0.0";
     // Twenty different zips for one version, sent at once.
     let zips: Vec<Vec<u8>> = (0..20)
@@ -576,6 +572,12 @@ fn concurrent_publishes_of_one_version_make_exactly_one() {
     assert_eq!(stored.status, 200);
     assert!(zips.contains(&stored.body), "the stored zip is one publisher's, intact");
     assert_eq!(get(mg.addr, "/corp.example/race/@v/list", &[("Authorization", &dev)]).text(), "v1.0.0\n");
+    // A restarted server still knows what was published (no upstream knows this module).
+    drop(mg);
+    mg = start(&cfg);
+    assert_eq!(get(mg.addr, "/corp.example/race/@v/list", &[("Authorization", &dev)]).text(), "v1.0.0\n");
+    let latest = get(mg.addr, "/corp.example/race/@latest", &[("Authorization", &dev)]);
+    assert!(latest.text().contains("\"Version\":\"v1.0.0\""), "{}", latest.text());
 
     // Checked before commit: garbage, a wrong module in the zip, non-canonical versions, size.
     let ci = &fx.ci_key;
@@ -611,14 +613,15 @@ fn client_certificates_are_identities() {
             .replace("[auth]", &format!("client_ca = \"{}\"\nclient_auth = \"{mode}\"\n[auth]", clients_ca.display()));
         std::fs::write(&cfg, text).unwrap();
         let mg = start(&cfg);
-        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&bot), private).unwrap();
+        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&bot), private, None).unwrap();
         assert!(status.contains("200"), "{mode}: the bot reads private modules: {status}");
-        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), private).unwrap();
+        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), private, None).unwrap();
         assert!(status.contains("403"), "{mode}: a stranger does not: {status}");
         let (_, status) =
-            tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), "/example.com/public/@v/list").unwrap();
+            tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), "/example.com/public/@v/list", None)
+                .unwrap();
         assert!(status.contains("200"), "{mode}: but reads public ones as \"*\": {status}");
-        let without = tls_request(mg.addr, &fx.ca, "localhost", all, None, private);
+        let without = tls_request(mg.addr, &fx.ca, "localhost", all, None, private, None);
         match mode {
             "optional" => assert!(without.unwrap().1.contains("401"), "no certificate, no key: 401"),
             _ => assert!(without.is_err(), "a certificate is required: {without:?}"),
@@ -626,7 +629,7 @@ fn client_certificates_are_identities() {
         // A certificate from another CA never gets through the handshake.
         let rogue_ca = TestCa::new("rogue").unwrap();
         let rogue = rogue_ca.client("ci-bot", "Corp", fx.tmp.path(), "rogue").unwrap();
-        assert!(tls_request(mg.addr, &fx.ca, "localhost", all, Some(&rogue), private).is_err());
+        assert!(tls_request(mg.addr, &fx.ca, "localhost", all, Some(&rogue), private, None).is_err());
         let audit = std::fs::read_to_string(&fx.audit).unwrap();
         assert!(audit.contains("cert:CN=ci-bot, O=Corp"), "{audit}");
     }
@@ -701,18 +704,11 @@ fn the_cipher_suite_list_is_enforced() {
     .unwrap();
     let mg = start(&cfg);
     let all = &[&rustls::version::TLS13, &rustls::version::TLS12][..];
-    let ok = tls_request_with(
-        mg.addr,
-        &ca_path,
-        "a.example",
-        all,
-        None,
-        "/healthz",
-        Some(&["TLS13_CHACHA20_POLY1305_SHA256"]),
-    );
+    let ok =
+        tls_request(mg.addr, &ca_path, "a.example", all, None, "/healthz", Some(&["TLS13_CHACHA20_POLY1305_SHA256"]));
     assert!(ok.is_ok_and(|(_, s)| s.contains("200")));
     let aes = ["TLS13_AES_128_GCM_SHA256", "TLS13_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"];
-    assert!(tls_request_with(mg.addr, &ca_path, "a.example", all, None, "/healthz", Some(&aes)).is_err());
+    assert!(tls_request(mg.addr, &ca_path, "a.example", all, None, "/healthz", Some(&aes)).is_err());
     // An unknown suite name is a configuration error naming the key.
     std::fs::write(
         &cfg,
