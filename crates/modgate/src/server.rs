@@ -291,7 +291,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let upstream = crate::upstream::redact(&cfg.upstream_raw);
     if cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct) {
         tracing::info!(
-            "direct mode: modules not found upstream are fetched from their git repositories (github.com and bitbucket.org patterns)"
+            "direct mode: modules not found upstream are fetched from their git repositories (mappings, hosting patterns, go-get discovery)"
         );
     }
     if !service.has_sources() {
