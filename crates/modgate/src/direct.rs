@@ -870,7 +870,8 @@ fn civil(t: i64) -> (i64, i64, i64, i64, i64, i64) {
     (y, m, d, secs / 3600, secs % 3600 / 60, secs % 60)
 }
 
-fn rfc3339(t: i64) -> String {
+/// `2006-01-02T15:04:05Z` for a Unix time.
+pub(crate) fn rfc3339(t: i64) -> String {
     let (y, mo, d, h, mi, s) = civil(t);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }

@@ -138,15 +138,14 @@ impl Service {
         let http =
             Arc::new(crate::httpclient::HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout));
         let direct = any_direct.then(|| Arc::new(crate::direct::Direct::new(cfg, Arc::clone(&http))));
-        let chain = |specs: &[gomod::proxylist::ProxySpec]| {
-            Ok::<_, anyhow::Error>(Upstreams::new(specs.to_vec(), Arc::clone(&http), direct.clone()))
-        };
-        let upstreams = chain(&cfg.upstream)?;
+        let chain =
+            |specs: &[gomod::proxylist::ProxySpec]| Upstreams::new(specs.to_vec(), Arc::clone(&http), direct.clone());
+        let upstreams = chain(&cfg.upstream);
         let mut routes = Vec::new();
         for r in &cfg.routes {
             let u = match &r.source {
                 crate::config::RouteSource::Deny => None,
-                crate::config::RouteSource::Chain { specs, .. } => Some(chain(specs)?),
+                crate::config::RouteSource::Chain { specs, .. } => Some(chain(specs)),
             };
             routes.push((r.modules.clone(), u));
         }
@@ -614,11 +613,14 @@ impl Service {
             return Err(conflict());
         }
         let time = match time {
-            None => httpdate::fmt_http_date(std::time::SystemTime::now()),
-            Some(t) => t,
+            None => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                crate::direct::rfc3339(now.as_secs() as i64)
+            }
+            Some(t) => {
+                rfc3339(&t).ok_or_else(|| ServeError::BadRequest(format!("publish: {t:?} is not an RFC 3339 time")))?
+            }
         };
-        let time = rfc3339(&time)
-            .ok_or_else(|| ServeError::BadRequest(format!("publish: {time:?} is not an RFC 3339 time")))?;
         // The body goes to a temporary file, within the limit.
         let mut tmp = self.store.temp().await?;
         let mut written = 0u64;
@@ -857,19 +859,7 @@ fn rfc3339(t: &str) -> Option<String> {
     let t = t.trim();
     if let Ok(st) = httpdate::parse_http_date(t) {
         let secs = st.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-        let days = secs / 86_400;
-        let (h, mi, s) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
-        // Days-from-civil inverse (Howard Hinnant's algorithm).
-        let z = days as i64 + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        return Some(format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z"));
+        return Some(crate::direct::rfc3339(i64::try_from(secs).ok()?));
     }
     let b = t.as_bytes();
     let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
@@ -887,4 +877,17 @@ fn rfc3339(t: &str) -> Option<String> {
         && digits(17..19)
         && b[19] == b'Z';
     shape.then(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn publish_times() {
+        assert_eq!(super::rfc3339("2006-01-02T15:04:05Z").as_deref(), Some("2006-01-02T15:04:05Z"));
+        assert_eq!(super::rfc3339("Mon, 02 Jan 2006 15:04:05 GMT").as_deref(), Some("2006-01-02T15:04:05Z"));
+        assert_eq!(super::rfc3339(" 2000-02-29T00:00:00Z ").as_deref(), Some("2000-02-29T00:00:00Z"));
+        for bad in ["2006-01-02", "2006-01-02T15:04:05+01:00", "yesterday", ""] {
+            assert!(super::rfc3339(bad).is_none(), "{bad}");
+        }
+    }
 }
