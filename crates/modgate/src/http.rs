@@ -14,6 +14,10 @@ use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Our own response headers, named once (a name given as a string is parsed on every insert).
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+const X_MODGATE_CACHE: header::HeaderName = header::HeaderName::from_static("x-modgate-cache");
+
 /// Chunk size when streaming a zip.
 const STREAM_CHUNK: usize = 64 * 1024;
 
@@ -51,7 +55,7 @@ fn text(status: StatusCode, body: &str) -> Response {
 
 /// The caller's `X-Request-Id` when it is sane, else 16 random hex digits.
 fn new_request_id(headers: &HeaderMap) -> HeaderValue {
-    if let Some(v) = headers.get("x-request-id") {
+    if let Some(v) = headers.get(&X_REQUEST_ID) {
         let b = v.as_bytes();
         if !b.is_empty()
             && b.len() <= 64
@@ -78,11 +82,7 @@ async fn access(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Re
     let method = req.method().clone();
     // A cheap handle on the target (shared bytes); it is formatted only if the line is written.
     let uri = req.uri().clone();
-    // HTTP/2 always carries the scheme and authority (pseudo-headers); only an HTTP/1 request
-    // line can be in absolute form.
-    let absolute_form =
-        req.version() < http::Version::HTTP_2 && (req.uri().scheme().is_some() || req.uri().authority().is_some());
-    let mut resp = if absolute_form {
+    let resp = if is_absolute_form(&req) {
         ServeError::BadRequest("absolute-form request targets are not accepted; send an origin-form path".into())
             .into_response()
     } else if method != Method::GET
@@ -98,8 +98,18 @@ async fn access(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Re
     } else {
         next.run(req).await
     };
-    resp.headers_mut().insert("x-request-id", id.clone());
-    // The line is only built when someone will read it.
+    logged(resp, id, &method, &uri, start)
+}
+
+/// HTTP/2 always carries the scheme and authority (pseudo-headers); only an HTTP/1 request
+/// line can be in absolute form.
+fn is_absolute_form<B>(req: &http::Request<B>) -> bool {
+    req.version() < http::Version::HTTP_2 && (req.uri().scheme().is_some() || req.uri().authority().is_some())
+}
+
+/// Every response's last step: its request id, and the access-log line when someone will
+/// read it.
+fn logged(mut resp: Response, id: HeaderValue, method: &Method, uri: &http::Uri, start: Instant) -> Response {
     let status = resp.status().as_u16();
     let level_on = if status >= 500 {
         tracing::enabled!(target: "access", tracing::Level::WARN)
@@ -108,7 +118,7 @@ async fn access(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Re
     };
     if level_on {
         let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
-        let cache = resp.headers().get("x-modgate-cache").and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let cache = resp.headers().get(&X_MODGATE_CACHE).and_then(|v| v.to_str().ok()).unwrap_or("-");
         let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
         let path = crate::errors::one_line(uri.path());
         let id = id.to_str().unwrap_or("-");
@@ -118,18 +128,65 @@ async fn access(State(svc): State<Arc<Service>>, req: Request, next: Next) -> Re
             tracing::info!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
         }
     }
+    resp.headers_mut().insert(X_REQUEST_ID, id);
     resp
 }
 
-/// Authentication, then authorization on the canonical, unescaped module path the handler
-/// itself will use — decided by the same parser, for every endpoint alike. Health checks are
-/// open; everything else needs a principal.
-fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<(), ServeError> {
-    use crate::auth::{Action, Authn};
-    let path = req.uri().path();
-    if path == "/healthz" || path == "/readyz" {
-        return Ok(());
+/// The hot path: a plain GET or HEAD of a warm `.info`/`.mod` held in memory, answered without
+/// the router, the path parser or a single allocation for the path. It takes a request only
+/// when the answer is certain to be what the full path would give:
+/// - the target is origin-form, has no query, and needs no percent-decoding, so the path after
+///   its `/` is byte for byte the storage key that a full parse of it would compute — and every
+///   key in memory was put there by a request that passed that parse;
+/// - the object's prefetch hooks have already run, and the module's route allows it;
+///
+/// and then it decides access with the same functions as the full path (`authenticate`,
+/// `authorize`), using the module and version the object was stored for. Everything else
+/// (`None`) goes through the router and the full checks.
+pub fn fast_hit<B>(svc: &Service, req: &http::Request<B>) -> Option<Response> {
+    let method = req.method();
+    if (method != Method::GET && method != Method::HEAD) || is_absolute_form(req) || req.uri().query().is_some() {
+        return None;
     }
+    let path = req.uri().path();
+    let key = path.strip_prefix('/')?;
+    if key.starts_with("-/")
+        || key.starts_with("sumdb/")
+        || !key.bytes().all(|c| c != b'%' && c > 0x20 && c != 0x7f && c != b'\\')
+    {
+        return None;
+    }
+    let obj = svc.memory_hit(key)?;
+    if !obj.prefetch_seen.load(std::sync::atomic::Ordering::Relaxed) || svc.chain_for(&obj.module).is_err() {
+        return None;
+    }
+    let start = Instant::now();
+    let id = new_request_id(req.headers());
+    let allowed = match &svc.auth {
+        Some(auth) => authenticate(auth, req, id.to_str().unwrap_or("-")).and_then(|who| {
+            authorize(auth, &who, &obj.module, Some(&obj.version), Action::Read, id.to_str().unwrap_or("-"))
+        }),
+        None => Ok(()),
+    };
+    let resp = match allowed {
+        Ok(()) => {
+            let ct = obj.content_type;
+            object_response(Source::Memory(obj), ct, CacheStatus::Hit, req.headers(), method == Method::HEAD)
+        }
+        Err(e) => e.into_response(),
+    };
+    Some(logged(resp, id, method, req.uri(), start))
+}
+
+use crate::auth::Action;
+
+/// Who is asking (or why nobody acceptable is), within their rate limit.
+fn authenticate<B>(
+    auth: &crate::auth::Auth,
+    req: &http::Request<B>,
+    request_id: &str,
+) -> Result<crate::auth::Principal, ServeError> {
+    use crate::auth::Authn;
     let who = match auth.authenticate(req.headers(), req.extensions().get::<crate::tls::ClientCert>()) {
         Authn::Ok(p) => p,
         Authn::Missing => return Err(ServeError::Unauthorized("authentication required".into())),
@@ -141,6 +198,44 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
     if !auth.rate_ok(&who) {
         return Err(ServeError::TooManyRequests(format!("{}: too many requests; slow down", who.name)));
     }
+    Ok(who)
+}
+
+/// Whether `who` may do `action` on the module, and how a refusal is answered.
+fn authorize(
+    auth: &crate::auth::Auth,
+    who: &crate::auth::Principal,
+    module: &str,
+    version: Option<&str>,
+    action: Action,
+    request_id: &str,
+) -> Result<(), ServeError> {
+    let (ok, _) = auth.authorize(who, module, version, action, request_id);
+    if ok {
+        return Ok(());
+    }
+    if auth.hide_denied() {
+        return Err(ServeError::not_found(format!("{module}: not found")));
+    }
+    if who.anonymous {
+        return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
+    }
+    match action {
+        Action::Admin => Err(ServeError::Forbidden(format!("{} may not use admin endpoints", who.name))),
+        Action::Write => Err(ServeError::Forbidden(format!("{module}: {} may not publish this module", who.name))),
+        Action::Read => Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name))),
+    }
+}
+
+/// Authentication, then authorization on the canonical, unescaped module path the handler
+/// itself will use — decided by the same parser, for every endpoint alike. Health checks are
+/// open; everything else needs a principal.
+fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<(), ServeError> {
+    let path = req.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return Ok(());
+    }
+    let who = authenticate(auth, req, request_id)?;
     // Checksum-database paths: a lookup names a module; the tree tiles and signed heads do not.
     let mut action = Action::Read;
     let (module, version) = if path.starts_with("/-/admin/") {
@@ -169,21 +264,7 @@ fn guard(auth: &crate::auth::Auth, req: &Request, request_id: &str) -> Result<()
         let parsed = route::parse(path, req.uri().query())?;
         (parsed.module.clone(), parsed.version.clone())
     };
-    let (ok, _) = auth.authorize(&who, &module, version.as_deref(), action, request_id);
-    if ok {
-        return Ok(());
-    }
-    if auth.hide_denied() {
-        return Err(ServeError::not_found(format!("{module}: not found")));
-    }
-    if who.anonymous {
-        return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
-    }
-    match action {
-        Action::Admin => Err(ServeError::Forbidden(format!("{} may not use admin endpoints", who.name))),
-        Action::Write => Err(ServeError::Forbidden(format!("{module}: {} may not publish this module", who.name))),
-        Action::Read => Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name))),
-    }
+    authorize(auth, &who, &module, version.as_deref(), action, request_id)
 }
 
 /// `GET /-/admin/status`: what this server is and runs with (secrets redacted). Admin only.
@@ -256,8 +337,12 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
     };
     let ct = parsed.endpoint.content_type();
     match reply {
-        Reply::Object { obj, cache } => object_response(Source::File(obj), ct, cache, req.headers(), head).await,
-        Reply::Memory { obj, cache } => object_response(Source::Memory(obj), ct, cache, req.headers(), head).await,
+        Reply::Object { obj, cache } => {
+            let crate::storage::StoredObject { file, len, etag, modified } = obj;
+            let file = crate::storage::StoredObject { file: file.into_std().await, len, etag, modified };
+            object_response(Source::File(file), ct, cache, req.headers(), head)
+        }
+        Reply::Memory { obj, cache } => object_response(Source::Memory(obj), ct, cache, req.headers(), head),
         Reply::Stream { file, progress, total } => filling_response(file, progress, total, ct),
         Reply::Mutable { data, cache } => {
             let mut resp = Response::new(if head { Body::empty() } else { Body::from(data.clone()) });
@@ -268,7 +353,7 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
             if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
                 h.insert(header::CACHE_CONTROL, v);
             }
-            h.insert("x-modgate-cache", HeaderValue::from_static(cache.as_str()));
+            h.insert(X_MODGATE_CACHE, HeaderValue::from_static(cache.as_str()));
             if cache == CacheStatus::Stale {
                 h.insert(header::WARNING, HeaderValue::from_static("110 modgate \"Response is Stale\""));
             }
@@ -383,7 +468,7 @@ fn filling_response(
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
-    h.insert("x-modgate-cache", HeaderValue::from_static("miss"));
+    h.insert(X_MODGATE_CACHE, HeaderValue::from_static("miss"));
     if let Some(t) = total {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(t));
     }
@@ -438,17 +523,11 @@ fn parse_range(value: &str, len: u64) -> RangeReq {
 
 /// Where an immutable object's bytes come from.
 enum Source {
-    File(crate::storage::StoredObject),
+    File(crate::storage::StoredObject<std::fs::File>),
     Memory(Arc<MemObject>),
 }
 
-async fn object_response(
-    src: Source,
-    ct: &'static str,
-    cache: CacheStatus,
-    req_headers: &HeaderMap,
-    head: bool,
-) -> Response {
+fn object_response(src: Source, ct: &'static str, cache: CacheStatus, req_headers: &HeaderMap, head: bool) -> Response {
     let (etag, last_modified, len) = match &src {
         Source::Memory(m) => (m.etag.clone(), m.last_modified.clone(), m.data.len() as u64),
         Source::File(f) => {
@@ -464,7 +543,7 @@ async fn object_response(
     base.insert(header::ETAG, etag.clone());
     base.insert(header::LAST_MODIFIED, last_modified.clone());
     base.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    base.insert("x-modgate-cache", HeaderValue::from_static(cache.as_str()));
+    base.insert(X_MODGATE_CACHE, HeaderValue::from_static(cache.as_str()));
 
     let finish = |status: StatusCode, body: Body, mut headers: HeaderMap| {
         let mut r = Response::new(body);
@@ -507,7 +586,7 @@ async fn object_response(
     } else {
         match src {
             Source::Memory(m) => Body::from(m.data.slice(start as usize..(start + count) as usize)),
-            Source::File(f) => Body::from_stream(file_chunks(f.file.into_std().await, start, count)),
+            Source::File(f) => Body::from_stream(file_chunks(f.file, start, count)),
         }
     };
     base.insert(header::CONTENT_LENGTH, HeaderValue::from(count));

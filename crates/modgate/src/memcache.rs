@@ -23,6 +23,13 @@ pub struct MemCache {
     shard_budget: u64,
 }
 
+impl MemObject {
+    /// Bytes charged for holding this object: data, names and bookkeeping.
+    fn footprint(&self) -> u64 {
+        (self.data.len() + self.module.len() + self.version.len()) as u64 + ENTRY_OVERHEAD
+    }
+}
+
 impl MemCache {
     pub fn new(max_bytes: u64) -> Self {
         let shards = (0..SHARDS).map(|_| RwLock::new(Shard { map: HashMap::new(), bytes: 0 })).collect();
@@ -42,7 +49,7 @@ impl MemCache {
     }
 
     pub fn insert(&self, key: String, value: Arc<MemObject>) {
-        let cost = key.len() as u64 + value.data.len() as u64 + ENTRY_OVERHEAD;
+        let cost = key.len() as u64 + value.footprint();
         if cost > self.shard_budget {
             return;
         }
@@ -53,7 +60,7 @@ impl MemCache {
         while shard.bytes + cost > self.shard_budget {
             let Some(victim) = shard.map.keys().next().cloned() else { break };
             if let Some(v) = shard.map.remove(&victim) {
-                shard.bytes -= victim.len() as u64 + v.data.len() as u64 + ENTRY_OVERHEAD;
+                shard.bytes -= victim.len() as u64 + v.footprint();
             }
         }
         shard.bytes += cost;
@@ -76,6 +83,9 @@ mod tests {
             data: Bytes::from(vec![b'x'; n]),
             etag: http::HeaderValue::from_static("\"e\""),
             last_modified: http::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+            module: "example.com/m".into(),
+            version: "v1.0.0".into(),
+            content_type: "text/plain; charset=utf-8",
             prefetch_seen: std::sync::atomic::AtomicBool::new(false),
         })
     }

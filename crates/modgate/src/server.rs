@@ -7,7 +7,6 @@ use anyhow::Context;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +65,9 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     Ok(Running { addr, service, stop: Some(tx), task })
 }
 
+/// hyper's HTTP/1 header-count limit when none is set (its `DEFAULT_MAX_HEADERS`).
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 /// Longest a client may take over the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -79,14 +81,18 @@ pub async fn serve(
     tls: Option<Arc<crate::tls::Tls>>,
     limits: crate::config::Limits,
 ) {
-    let router = crate::http::router(service);
+    let router = crate::http::router(Arc::clone(&service));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes.max(8192));
+    // hyper's own limit is 100 headers; naming it explicitly makes hyper size its header
+    // buffers per request at run time (`smallvec![..; n]`), a measurable cost on warm hits.
+    if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        builder.http1().max_headers(limits.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -120,7 +126,7 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let Some(tls) = &tls else {
-                    let svc = TowerToHyperService::new(router.clone());
+                    let svc = Front { router: router.clone(), service: Arc::clone(&service), cert: None };
                     let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
@@ -132,7 +138,7 @@ pub async fn serve(
                     continue;
                 };
                 let acceptor = tls.acceptor();
-                let (router, builder) = (router.clone(), builder.clone());
+                let (router, service, builder) = (router.clone(), Arc::clone(&service), builder.clone());
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -141,14 +147,8 @@ pub async fn serve(
                         Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                     };
                     // A verified client certificate travels with every request of the connection.
-                    let subject = crate::tls::peer_subject(stream.get_ref().1).map(crate::tls::ClientCert);
-                    let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                        if let Some(s) = &subject {
-                            req.extensions_mut().insert(s.clone());
-                        }
-                        let mut r = router.clone();
-                        async move { tower_service::Service::call(&mut r, req).await }
-                    });
+                    let cert = crate::tls::peer_subject(stream.get_ref().1).map(crate::tls::ClientCert);
+                    let svc = Front { router, service, cert };
                     let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -164,6 +164,38 @@ pub async fn serve(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+    }
+}
+
+/// Every connection's request handler: warm small objects take the HTTP layer's hot path
+/// (`http::fast_hit`), everything else the router with its full checks.
+#[derive(Clone)]
+struct Front {
+    router: axum::Router,
+    service: Arc<Service>,
+    /// The connection's verified client certificate, carried into every request.
+    cert: Option<crate::tls::ClientCert>,
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Front {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::Either<
+        std::future::Ready<Result<Self::Response, Self::Error>>,
+        axum::routing::future::RouteFuture<std::convert::Infallible>,
+    >;
+
+    fn call(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        if let Some(c) = &self.cert {
+            req.extensions_mut().insert(c.clone());
+        }
+        if let Some(resp) = crate::http::fast_hit(&self.service, &req) {
+            return futures::future::Either::Left(std::future::ready(Ok(resp)));
+        }
+        // The router is always ready (axum documents `poll_ready` as a no-op), and cloning it
+        // is a reference count.
+        let mut router = self.router.clone();
+        futures::future::Either::Right(tower_service::Service::call(&mut router, req))
     }
 }
 

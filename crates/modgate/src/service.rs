@@ -39,6 +39,11 @@ pub struct MemObject {
     pub data: Bytes,
     pub etag: http::HeaderValue,
     pub last_modified: http::HeaderValue,
+    /// What the object is of, unescaped, so the HTTP layer's hot path can apply routes and
+    /// access rules to a hit without parsing the request path again.
+    pub module: Box<str>,
+    pub version: Box<str>,
+    pub content_type: &'static str,
     /// Set once the prefetch hooks have seen this object, so later hits skip them.
     pub prefetch_seen: std::sync::atomic::AtomicBool,
 }
@@ -269,12 +274,11 @@ impl Service {
     /// source is asked; a mutable answer is served whatever its age.
     pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
         self.chain_for(&req.module)?;
-        let key = req.rel().to_string();
         if req.is_immutable() {
-            if let Some(reply) = self.stored(&key).await? {
+            if let Some(reply) = self.stored(req).await? {
                 return Ok(reply);
             }
-        } else if let Some((data, age)) = self.store.get_mutable(&key).await? {
+        } else if let Some((data, age)) = self.store.get_mutable(req.rel()).await? {
             let cache = if age < self.list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
             return Ok(Reply::Mutable { data: Bytes::from(data), cache });
         }
@@ -313,34 +317,40 @@ impl Service {
     }
 
     /// A stored immutable object, from memory or disk, if there is one.
-    async fn stored(&self, key: &str) -> Result<Option<Reply>, ServeError> {
-        if let Some(obj) = self.memory.get(key) {
+    async fn stored(&self, req: &ModuleRequest) -> Result<Option<Reply>, ServeError> {
+        if let Some(obj) = self.memory.get(req.rel()) {
             return Ok(Some(Reply::Memory { obj, cache: CacheStatus::Hit }));
         }
-        match self.store.open_immutable(key).await? {
-            Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Hit).await.map(Some),
+        match self.store.open_immutable(req.rel()).await? {
+            Some(obj) => self.reply_from_store(req, obj, CacheStatus::Hit).await.map(Some),
             None => Ok(None),
         }
     }
 
+    /// A warm small object by its storage key (the escaped path after the leading `/`), for
+    /// the HTTP layer's hot path.
+    pub fn memory_hit(&self, key: &str) -> Option<Arc<MemObject>> {
+        self.memory.get(key)
+    }
+
     /// The object a fill just committed.
-    async fn committed(&self, key: &str) -> Result<Reply, ServeError> {
-        match self.store.open_immutable(key).await? {
-            Some(obj) => self.reply_from_store(key.to_string(), obj, CacheStatus::Miss).await,
-            None => Err(ServeError::Storage(format!("{key} was committed but cannot be read"))),
+    async fn committed(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        match self.store.open_immutable(req.rel()).await? {
+            Some(obj) => self.reply_from_store(req, obj, CacheStatus::Miss).await,
+            None => Err(ServeError::Storage(format!("{} was committed but cannot be read", req.rel()))),
         }
     }
 
     async fn immutable(self: &Arc<Self>, req: &ModuleRequest) -> Result<Reply, ServeError> {
         let key = req.rel();
-        if let Some(reply) = self.stored(key).await? {
+        if let Some(reply) = self.stored(req).await? {
             return Ok(reply);
         }
         if let Some(e) = self.negative_hit(key) {
             return Err(e);
         }
         self.fill_immutable(req).await?;
-        self.committed(key).await
+        self.committed(req).await
     }
 
     async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
@@ -351,7 +361,7 @@ impl Service {
         let mut rx = match self.running_zip_fill(key) {
             Some(rx) => rx,
             None => {
-                if let Some(reply) = self.stored(key).await? {
+                if let Some(reply) = self.stored(req).await? {
                     return Ok(reply);
                 }
                 if let Some(e) = self.negative_hit(key) {
@@ -383,7 +393,7 @@ impl Service {
             Err(_) => return Err(ServeError::BadGateway(format!("{}: the fill was abandoned", req.display()))),
             Ok(_) => {}
         }
-        self.committed(key).await
+        self.committed(req).await
     }
 
     /// The progress of a zip fill that is running now, if any.
@@ -432,7 +442,7 @@ impl Service {
     /// Small objects move into the memory cache; large ones are streamed from storage.
     async fn reply_from_store(
         &self,
-        key: String,
+        req: &ModuleRequest,
         mut obj: StoredObject,
         cache: CacheStatus,
     ) -> Result<Reply, ServeError> {
@@ -443,7 +453,7 @@ impl Service {
         let mut data = Vec::with_capacity(obj.len as usize);
         (&mut obj.file).take(MEM_OBJECT_MAX + 1).read_to_end(&mut data).await?;
         if data.len() as u64 != obj.len {
-            return Err(ServeError::Storage(format!("{key} changed size while being read")));
+            return Err(ServeError::Storage(format!("{} changed size while being read", req.rel())));
         }
         let etag = http::HeaderValue::from_str(&obj.etag).map_err(|e| ServeError::Storage(e.to_string()))?;
         let last_modified = http::HeaderValue::from_str(&httpdate::fmt_http_date(obj.modified))
@@ -452,9 +462,12 @@ impl Service {
             data: Bytes::from(data),
             etag,
             last_modified,
+            module: req.module.as_str().into(),
+            version: req.version.as_deref().unwrap_or_default().into(),
+            content_type: req.endpoint.content_type(),
             prefetch_seen: std::sync::atomic::AtomicBool::new(false),
         });
-        self.memory.insert(key, Arc::clone(&mem));
+        self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
         Ok(Reply::Memory { obj: mem, cache })
     }
 

@@ -18,8 +18,9 @@ use tokio::fs;
 use tokio::io::AsyncWriteExt;
 
 /// A committed immutable object, opened for reading.
-pub struct StoredObject {
-    pub file: fs::File,
+/// A committed object, open; `F` is tokio's file by default, or std's for synchronous reads.
+pub struct StoredObject<F = fs::File> {
+    pub file: F,
     pub len: u64,
     /// A strong validator: stable for the life of this committed object.
     pub etag: String,

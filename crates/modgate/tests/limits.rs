@@ -65,6 +65,26 @@ fn slow_and_oversized_headers_are_cut_off() {
     assert_eq!(get(mg.addr, "/healthz", &[]).status, 200);
 }
 
+/// The default header-count limit (100) is left to hyper's own check rather than configured,
+/// which is cheaper per request; it must still hold exactly.
+#[test]
+fn the_default_header_count_limit_holds() {
+    let (_tmp, mg) = start("");
+    let headers = |n: usize| -> String { (0..n).map(|i| format!("X-H{i}: v\r\n")).collect() };
+    // Host and Connection count too: 98 + 2 = 100 fields is the most allowed.
+    let r = raw(
+        mg.addr,
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n", headers(98)).as_bytes(),
+    );
+    assert_eq!(r.map(|r| r.status).ok(), Some(200));
+    let r = raw(
+        mg.addr,
+        format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n", headers(99)).as_bytes(),
+    );
+    assert!(r.as_ref().map(|r| r.status == 431).unwrap_or(true), "{:?}", r.map(|r| r.status));
+    assert_eq!(get(mg.addr, "/healthz", &[]).status, 200);
+}
+
 #[test]
 fn connections_beyond_the_cap_wait_their_turn() {
     let (_tmp, mg) = start("[limits]\nmax_connections = 2\n");

@@ -22,6 +22,8 @@ struct Fx {
     outsider_key: String,
     revoked_key: String,
     ci_key: String,
+    /// May read the secret module.
+    admin_key: String,
 }
 
 const POLICY: &str = r#"
@@ -72,6 +74,7 @@ fn fixture() -> Fx {
     let outsider_key = add_key(&keys_file, "outsider-bob", "contractors");
     let revoked_key = add_key(&keys_file, "old-ci", "devs,admins");
     let ci_key = add_key(&keys_file, "ci", "ci");
+    let admin_key = add_key(&keys_file, "ops-carol", "admins");
     let out = Command::new(env!("CARGO_BIN_EXE_modgate"))
         .args(["keys", "revoke", "--file"])
         .arg(&keys_file)
@@ -95,7 +98,20 @@ fn fixture() -> Fx {
         audit.display()
     );
     std::fs::write(tmp.path().join("modgate.toml"), cfg).unwrap();
-    Fx { tmp, upstream, graph, ca: ca_path, keys_file, policy_file, audit, dev_key, outsider_key, revoked_key, ci_key }
+    Fx {
+        tmp,
+        upstream,
+        graph,
+        ca: ca_path,
+        keys_file,
+        policy_file,
+        audit,
+        dev_key,
+        outsider_key,
+        revoked_key,
+        ci_key,
+        admin_key,
+    }
 }
 
 /// The fixture's keys and policy on plain HTTP (so requests can be written byte by byte), with
@@ -250,6 +266,9 @@ fn bypass_attempts_never_reach_private_content() {
         ("outsider key beats a dev bearer", format!("GET {secret_list} HTTP/1.1\r\nHost: m\r\nX-API-Key: {}\r\nAuthorization: {dev}\r\n", fx.outsider_key)),
         ("Basic with the dev key as user name", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Basic {}\r\n", b64(&format!("{}:", fx.dev_key)))),
         ("Basic with a revoked key", format!("GET /example.com/public/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Basic {}\r\n", b64(&format!("x:{}", fx.revoked_key)))),
+        ("revoked admin key on the secret mod", format!("GET /corp.example/secret/@v/v1.0.0.mod HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {}\r\n", fx.revoked_key)),
+        ("revoked admin key on the secret info, HEAD", format!("HEAD /corp.example/secret/@v/v1.0.0.info HTTP/1.1\r\nHost: m\r\nX-API-Key: {}\r\n", fx.revoked_key)),
+        ("outsider on the secret mod with If-None-Match", format!("GET /corp.example/secret/@v/v1.0.0.mod HTTP/1.1\r\nHost: m\r\nIf-None-Match: *\r\nAuthorization: {outsider}\r\n")),
         ("truncated dev key", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {}\r\n", &fx.dev_key[..fx.dev_key.len() - 1])),
         ("dev key with a changed secret", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {changed}\r\n")),
         ("unknown auth scheme", format!("GET /corp.example/private/@v/list HTTP/1.1\r\nHost: m\r\nAuthorization: Digest {}\r\n", fx.dev_key)),
@@ -263,21 +282,42 @@ fn bypass_attempts_never_reach_private_content() {
     }
     // Markers of private content or metadata: version lists and info JSON, go.mod text, zips.
     let leaks = ["\"Version\"", "v1.0.0\n", "module corp.example", "PK\u{3}\u{4}", "testdata/blob.bin"];
-    let mut table = Vec::new();
-    for (name, bytes) in &cases {
-        let r = raw(addr, bytes).unwrap();
-        let body = String::from_utf8_lossy(&r.body).into_owned();
-        let leaked = leaks.iter().find(|m| body.contains(*m));
-        table.push(format!("{:>3} {name}", r.status));
-        assert!(![200, 206, 304].contains(&r.status) && leaked.is_none(), "{name}: {} {body:?}", r.status);
-        assert_eq!(get(addr, "/healthz", &[]).status, 200, "alive after {name}");
-    }
+    let run_table = || -> Vec<u16> {
+        let mut statuses = Vec::new();
+        for (name, bytes) in &cases {
+            let r = raw(addr, bytes).unwrap();
+            let body = String::from_utf8_lossy(&r.body).into_owned();
+            let leaked = leaks.iter().find(|m| body.contains(*m));
+            assert!(![200, 206, 304].contains(&r.status) && leaked.is_none(), "{name}: {} {body:?}", r.status);
+            assert_eq!(get(addr, "/healthz", &[]).status, 200, "alive after {name}");
+            statuses.push(r.status);
+        }
+        statuses
+    };
+    let cold = run_table();
     assert!(cases.len() >= 40, "the table has {} requests", cases.len());
+    let table: Vec<String> = cases.iter().zip(&cold).map(|((name, _), s)| format!("{s:>3} {name}")).collect();
     eprintln!("bypass table: {} requests, none served private content:\n{}", cases.len(), table.join("\n"));
     // Denied requests never reached the upstream. (corp.example/Secret, which `!secret` names,
     // is another module, and devs may ask for it.)
     let stats = fx.upstream.stats_json();
     assert!(!stats.contains("/corp.example/secret/"), "{stats}");
+    // The same table once the secret's `.info` and `.mod` are warm in memory, where plain
+    // requests take the HTTP layer's hot path: every answer is the same as cold.
+    let admin = format!("Bearer {}", fx.admin_key);
+    for ext in [".info", ".mod"] {
+        let path = format!("/corp.example/secret/@v/v1.0.0{ext}");
+        for _ in 0..2 {
+            let r = get(addr, &path, &[("Authorization", &admin)]);
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+        let r = get(addr, &path, &[("Authorization", &admin)]);
+        assert_eq!(r.header("x-modgate-cache"), Some("hit"));
+    }
+    let warm = run_table();
+    for (((name, _), c), w) in cases.iter().zip(&cold).zip(&warm) {
+        assert_eq!(c, w, "{name}: cold {c}, warm {w}");
+    }
     // The permitted paths still work, so the table tests the guard and not a broken server.
     let ok = get(addr, "/corp.example/private/@v/list", &[("Authorization", &dev)]);
     assert_eq!(ok.status, 200, "{}", ok.text());

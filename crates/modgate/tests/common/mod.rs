@@ -57,6 +57,11 @@ impl InProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The running service, for calling its parts directly.
+    pub fn service(&self) -> std::sync::Arc<modgate::service::Service> {
+        std::sync::Arc::clone(&self.running.as_ref().expect("running").service)
+    }
+
     pub fn stop(mut self) {
         self.shutdown();
     }
