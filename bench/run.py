@@ -388,14 +388,20 @@ def scenario_cache_size(work, duration):
         with open(paths) as f, open(infos, "w") as g:
             g.writelines(line for line in f if line.rstrip().endswith(".info"))
         mg, mg_url = start_modgate(data, "off", '[cache]\nlist_ttl = "1h"\nmemory_mb = 512\n')
-        # Warm-up touches every object once, then random load settles.
-        wrk(mg_url, 64, max(2, versions // 20000), infos, script=SEQ_LUA)
+        # Warm-up touches every object at least once (a first read from disk runs at well over
+        # 10,000 objects a second), then random load settles.
+        wrk(mg_url, 64, max(3, versions // 10000), infos, script=SEQ_LUA)
         wrk(mg_url, 64, 2, infos)
-        r_info = wrk(mg_url, 64, duration, infos)
-        wrk(mg_url, 64, 2, lists)
-        r_list = wrk(mg_url, 64, duration, lists)
+        # Latency is measured below saturation (8 connections, one wrk thread): at 64 connections
+        # on two shared cores the p50 is the length of the queue, i.e. throughput, which is
+        # reported beside it.
+        r = {}
+        for kind, paths_file in (("info", infos), ("list", lists)):
+            wrk(mg_url, 8, 2, paths_file, threads=1)
+            r[kind] = wrk(mg_url, 8, duration, paths_file, threads=1)
+            r[kind + "_saturated"] = wrk(mg_url, 64, duration, paths_file)
         stop(mg)
-        res[versions] = {"info": r_info, "list": r_list}
+        res[versions] = r
         shutil.rmtree(d, ignore_errors=True)
     return res
 
@@ -559,17 +565,23 @@ def report(r, args):
     if "size" in r:
         s = r["size"]
         (small_n, small), (big_n, big) = sorted(s.items())
-        lines += ["## 5. Cache size", "", "64 connections of random `.info` and random `list` GETs.", "",
-                  "| cached versions | .info req/s | .info p50 ms | .info p99 ms | list req/s | list p50 ms | list p99 ms |",
+        lines += ["## 5. Cache size", "",
+                  "Random `.info` and random `list` GETs from memory and `meta/`. Latency at 8 connections (one wrk "
+                  "thread, below saturation); throughput at 64 connections (two wrk threads, saturated).", "",
+                  "| cached versions | .info p50 ms | .info p99 ms | .info req/s at 64 | list p50 ms | list p99 ms "
+                  "| list req/s at 64 |",
                   "|---|---|---|---|---|---|---|"]
         for n, v in sorted(s.items()):
             i, l_ = v["info"], v["list"]
-            lines.append(f"| {n} | {i['rps']:.0f} | {i['p50_ms']:.2f} | {i['p99_ms']:.2f} | {l_['rps']:.0f} | "
-                         f"{l_['p50_ms']:.2f} | {l_['p99_ms']:.2f} |")
+            lines.append(f"| {n} | {i['p50_ms']:.3f} | {i['p99_ms']:.2f} | {v['info_saturated']['rps']:.0f} | "
+                         f"{l_['p50_ms']:.3f} | {l_['p99_ms']:.2f} | {v['list_saturated']['rps']:.0f} |")
         ri = ratio(big["info"]["p50_ms"], small["info"]["p50_ms"])
         rl = ratio(big["list"]["p50_ms"], small["list"]["p50_ms"])
+        ti = ratio(small["info_saturated"]["rps"], big["info_saturated"]["rps"])
+        tl = ratio(small["list_saturated"]["rps"], big["list_saturated"]["rps"])
         lines += ["", f"p50 ratio {big_n} vs {small_n}: .info {ri:.2f}×, list {rl:.2f}× "
-                  f"(goal ≤ 1.2: {verdict(ri <= 1.2 and rl <= 1.2)}).", ""]
+                  f"(goal ≤ 1.2: {verdict(ri <= 1.2 and rl <= 1.2)}). Saturated throughput, {small_n} over {big_n}: "
+                  f".info {ti:.2f}×, list {tl:.2f}× (reported).", ""]
     if "direct" in r:
         s = r["direct"]
         rr = ratio(s["modgate_first_zip_s"], s["go_direct_s"])

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -162,7 +162,8 @@ pub struct Answer {
 pub const MAX_REDIRECTS: usize = 10;
 
 impl HttpClient {
-    pub fn new(egress: &Egress, timeout: Duration, idle: Duration) -> Self {
+    /// `spawner` decides where connection tasks run (see `fillrt`).
+    pub fn new(egress: &Egress, timeout: Duration, idle: Duration, spawner: crate::fillrt::Spawner) -> Self {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
@@ -177,10 +178,8 @@ impl HttpClient {
             .enable_http1()
             .enable_http2()
             .wrap_connector(connector);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .build(https);
+        let client =
+            Client::builder(spawner).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(64).build(https);
         Self { client, matcher, timeout, idle }
     }
 

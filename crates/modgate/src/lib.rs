@@ -4,6 +4,7 @@ pub mod auth;
 pub mod config;
 pub mod direct;
 pub mod errors;
+pub mod fillrt;
 pub mod http;
 pub mod httpclient;
 pub mod memcache;

@@ -262,6 +262,7 @@ fn publish(
         &modgate::httpclient::Egress::default(),
         std::time::Duration::from_secs(300),
         std::time::Duration::from_secs(60),
+        modgate::fillrt::Spawner::current(),
     );
     let (status, body) =
         rt.block_on(client.put(&url, bytes::Bytes::from(zip), &headers)).map_err(|e| e.reason().to_string())?;

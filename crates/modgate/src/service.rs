@@ -103,6 +103,8 @@ struct Negative {
 }
 
 pub struct Service {
+    /// Where zip fills and upstream connections run (see `fillrt`).
+    fill_rt: crate::fillrt::FillRuntime,
     pub store: LocalStore,
     upstreams: Upstreams,
     /// `[[route]]` rules in order: patterns and their chain (`None` = deny).
@@ -140,8 +142,13 @@ impl Service {
                 .routes
                 .iter()
                 .any(|r| matches!(&r.source, crate::config::RouteSource::Chain { specs, .. } if uses_direct(specs)));
-        let http =
-            Arc::new(crate::httpclient::HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout));
+        let fill_rt = crate::fillrt::FillRuntime::start().context("starting the fill runtime")?;
+        let http = Arc::new(crate::httpclient::HttpClient::new(
+            &cfg.egress,
+            cfg.upstream_timeout,
+            cfg.upstream_idle_timeout,
+            fill_rt.spawner(),
+        ));
         let direct = any_direct.then(|| Arc::new(crate::direct::Direct::new(cfg, Arc::clone(&http))));
         let chain =
             |specs: &[gomod::proxylist::ProxySpec]| Upstreams::new(specs.to_vec(), Arc::clone(&http), direct.clone());
@@ -155,6 +162,7 @@ impl Service {
             routes.push((r.modules.clone(), u));
         }
         Ok(Self {
+            fill_rt,
             store,
             upstreams,
             routes,
@@ -418,7 +426,7 @@ impl Service {
         drop(map);
         let this = Arc::clone(self);
         let r = req.clone();
-        tokio::spawn(async move {
+        self.fill_rt.spawn(async move {
             let res = if this.is_cached(&r).await { Ok(()) } else { this.fill_zip(&r, &tx).await };
             match &res {
                 Err(e @ ServeError::NotFound { .. }) => {
