@@ -451,15 +451,23 @@ impl Service {
     async fn reply_from_store(
         &self,
         req: &ModuleRequest,
-        mut obj: StoredObject,
+        obj: StoredObject,
         cache: CacheStatus,
     ) -> Result<Reply, ServeError> {
         if obj.len > MEM_OBJECT_MAX {
             return Ok(Reply::Object { obj, cache });
         }
-        use tokio::io::AsyncReadExt;
-        let mut data = Vec::with_capacity(obj.len as usize);
-        (&mut obj.file).take(MEM_OBJECT_MAX + 1).read_to_end(&mut data).await?;
+        // One trip to the blocking pool for the whole read.
+        let file = obj.file.into_std().await;
+        let len = obj.len;
+        let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            use std::io::Read;
+            let mut data = Vec::with_capacity(len as usize);
+            (&file).take(MEM_OBJECT_MAX + 1).read_to_end(&mut data)?;
+            Ok(data)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         if data.len() as u64 != obj.len {
             return Err(ServeError::Storage(format!("{} changed size while being read", req.rel())));
         }

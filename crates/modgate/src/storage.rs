@@ -85,12 +85,22 @@ impl LocalStore {
 
     /// Opens a committed immutable object, or `None` if it is not stored.
     pub async fn open_immutable(&self, key: &str) -> io::Result<Option<StoredObject>> {
-        let file = match fs::File::open(self.immutable_path(key)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let meta = file.metadata().await?;
+        // Open and stat in one trip to the blocking pool (each trip is two context switches,
+        // which on a warm cache cost more than the calls themselves).
+        let path = self.immutable_path(key);
+        let opened = tokio::task::spawn_blocking(move || -> io::Result<Option<(std::fs::File, std::fs::Metadata)>> {
+            let file = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let meta = file.metadata()?;
+            Ok(Some((file, meta)))
+        })
+        .await
+        .map_err(io::Error::other)??;
+        let Some((file, meta)) = opened else { return Ok(None) };
+        let file = fs::File::from_std(file);
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let etag = etag_for(key, meta.len(), modified, inode(&meta));
         Ok(Some(StoredObject { file, len: meta.len(), etag, modified }))
