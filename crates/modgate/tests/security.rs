@@ -661,6 +661,19 @@ fn client_certificates_are_identities() {
             tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), "/example.com/public/@v/list", None)
                 .unwrap();
         assert!(status.contains("200"), "{mode}: but reads public ones as \"*\": {status}");
+        // A warm `.mod`, answered by the hot path after its first read: the certificate still
+        // decides, on the same TLS connection model.
+        let warm = "/corp.example/private/@v/v1.0.0.mod";
+        for _ in 0..3 {
+            let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&bot), warm, None).unwrap();
+            assert!(status.contains("200"), "{mode}: the bot reads the warm mod: {status}");
+        }
+        let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, Some(&stranger), warm, None).unwrap();
+        assert!(status.contains("403"), "{mode}: a stranger does not, warm or not: {status}");
+        if mode == "optional" {
+            let (_, status) = tls_request(mg.addr, &fx.ca, "localhost", all, None, warm, None).unwrap();
+            assert!(status.contains("401"), "no certificate on a warm object: {status}");
+        }
         let without = tls_request(mg.addr, &fx.ca, "localhost", all, None, private, None);
         match mode {
             "optional" => assert!(without.unwrap().1.contains("401"), "no certificate, no key: 401"),
