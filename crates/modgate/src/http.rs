@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, the request-id and access-log layer, and turning service
 //! replies into responses (validators, ranges, cache headers).
 
+use crate::auth::Action;
 use crate::errors::ServeError;
 use crate::route;
 use crate::service::{CacheStatus, MemObject, Reply, Service};
@@ -178,8 +179,6 @@ pub fn fast_hit<B>(svc: &Service, req: &http::Request<B>) -> Option<Response> {
     Some(logged(resp, id, method, req.uri(), start))
 }
 
-use crate::auth::Action;
-
 /// Who is asking (or why nobody acceptable is), within their rate limit.
 fn authenticate<B>(
     auth: &crate::auth::Auth,
@@ -337,11 +336,7 @@ async fn module(State(svc): State<Arc<Service>>, req: Request) -> Response {
     };
     let ct = parsed.endpoint.content_type();
     match reply {
-        Reply::Object { obj, cache } => {
-            let crate::storage::StoredObject { file, len, etag, modified } = obj;
-            let file = crate::storage::StoredObject { file: file.into_std().await, len, etag, modified };
-            object_response(Source::File(file), ct, cache, req.headers(), head)
-        }
+        Reply::Object { obj, cache } => object_response(Source::File(obj), ct, cache, req.headers(), head),
         Reply::Memory { obj, cache } => object_response(Source::Memory(obj), ct, cache, req.headers(), head),
         Reply::Stream { file, progress, total } => filling_response(file, progress, total, ct),
         Reply::Mutable { data, cache } => {
@@ -523,7 +518,7 @@ fn parse_range(value: &str, len: u64) -> RangeReq {
 
 /// Where an immutable object's bytes come from.
 enum Source {
-    File(crate::storage::StoredObject<std::fs::File>),
+    File(crate::storage::StoredObject),
     Memory(Arc<MemObject>),
 }
 

@@ -458,7 +458,7 @@ impl Service {
             return Ok(Reply::Object { obj, cache });
         }
         // One trip to the blocking pool for the whole read.
-        let file = obj.file.into_std().await;
+        let file = obj.file;
         let len = obj.len;
         let data = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             use std::io::Read;

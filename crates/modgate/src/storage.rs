@@ -18,9 +18,10 @@ use tokio::fs;
 use tokio::io::AsyncWriteExt;
 
 /// A committed immutable object, opened for reading.
-/// A committed object, open; `F` is tokio's file by default, or std's for synchronous reads.
-pub struct StoredObject<F = fs::File> {
-    pub file: F,
+/// A committed object, open. The file is std's: committed objects are read with positioned
+/// reads (zips, on the worker thread, from the page cache) or whole in one blocking call.
+pub struct StoredObject {
+    pub file: std::fs::File,
     pub len: u64,
     /// A strong validator: stable for the life of this committed object.
     pub etag: String,
@@ -100,7 +101,6 @@ impl LocalStore {
         .await
         .map_err(io::Error::other)??;
         let Some((file, meta)) = opened else { return Ok(None) };
-        let file = fs::File::from_std(file);
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let etag = etag_for(key, meta.len(), modified, inode(&meta));
         Ok(Some(StoredObject { file, len: meta.len(), etag, modified }))
