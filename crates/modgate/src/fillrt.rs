@@ -8,6 +8,10 @@
 //! the fill is scheduled by the kernel beside the serving workers instead of behind their
 //! queue. Serving tasks still await fills and upstream answers as before; only where the work
 //! runs changes.
+//!
+//! One thread is enough: the heavy steps of a fill (verifying a zip, building one from git)
+//! run on this runtime's blocking pool, and what stays on the thread (reading bodies, TLS
+//! decryption, at well over 1 GB/s per core) is far above what upstreams deliver.
 
 use std::future::Future;
 
