@@ -66,6 +66,8 @@ pub struct Progress {
     pub total: Option<u64>,
     /// Bytes written to the temporary file and readable from it.
     pub written: u64,
+    /// The whole body has arrived; what remains is verifying and committing it.
+    pub downloaded: bool,
     pub state: FillState,
 }
 
@@ -363,10 +365,11 @@ impl Service {
 
     async fn zip(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
         let key = req.rel();
-        // A fill already running is joined without asking the disk first: a herd of requests
-        // would otherwise queue hundreds of file opens on the blocking pool, ahead of the
-        // fill's own writes, and delay everyone's first byte.
-        let mut rx = match self.running_zip_fill(key) {
+        // A fill still downloading is joined without asking the disk first: a herd of requests
+        // would otherwise queue hundreds of file opens on the blocking pool and delay everyone's
+        // first byte. Past its download, the fill may have committed already (it still syncs
+        // the directory before it ends), so the store is asked first and a committed zip is a hit.
+        let mut rx = match self.running_zip_fill(key).filter(|rx| !rx.borrow().downloaded) {
             Some(rx) => rx,
             None => {
                 if let Some(reply) = self.stored(req).await? {
@@ -416,8 +419,9 @@ impl Service {
         let key = req.rel().to_string();
         let mut map = self.zip_fills.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(rx) = map.get(&key) {
-            // A fill whose task died without a final state is replaced.
-            if rx.has_changed().is_ok() {
+            // Only a running fill is joined: one whose task died without a final state, or one
+            // that has just ended, is replaced.
+            if rx.has_changed().is_ok() && rx.borrow().state.is_running() {
                 return rx.clone();
             }
         }
@@ -426,6 +430,7 @@ impl Service {
         drop(map);
         let this = Arc::clone(self);
         let r = req.clone();
+        let own = rx.clone();
         self.fill_rt.spawn(async move {
             let res = if this.is_cached(&r).await { Ok(()) } else { this.fill_zip(&r, &tx).await };
             match &res {
@@ -436,13 +441,21 @@ impl Service {
                 Err(e) => tracing::warn!(object = %key, error = %e, "fill failed"),
                 Ok(()) => {}
             }
+            // Leave the map before announcing the end: a client that has seen this fill fail and
+            // asks again at once (the fill runs on another thread) must start a new fill, not
+            // find this one. Only our own entry is removed.
+            {
+                let mut map = this.zip_fills.lock().unwrap_or_else(|p| p.into_inner());
+                if map.get(&key).is_some_and(|rx| rx.same_channel(&own)) {
+                    map.remove(&key);
+                }
+            }
             tx.send_modify(|p| {
                 p.state = match res {
                     Ok(()) => FillState::Committed,
                     Err(e) => FillState::Failed(e),
                 }
             });
-            this.zip_fills.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         });
         rx
     }
@@ -585,7 +598,10 @@ impl Service {
             }
         }
         tmp.file.flush().await?;
-        progress.send_modify(|p| p.written = written);
+        progress.send_modify(|p| {
+            p.written = written;
+            p.downloaded = true;
+        });
         match mod_fill.await {
             Ok(r) => r?,
             Err(e) => return Err(ServeError::BadGateway(format!("{}: .mod fill failed: {e}", req.display()))),
