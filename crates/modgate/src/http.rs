@@ -151,10 +151,7 @@ pub fn fast_hit<B>(svc: &Service, req: &http::Request<B>) -> Option<Response> {
     }
     let path = req.uri().path();
     let key = path.strip_prefix('/')?;
-    if key.starts_with("-/")
-        || key.starts_with("sumdb/")
-        || !key.bytes().all(|c| c != b'%' && c > 0x20 && c != 0x7f && c != b'\\')
-    {
+    if key.starts_with("-/") || key.starts_with("sumdb/") || !route::is_plain(key) {
         return None;
     }
     let obj = svc.memory_hit(key)?;

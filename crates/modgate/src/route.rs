@@ -141,12 +141,17 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// True when `raw` needs no decoding and holds nothing `decode_path` refuses: then the decoded
+/// path is `raw` itself.
+pub fn is_plain(raw: &str) -> bool {
+    raw.bytes().all(|c| c != b'%' && c >= 0x20 && c != 0x7f && c != b'\\')
+}
+
 /// Percent-decodes once, refusing encoded slashes, NUL and control characters, backslashes,
 /// malformed escapes and invalid UTF-8.
 pub fn decode_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, ServeError> {
     let b = raw.as_bytes();
-    let plain = |c: &u8| *c != b'%' && *c >= 0x20 && *c != 0x7f && *c != b'\\';
-    if b.iter().all(plain) {
+    if is_plain(raw) {
         // Nothing to decode (the common case): no copy.
         return Ok(std::borrow::Cow::Borrowed(raw));
     }
