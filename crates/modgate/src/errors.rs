@@ -4,7 +4,7 @@
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderValue, StatusCode};
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServeError {
     /// Malformed input, decided before any source is asked.
     #[error("{0}")]
@@ -30,9 +30,9 @@ pub enum ServeError {
     /// No usable credentials.
     #[error("{0}")]
     Unauthorized(String),
-    /// The method is not GET or HEAD.
+    /// The method is not one the target allows (`allow` lists those it does).
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     /// A source failed or sent something unusable.
     #[error("{0}")]
     BadGateway(String),
@@ -65,7 +65,7 @@ impl ServeError {
             ServeError::Conflict(_) => StatusCode::CONFLICT,
             ServeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ServeError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ServeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ServeError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ServeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ServeError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -88,6 +88,10 @@ pub fn one_line(s: &str) -> String {
 impl IntoResponse for ServeError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let allow = match &self {
+            ServeError::MethodNotAllowed { allow } => Some(*allow),
+            _ => None,
+        };
         let mut body = one_line(&self.to_string());
         body.push('\n');
         let mut resp = (status, body).into_response();
@@ -100,8 +104,8 @@ impl IntoResponse for ServeError {
         if status == StatusCode::UNAUTHORIZED {
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"modgate\""));
         }
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            h.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        if let Some(allow) = allow {
+            h.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         resp
     }

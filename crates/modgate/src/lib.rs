@@ -1,29 +1,24 @@
-//! modgate: a caching Go module proxy. See `docs/ARCHITECTURE.md` for the map.
+//! modgate: an enterprise Go module proxy. See `docs/ARCHITECTURE.md` for the map.
+//!
+//! From the edge to the core: `server` (listeners, TLS, signals) runs an `app::App` (the
+//! wiring); `http` (the hot path, the layers, the handlers) serves it; `proxy` (the module
+//! service) answers from `cache` and `store`, and fills from `source`; `request` parses what
+//! is asked; `auth`, `net`, `rt`, `config`, `errors`, `time` and `obs` serve them all.
 
+pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod config;
-pub mod direct;
 pub mod errors;
-pub mod fillrt;
 pub mod http;
-pub mod httpclient;
-pub mod memcache;
-pub mod prefetch;
-pub mod route;
+pub mod net;
+pub mod obs;
+pub mod proxy;
+pub mod request;
+pub mod rt;
 pub mod server;
-pub mod service;
-pub mod singleflight;
-pub mod storage;
-pub mod tls;
-pub mod upstream;
+pub mod source;
+pub mod store;
+pub mod time;
 
-/// Installs the global tracing subscriber for the given level and format.
-pub fn init_logging(level: &str, format: config::LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::new(format!("{level},hyper=warn,h2=warn,rustls=warn,hyper_util=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(true);
-    let _ = match format {
-        config::LogFormat::Text => builder.with_ansi(false).try_init(),
-        config::LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-}
+pub use obs::log::init as init_logging;

@@ -364,9 +364,18 @@ fn direct_mode_agrees_with_the_go_command() {
             mg.logs().iter().any(|l| l.contains(&a) || l.contains(&b))
         });
     }
-    assert!(std::fs::read_dir(data.join("git")).unwrap().count() >= cases.len(), "one mirror per repository");
-    // Archives and zips were built in temporary files, and none is left behind.
-    assert_eq!(std::fs::read_dir(data.join("tmp")).map(|d| d.count()).unwrap_or(0), 0);
+    // Mirrors are named by a hash of their URL (24 hex digits).
+    let mirrors = std::fs::read_dir(data.join("git"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit())))
+        .count();
+    assert!(mirrors >= cases.len(), "one mirror per repository: {mirrors}");
+    // Archives and zips were built in temporary files, and none is left behind (direct mode's
+    // scratch directory, and the store's).
+    for tmp in [data.join("git").join("tmp"), data.join("tmp")] {
+        assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0, "{}", tmp.display());
+    }
 }
 
 #[test]

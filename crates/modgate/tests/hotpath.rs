@@ -24,7 +24,7 @@ fn warm_plain_requests_take_the_hot_path_and_answer_like_the_full_path() {
     let fx = fixture(4);
     let data = tempfile::tempdir().unwrap();
     let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
-    let svc = mg.service();
+    let svc = mg.app();
     let m = &fx.graph.modules[0];
     let v = &m.versions[0].version;
     let mod_path = obj_path(&m.path, v, ".mod");
@@ -84,6 +84,87 @@ fn warm_plain_requests_take_the_hot_path_and_answer_like_the_full_path() {
     assert_eq!(request(mg.addr, "POST", &mod_path, &[]).status, 405);
 }
 
-fn fast_takes(svc: &modgate::service::Service, r: &http::Request<()>) -> bool {
+fn fast_takes(svc: &modgate::app::App, r: &http::Request<()>) -> bool {
     modgate::http::fast_hit(svc, r).is_some()
+}
+
+/// A key in `group`, written to `keys` (created if missing).
+fn key_in(keys: &std::path::Path, name: &str, group: &str) -> String {
+    let mut f = modgate::auth::KeysFile::load(keys).unwrap();
+    let key = f.add(name, vec![group.to_string()]);
+    f.save(keys).unwrap();
+    key
+}
+
+/// One request over HTTP/2 (cleartext, prior knowledge) with an optional Bearer key: the
+/// status and the body's length; a stream that does not close cleanly fails the test.
+async fn h2_request(addr: std::net::SocketAddr, method: &str, path: &str, key: Option<&str>) -> (u16, usize) {
+    use http_body_util::BodyExt;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut b = http::Request::builder().method(method).uri(format!("http://{addr}{path}"));
+    if let Some(k) = key {
+        b = b.header("authorization", format!("Bearer {k}"));
+    }
+    let resp = send.send_request(b.body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    // A body on a HEAD answer is a protocol error that resets the stream: reading fails.
+    let body = resp.into_body().collect().await.unwrap_or_else(|e| panic!("{method} {path}: stream reset: {e}"));
+    (status, body.to_bytes().len())
+}
+
+#[test]
+fn refused_heads_over_http2_are_answered_without_a_body() {
+    let fx = fixture(4);
+    let data = tempfile::tempdir().unwrap();
+    let keys = data.path().join("keys.toml");
+    let policy = data.path().join("policy.toml");
+    std::fs::write(&policy, "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n").unwrap();
+    let (dev, outsider) = (key_in(&keys, "dev", "devs"), key_in(&keys, "outsider", "contractors"));
+    let mut cfg = test_config(&fx.upstream.url(), data.path());
+    cfg.auth = Some(modgate::config::AuthSettings {
+        keys_file: keys,
+        policy_file: policy,
+        anonymous_group: None,
+        hide_denied: false,
+        audit_log: None,
+        key_rate: 0.0,
+        key_burst: 0.0,
+    });
+    let mg = InProcess::start(cfg);
+    let app = mg.app();
+    let m = &fx.graph.modules[0];
+    let warm = obj_path(&m.path, &m.versions[0].version, ".mod");
+    for _ in 0..2 {
+        assert_eq!(get(mg.addr, &warm, &[("Authorization", &format!("Bearer {dev}"))]).status, 200);
+    }
+    let head = |key: &str| {
+        let mut b = http::Request::builder().method("HEAD").uri(&warm);
+        if !key.is_empty() {
+            b = b.header("authorization", format!("Bearer {key}"));
+        }
+        b.body(()).unwrap()
+    };
+    assert!(fast_takes(&app, &head("")), "the hot path decides these");
+    let cold = obj_path(&fx.graph.modules[1].path, &fx.graph.modules[1].versions[0].version, ".mod");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        for path in [&warm, &cold] {
+            assert_eq!(h2_request(mg.addr, "HEAD", path, None).await, (401, 0), "{path}");
+            assert_eq!(h2_request(mg.addr, "HEAD", path, Some(&outsider)).await, (403, 0), "{path}");
+            let (status, len) = h2_request(mg.addr, "GET", path, Some(&outsider)).await;
+            assert!(status == 403 && len > 0, "a GET keeps its reason: {status} {len}");
+        }
+        assert_eq!(h2_request(mg.addr, "HEAD", &warm, Some(&dev)).await, (200, 0));
+    });
+    // And over HTTP/1.1 the refused HEAD still carries the length its GET would have.
+    let r = request(mg.addr, "HEAD", &warm, &[]);
+    assert_eq!(r.status, 401);
+    assert!(r.body.is_empty());
+    let get_len = get(mg.addr, &warm, &[]).body.len();
+    assert_eq!(r.header("content-length"), Some(get_len.to_string().as_str()));
 }

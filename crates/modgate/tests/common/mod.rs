@@ -57,9 +57,9 @@ impl InProcess {
         format!("http://{}", self.addr)
     }
 
-    /// The running service, for calling its parts directly.
-    pub fn service(&self) -> std::sync::Arc<modgate::service::Service> {
-        std::sync::Arc::clone(&self.running.as_ref().expect("running").service)
+    /// The running application, for calling its parts directly.
+    pub fn app(&self) -> std::sync::Arc<modgate::app::App> {
+        std::sync::Arc::clone(&self.running.as_ref().expect("running").app)
     }
 
     pub fn stop(mut self) {

@@ -1,0 +1,142 @@
+//! Wiring: an [`App`] built from a [`Config`] — the stores, the sources and the route table,
+//! the module service on top of them, and the access rules. The server takes a built App; the
+//! HTTP layer serves it. Nothing here runs on its own.
+
+use crate::auth::Auth;
+use crate::config::{Config, RouteSource};
+use crate::net::{redact_text, HttpClient};
+use crate::proxy::{ModuleService, NoChecksums, Parts, Routes, Settings};
+use crate::rt::FillRuntime;
+use crate::source::direct::{Direct, DirectSettings};
+use crate::source::list::Chain;
+use crate::source::SharedSource;
+use crate::store::local::LocalObjects;
+use crate::store::local_meta::LocalMeta;
+use anyhow::Context as _;
+use gomod::proxylist::{Entry, ProxySpec};
+use std::sync::Arc;
+
+/// What the admin status shows of the configuration (credentials removed).
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// The default upstream list, as written.
+    pub upstream: String,
+    /// `patterns -> source` for each route.
+    pub routes: Vec<String>,
+}
+
+pub struct App {
+    pub modules: Arc<ModuleService>,
+    /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
+    pub auth: Option<Arc<Auth>>,
+    pub summary: Summary,
+    /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
+    #[cfg(debug_assertions)]
+    parses: std::sync::atomic::AtomicU64,
+}
+
+impl App {
+    /// An application over a module service built elsewhere (tests, embedding).
+    pub fn new(modules: Arc<ModuleService>, auth: Option<Arc<Auth>>, summary: Summary) -> Self {
+        Self {
+            modules,
+            auth,
+            summary,
+            #[cfg(debug_assertions)]
+            parses: Default::default(),
+        }
+    }
+
+    /// Everything the configuration asks for, on the local disk.
+    pub fn build(cfg: &Config) -> anyhow::Result<Self> {
+        let dir = &cfg.data_dir;
+        let objects = LocalObjects::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?;
+        let meta = LocalMeta::open(dir).context("reading the published-versions index")?;
+        let fill_rt = FillRuntime::start().context("starting the fill runtime")?;
+        let http =
+            Arc::new(HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout, fill_rt.spawner()));
+        let routes = routes(cfg, &http);
+        let settings = Settings {
+            list_ttl: cfg.list_ttl,
+            negative_ttl: cfg.negative_ttl,
+            memory_bytes: cfg.memory_cache_bytes,
+            prefetch: cfg.prefetch.clone(),
+            publish_max_bytes: cfg.publish_max_bytes,
+        };
+        let parts = Parts {
+            objects: Arc::new(objects),
+            meta: Arc::new(meta),
+            routes,
+            checksums: Arc::new(NoChecksums),
+            fill_rt: Some(fill_rt),
+            settings,
+        };
+        let auth = match &cfg.auth {
+            Some(a) => Some(Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        Ok(Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg)))
+    }
+
+    /// Counts one parse of a request target (debug builds).
+    pub fn count_parse(&self) {
+        #[cfg(debug_assertions)]
+        self.parses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Request targets parsed so far (debug builds; always 0 in release builds).
+    pub fn parses(&self) -> u64 {
+        #[cfg(debug_assertions)]
+        return self.parses.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(debug_assertions))]
+        return 0;
+    }
+}
+
+fn uses_direct(specs: &[ProxySpec]) -> bool {
+    specs.iter().any(|s| s.entry == Entry::Direct)
+}
+
+/// The route table: each `[[route]]` with its own list, the default list for the rest, all
+/// sharing one HTTP client and (when any list names `direct`) one direct-mode source.
+fn routes(cfg: &Config, http: &Arc<HttpClient>) -> Routes {
+    let any_direct = uses_direct(&cfg.upstream)
+        || cfg.routes.iter().any(|r| matches!(&r.source, RouteSource::Chain { specs, .. } if uses_direct(specs)));
+    let direct = any_direct.then(|| {
+        let settings = DirectSettings {
+            root: cfg.data_dir.join("git"),
+            mappings: cfg.direct_repos.clone(),
+            credentials: cfg.git_credentials.clone(),
+            insecure: cfg.direct_insecure.clone(),
+            egress_env: crate::net::egress::child_env(&cfg.egress),
+            timeout: cfg.git_timeout,
+            fresh: cfg.list_ttl,
+        };
+        Arc::new(Direct::new(settings, Arc::clone(http)))
+    });
+    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct.as_ref())) };
+    let mut routes = Routes::new(chain(&cfg.upstream));
+    for r in &cfg.routes {
+        let source = match &r.source {
+            RouteSource::Deny => None,
+            RouteSource::Chain { specs, .. } => Some(chain(specs)),
+        };
+        routes = routes.rule(&r.modules, source);
+    }
+    routes
+}
+
+fn summary(cfg: &Config) -> Summary {
+    let routes = cfg
+        .routes
+        .iter()
+        .map(|r| {
+            let src = match &r.source {
+                RouteSource::Deny => "deny".to_string(),
+                RouteSource::Chain { raw, .. } => redact_text(raw),
+            };
+            format!("{} -> {src}", r.modules)
+        })
+        .collect();
+    Summary { upstream: redact_text(&cfg.upstream_raw), routes }
+}

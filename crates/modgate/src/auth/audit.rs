@@ -1,0 +1,55 @@
+//! The audit log (`[auth] audit_log`): one JSON line per access decision — who, module,
+//! version, action, allowed or denied, reason, request id — apart from the access log.
+
+use super::principal::Action;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+pub struct Audit {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+/// One decision, as recorded.
+pub struct Entry<'a> {
+    pub who: &'a str,
+    pub module: &'a str,
+    pub version: Option<&'a str>,
+    pub action: Action,
+    pub allowed: bool,
+    pub reason: &'a str,
+    pub request_id: &'a str,
+}
+
+impl Audit {
+    /// `stdout` (or `-`), or a file appended to.
+    pub fn open(target: &str) -> Result<Self, String> {
+        let out: Box<dyn Write + Send> = match target {
+            "stdout" | "-" => Box::new(std::io::stdout()),
+            path => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| format!("audit log {path}: {e}"))?,
+            ),
+        };
+        Ok(Self { out: Mutex::new(out) })
+    }
+
+    pub fn record(&self, e: &Entry<'_>) {
+        let line = serde_json::json!({
+            "time": httpdate::fmt_http_date(SystemTime::now()),
+            "who": e.who,
+            "module": e.module,
+            "version": e.version,
+            "action": e.action,
+            "allowed": e.allowed,
+            "reason": e.reason,
+            "request_id": e.request_id,
+        });
+        let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(w, "{line}");
+        let _ = w.flush();
+    }
+}

@@ -1,0 +1,51 @@
+//! `modgate config check FILE`: validate a configuration file (and the files it names) and
+//! print the effective settings, secrets removed.
+
+use modgate::config::{self, Config, Overrides};
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(file: &Path) -> ExitCode {
+    let loaded = config::load(Some(file), &Overrides::default(), std::env::var("GOPROXY").ok());
+    match loaded.and_then(|c| modgate::server::check(&c).map(|()| c)) {
+        Ok(c) => {
+            println!("{}: ok", file.display());
+            print_settings(&c);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("modgate: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn print_settings(c: &Config) {
+    println!("listen = {}", c.listen);
+    println!("data_dir = {}", c.data_dir.display());
+    println!("upstream = {}", modgate::net::redact(&c.upstream_raw));
+    println!("log_level = {}, log_format = {:?}", c.log_level, c.log_format);
+    println!("cache.list_ttl = {:?}, cache.negative_ttl = {:?}", c.list_ttl, c.negative_ttl);
+    match &c.tls {
+        Some(t) => println!(
+            "tls = on ({} certificate(s), min {}, client certificates {})",
+            t.certificates.len(),
+            t.min_version,
+            match &t.client_ca {
+                None => "off".to_string(),
+                Some((_, mode)) => format!("{mode:?}").to_lowercase(),
+            }
+        ),
+        None => println!("tls = off"),
+    }
+    match &c.auth {
+        Some(a) => println!(
+            "auth = on (keys {}, policy {}, anonymous {})",
+            a.keys_file.display(),
+            a.policy_file.display(),
+            a.anonymous_group.as_deref().unwrap_or("refused")
+        ),
+        None => println!("auth = off (everyone may read; publishing is refused)"),
+    }
+    println!("routes = {}, direct mappings = {}", c.routes.len(), c.direct_repos.len());
+}

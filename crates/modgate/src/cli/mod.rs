@@ -1,0 +1,66 @@
+//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`. Exit status 2
+//! for a configuration or usage problem, 1 for a failure while running.
+
+mod config_check;
+mod keys;
+mod publish;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "modgate", version, about = "An enterprise Go module proxy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the GOPROXY protocol from the cache and the configured upstreams.
+    Serve(serve::ServeArgs),
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Build a module zip from a directory (the go command's rules) and publish it to a server.
+    Publish(publish::PublishArgs),
+    /// Manage API keys (the keys file stores only their hashes; a running server reloads it).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file and print the effective settings.
+    Check { file: PathBuf },
+}
+
+pub fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Serve(args) => serve::run(args),
+        Command::Config { command: ConfigCommand::Check { file } } => config_check::run(&file),
+        Command::Publish(args) => match publish::run(args) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("modgate: publish: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Keys { command } => match keys::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("modgate: keys: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

@@ -1,0 +1,61 @@
+//! `modgate serve`: load and check the configuration, then run until a signal.
+
+use modgate::config::{self, Overrides};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "MODGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "MODGATE_LISTEN")]
+    listen: Option<String>,
+    /// Directory for the cache [default: ./modgate-data].
+    #[arg(long, env = "MODGATE_DATA_DIR")]
+    data_dir: Option<String>,
+    /// Upstream list in GOPROXY syntax [default: $GOPROXY, else direct].
+    #[arg(long, env = "MODGATE_UPSTREAM")]
+    upstream: Option<String>,
+    /// debug, info, warn or error [default: info].
+    #[arg(long, env = "MODGATE_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// text or json [default: text].
+    #[arg(long, env = "MODGATE_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+pub fn run(a: ServeArgs) -> ExitCode {
+    let over = Overrides {
+        listen: a.listen,
+        data_dir: a.data_dir,
+        upstream: a.upstream,
+        log_level: a.log_level,
+        log_format: a.log_format,
+    };
+    let loaded = config::load(a.config.as_deref(), &over, std::env::var("GOPROXY").ok());
+    let cfg = match loaded.and_then(|c| modgate::server::check(&c).map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("modgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    modgate::init_logging(&cfg.log_level, cfg.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("modgate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(modgate::server::run(cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("modgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

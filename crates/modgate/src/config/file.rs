@@ -1,0 +1,147 @@
+//! The TOML file's shape, as serde reads it. Values keep their spans so that every error can
+//! name its line.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use toml::Spanned;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileConfig {
+    pub listen: Option<Spanned<String>>,
+    pub data_dir: Option<Spanned<String>>,
+    pub upstream: Option<Spanned<String>>,
+    pub log_level: Option<Spanned<String>>,
+    pub log_format: Option<Spanned<String>>,
+    pub upstream_timeout: Option<Spanned<String>>,
+    pub upstream_idle_timeout: Option<Spanned<String>>,
+    pub shutdown_timeout: Option<Spanned<String>>,
+    pub cache: Option<CacheSection>,
+    pub prefetch: Option<PrefetchSection>,
+    pub direct: Option<DirectSection>,
+    pub egress: Option<EgressSection>,
+    pub tls: Option<Spanned<TlsSection>>,
+    pub auth: Option<Spanned<AuthSection>>,
+    pub publish: Option<PublishSection>,
+    pub limits: Option<LimitsSection>,
+    #[serde(default)]
+    pub route: Vec<Spanned<RouteEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouteEntry {
+    pub modules: String,
+    pub source: String,
+    #[serde(default = "yes")]
+    pub verify_checksums: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitsSection {
+    pub max_connections: Option<Spanned<i64>>,
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub max_headers: Option<Spanned<i64>>,
+    pub max_header_kb: Option<Spanned<i64>>,
+    pub key_rate: Option<Spanned<i64>>,
+    pub key_burst: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PublishSection {
+    pub max_mb: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AuthSection {
+    pub keys_file: PathBuf,
+    pub policy_file: PathBuf,
+    pub anonymous_group: Option<String>,
+    #[serde(default)]
+    pub hide_denied: bool,
+    pub audit_log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TlsSection {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[serde(default)]
+    pub sni: Vec<CertEntry>,
+    pub min_version: Option<String>,
+    #[serde(default)]
+    pub cipher_suites: Vec<String>,
+    pub client_ca: Option<PathBuf>,
+    pub client_auth: Option<String>,
+    pub plain_listen: Option<String>,
+    pub redirect_plain: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CertEntry {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct EgressSection {
+    pub proxy: Option<Spanned<String>>,
+    pub no_proxy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DirectSection {
+    pub timeout: Option<Spanned<String>>,
+    pub insecure: Option<String>,
+    #[serde(default)]
+    pub repo: Vec<Spanned<RepoEntry>>,
+    #[serde(default)]
+    pub credentials: Vec<Spanned<CredentialEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CredentialEntry {
+    pub host: String,
+    pub username: Option<String>,
+    pub token: Option<String>,
+    pub password: Option<String>,
+    pub ssh_key: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub netrc: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RepoEntry {
+    pub prefix: String,
+    pub url: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PrefetchSection {
+    pub enabled: Option<bool>,
+    pub zips: Option<bool>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub depth: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CacheSection {
+    pub list_ttl: Option<Spanned<String>>,
+    pub negative_ttl: Option<Spanned<String>>,
+    pub memory_mb: Option<Spanned<i64>>,
+}

@@ -1,0 +1,193 @@
+//! `load`: the file, then each section in turn, then the values flags and the environment may
+//! override.
+
+use super::file::{EgressSection, FileConfig, LimitsSection, PrefetchSection, RouteEntry};
+use super::loader::{duration, fail, line_of, Loader};
+use super::{direct, security};
+use super::{
+    Config, ConfigError, Egress, Limits, LogFormat, Origins, Overrides, PrefetchConfig, RouteRule, RouteSource,
+};
+use gomod::proxylist::{self, ProxySpec};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Builds the configuration from an optional file, the overrides and the `GOPROXY` variable.
+pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) -> Result<Config, ConfigError> {
+    let (file_text, mut parsed) = read(file)?;
+    let l = Loader { file_path: file, file_text };
+    let cache = parsed.cache.take().unwrap_or_default();
+    let direct = parsed.direct.take().unwrap_or_default();
+    let direct_repos = direct::repos(&l, &direct)?;
+    let git_credentials = direct::credentials(&l, &direct)?;
+    let routes = routes(&l, &parsed.route)?;
+    let egress = egress(&l, parsed.egress.take().unwrap_or_default())?;
+    let tls = security::tls(&l, &parsed.tls)?;
+    let auth = security::auth(&parsed.auth);
+    let origins = origins(&l, &parsed);
+    let prefetch = prefetch(&l, parsed.prefetch.take().unwrap_or_default())?;
+    let basics = basics(&l, over, &parsed, goproxy_env)?;
+    let limits = limits(&l, parsed.limits.take().unwrap_or_default())?;
+    let auth = auth.map(|a| super::AuthSettings { key_rate: limits.key_rate, key_burst: limits.key_burst, ..a });
+    Ok(Config {
+        listen: basics.listen,
+        data_dir: basics.data_dir,
+        upstream_raw: basics.upstream_raw,
+        upstream: basics.upstream,
+        log_level: basics.log_level,
+        log_format: basics.log_format,
+        limits,
+        list_ttl: duration("cache.list_ttl", l.pick_file(&cache.list_ttl, "60s"))?,
+        negative_ttl: duration("cache.negative_ttl", l.pick_file(&cache.negative_ttl, "30s"))?,
+        upstream_timeout: duration("upstream_timeout", l.pick_file(&parsed.upstream_timeout, "30s"))?,
+        upstream_idle_timeout: duration("upstream_idle_timeout", l.pick_file(&parsed.upstream_idle_timeout, "60s"))?,
+        shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
+        prefetch,
+        direct_repos,
+        routes,
+        git_credentials,
+        direct_insecure: direct.insecure.clone().unwrap_or_default(),
+        egress,
+        tls,
+        auth,
+        git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
+        memory_cache_bytes: l.int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
+        publish_max_bytes: l.int("publish.max_mb", &parsed.publish.take().unwrap_or_default().max_mb, 500, 1, 500)?
+            as u64
+            * (1 << 20),
+        origins,
+    })
+}
+
+/// The file's text and its parsed shape (both empty without a file).
+fn read(file: Option<&Path>) -> Result<(String, FileConfig), ConfigError> {
+    let Some(p) = file else { return Ok((String::new(), FileConfig::default())) };
+    let text =
+        std::fs::read_to_string(p).map_err(|e| ConfigError(format!("config: {}: cannot read: {e}", p.display())))?;
+    let parsed: FileConfig = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(0);
+        let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
+        ConfigError(format!("config: {}:{line}: {msg}", p.display()))
+    })?;
+    Ok((text, parsed))
+}
+
+/// Where the sections whose files are read later were written.
+fn origins(l: &Loader<'_>, parsed: &FileConfig) -> Origins {
+    let Some(path) = l.file_path else { return Origins::default() };
+    let mut out = Vec::new();
+    if let Some(t) = &parsed.tls {
+        out.push(("tls".to_string(), format!("{}:{}", path.display(), l.line(t.span().start))));
+    }
+    if let Some(a) = &parsed.auth {
+        out.push(("auth".to_string(), format!("{}:{}", path.display(), l.line(a.span().start))));
+    }
+    Origins(out)
+}
+
+fn routes(l: &Loader<'_>, entries: &[Spanned<RouteEntry>]) -> Result<Vec<RouteRule>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let e = entry.get_ref();
+        let origin = || l.at(entry.span().start);
+        if e.modules.split(',').all(|g| g.trim().is_empty()) {
+            return Err(fail("route.modules", origin(), "names no module pattern"));
+        }
+        let source = match e.source.trim() {
+            "deny" => RouteSource::Deny,
+            other => RouteSource::Chain {
+                raw: other.to_string(),
+                specs: proxylist::parse(other).map_err(|err| fail("route.source", origin(), err))?,
+            },
+        };
+        out.push(RouteRule { modules: e.modules.clone(), source, verify_checksums: e.verify_checksums });
+    }
+    Ok(out)
+}
+
+fn egress(l: &Loader<'_>, eg: EgressSection) -> Result<Egress, ConfigError> {
+    let proxy = match &eg.proxy {
+        None => None,
+        Some(p) => {
+            let v = p.get_ref().trim();
+            let ok = (v.starts_with("http://") || v.starts_with("https://"))
+                && v.parse::<http::Uri>().is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+            if !ok {
+                return Err(fail(
+                    "egress.proxy",
+                    l.at(p.span().start),
+                    format!("{v:?} is not a proxy URL like http://proxy.corp.example:3128"),
+                ));
+            }
+            Some(v.to_string())
+        }
+    };
+    Ok(Egress { proxy, no_proxy: eg.no_proxy.unwrap_or_default() })
+}
+
+fn prefetch(l: &Loader<'_>, pf: PrefetchSection) -> Result<PrefetchConfig, ConfigError> {
+    Ok(PrefetchConfig {
+        enabled: pf.enabled.unwrap_or(true),
+        concurrency: l.int("prefetch.concurrency", &pf.concurrency, 16, 1, 512)? as usize,
+        depth: l.int("prefetch.depth", &pf.depth, 8, 0, 64)? as u32,
+        zips: pf.zips.unwrap_or(true),
+    })
+}
+
+fn limits(l: &Loader<'_>, lim: LimitsSection) -> Result<Limits, ConfigError> {
+    let key_rate = l.int("limits.key_rate", &lim.key_rate, 0, 0, 1_000_000)? as f64;
+    Ok(Limits {
+        max_connections: l.int("limits.max_connections", &lim.max_connections, 4096, 1, 1_000_000)? as usize,
+        header_read_timeout: duration("limits.header_read_timeout", l.pick_file(&lim.header_read_timeout, "30s"))?,
+        max_headers: l.int("limits.max_headers", &lim.max_headers, 100, 8, 1000)? as usize,
+        max_header_bytes: l.int("limits.max_header_kb", &lim.max_header_kb, 64, 1, 1024)? as usize * 1024,
+        key_rate,
+        key_burst: l.int("limits.key_burst", &lim.key_burst, (key_rate as i64 * 2).max(1), 1, 10_000_000)? as f64,
+    })
+}
+
+/// The values flags and the environment may set.
+struct Basics {
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    upstream_raw: String,
+    upstream: Vec<ProxySpec>,
+    log_level: String,
+    log_format: LogFormat,
+}
+
+fn basics(
+    l: &Loader<'_>,
+    over: &Overrides,
+    parsed: &FileConfig,
+    goproxy_env: Option<String>,
+) -> Result<Basics, ConfigError> {
+    let (v, o) = l.pick(&over.listen, &parsed.listen, "127.0.0.1:8080");
+    let listen: SocketAddr =
+        v.parse().map_err(|e| fail("listen", o, format!("{v:?} is not an address like 127.0.0.1:8080 ({e})")))?;
+
+    let (v, o) = l.pick(&over.data_dir, &parsed.data_dir, "./modgate-data");
+    if v.trim().is_empty() {
+        return Err(fail("data_dir", o, "must not be empty"));
+    }
+    let data_dir = PathBuf::from(v);
+
+    let goproxy_default = goproxy_env.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "direct".to_string());
+    let (v, o) = l.pick(&over.upstream, &parsed.upstream, &goproxy_default);
+    let upstream = proxylist::parse(v).map_err(|e| fail("upstream", o, e))?;
+    let upstream_raw = v.to_string();
+
+    let (v, o) = l.pick(&over.log_level, &parsed.log_level, "info");
+    let log_level = v.to_ascii_lowercase();
+    if !matches!(log_level.as_str(), "trace" | "debug" | "info" | "warn" | "error") {
+        return Err(fail("log_level", o, format!("{v:?} is not one of debug, info, warn, error")));
+    }
+
+    let (v, o) = l.pick(&over.log_format, &parsed.log_format, "text");
+    let log_format = match v {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        _ => return Err(fail("log_format", o, format!("{v:?} is not text or json"))),
+    };
+    Ok(Basics { listen, data_dir, upstream_raw, upstream, log_level, log_format })
+}

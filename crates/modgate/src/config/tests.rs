@@ -1,0 +1,78 @@
+//! Loading configurations: precedence, defaults, and errors that name the key and the line.
+
+use super::*;
+use std::io::Write;
+use std::path::Path;
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+#[test]
+fn defaults() {
+    let c = load(None, &Overrides::default(), None).unwrap();
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.data_dir, PathBuf::from("./modgate-data"));
+    assert_eq!(c.upstream_raw, "direct");
+    assert_eq!(c.list_ttl, Duration::from_secs(60));
+    assert_eq!(c.negative_ttl, Duration::from_secs(30));
+}
+
+#[test]
+fn precedence_flag_over_file_over_env_goproxy() {
+    let f = file("listen = \"127.0.0.1:9000\"\nupstream = \"http://file.example\"\n[cache]\nlist_ttl = \"5m\"\n");
+    let c = load(Some(f.path()), &Overrides::default(), Some("http://env.example".into())).unwrap();
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.upstream_raw, "http://file.example");
+    assert_eq!(c.list_ttl, Duration::from_secs(300));
+    let over = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
+    let c = load(Some(f.path()), &over, None).unwrap();
+    assert_eq!(c.listen.port(), 9100);
+    let c = load(None, &Overrides::default(), Some("http://env.example".into())).unwrap();
+    assert_eq!(c.upstream_raw, "http://env.example");
+}
+
+#[test]
+fn errors_name_key_and_line() {
+    let f = file("listen = \"127.0.0.1:9000\"\n\nlog_level = \"loud\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains(":3: log_level:"), "{e}");
+    assert!(!e.contains('\n'));
+    let f = file("listen = \"nowhere\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains(":1: listen:"), "{e}");
+    let f = file("a = 1\nlistne = \"x\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains("unknown field") && e.contains(":1:"), "{e}");
+    let f = file("[cache]\nlist_ttl = \"soon\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains(":2: cache.list_ttl:"), "{e}");
+    let over = Overrides { upstream: Some("ftp://x".into()), ..Default::default() };
+    let e = load(None, &over, None).unwrap_err().0;
+    assert!(e.contains("--upstream or MODGATE_UPSTREAM"), "{e}");
+    let f = file("[prefetch]\nenabled = false\nconcurrency = 0\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains(":3: prefetch.concurrency"), "{e}");
+    let f = file("[prefetch]\nenabled = false\ndepth = 2\n");
+    let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+    assert!(!c.prefetch.enabled);
+    assert_eq!(c.prefetch.depth, 2);
+    let f = file("[direct]\ntimeout = \"2m\"\n[[direct.repo]]\nprefix = \"corp.example/tools\"\nurl = \"https://git.corp.example/tools.git\"\n[[direct.repo]]\nprefix = \"corp.example\"\nurl = \"git@git.corp.example:all.git\"\n");
+    let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+    assert_eq!(c.direct_repos[0].prefix, "corp.example/tools", "longest prefix first");
+    assert_eq!(c.git_timeout, Duration::from_secs(120));
+    let f = file("[[route]]\nmodules = \"corp.example/*\"\nsource = \"direct\"\n[[route]]\nmodules = \"evil.example\"\nsource = \"deny\"\n");
+    let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+    assert_eq!(c.routes.len(), 2);
+    assert_eq!(c.routes[1].source, RouteSource::Deny);
+    let f = file("[[route]]\nmodules = \"x.example\"\nsource = \"gopher://x\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains(":1: route.source"), "{e}");
+    let f = file("[[direct.repo]]\nprefix = \"corp.example/x\"\nurl = \"ftp://nope\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains(":1: direct.repo.url"), "{e}");
+    let e = load(Some(Path::new("/nonexistent/modgate.toml")), &Overrides::default(), None).unwrap_err().0;
+    assert!(e.contains("cannot read"), "{e}");
+}

@@ -1,0 +1,125 @@
+//! The access decision: with `[auth]`, every request but the health checks is authenticated
+//! (API key, client certificate, or the anonymous group), held to its key's rate, and
+//! authorized on the canonical, unescaped module path the handler itself will use — the same
+//! parse, for every endpoint alike. The hot path calls `authenticate` and `authorize` too.
+
+use super::parse::Parsed;
+use super::request_id::RequestId;
+use super::{answer, pass, Either};
+use crate::auth::{Action, Auth, Authn, ClientCert, Principal};
+use crate::errors::ServeError;
+use crate::request::Target;
+use axum::response::{IntoResponse, Response};
+use http::Request;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Who is asking (or why nobody acceptable is), within their rate limit.
+pub fn authenticate<B>(auth: &Auth, req: &Request<B>, request_id: &str) -> Result<Principal, ServeError> {
+    let who = match auth.authenticate(req.headers(), req.extensions().get::<ClientCert>()) {
+        Authn::Ok(p) => p,
+        Authn::Missing => return Err(ServeError::Unauthorized("authentication required".into())),
+        Authn::Invalid => {
+            auth.record_refusal("invalid-credentials", "unknown, revoked or malformed credentials", request_id);
+            return Err(ServeError::Unauthorized("invalid credentials".into()));
+        }
+    };
+    if !auth.rate_ok(&who) {
+        return Err(ServeError::TooManyRequests(format!("{}: too many requests; slow down", who.name)));
+    }
+    Ok(who)
+}
+
+/// Whether `who` may do `action` on the module, and how a refusal is answered.
+pub fn authorize(
+    auth: &Auth,
+    who: &Principal,
+    module: &str,
+    version: Option<&str>,
+    action: Action,
+    request_id: &str,
+) -> Result<(), ServeError> {
+    let (ok, _) = auth.authorize(who, module, version, action, request_id);
+    if ok {
+        return Ok(());
+    }
+    if auth.hide_denied() {
+        return Err(ServeError::not_found(format!("{module}: not found")));
+    }
+    if who.anonymous {
+        return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
+    }
+    match action {
+        Action::Admin => Err(ServeError::Forbidden(format!("{} may not use admin endpoints", who.name))),
+        Action::Write => Err(ServeError::Forbidden(format!("{module}: {} may not publish this module", who.name))),
+        Action::Read => Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name))),
+    }
+}
+
+/// The decision for one parsed request.
+fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
+    let parsed = req.extensions().get::<Parsed>().map(|p| &p.0);
+    if let Some(Ok(Target::Health | Target::Ready)) = parsed {
+        return Ok(());
+    }
+    let request_id = RequestId::of(req);
+    let who = authenticate(auth, req, request_id)?;
+    let target = match parsed {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => return Err(e.clone()),
+        None => return Err(ServeError::BadRequest("the request target was not parsed".into())),
+    };
+    let (module, version, action) = match target {
+        Target::Health | Target::Ready | Target::Sumdb => return Ok(()),
+        Target::Admin => ("", None, Action::Admin),
+        Target::Publish(r) => (r.module.as_str(), r.version.as_deref(), Action::Write),
+        Target::Module(r) => (r.module.as_str(), r.version.as_deref(), Action::Read),
+        // Checksum-database lookups name a module; tiles and signed heads do not.
+        Target::SumdbLookup { module, version } => (module.as_str(), Some(version.as_str()), Action::Read),
+    };
+    authorize(auth, &who, module, version, action, request_id)
+}
+
+#[derive(Clone)]
+pub struct AuthzLayer {
+    /// `None` when `[auth]` is not configured: everyone may read.
+    pub auth: Option<Arc<Auth>>,
+}
+
+impl<S> tower_layer::Layer<S> for AuthzLayer {
+    type Service = Authz<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Authz { inner, auth: self.auth.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Authz<S> {
+    inner: S,
+    auth: Option<Arc<Auth>>,
+}
+
+impl<S, B> tower_service::Service<Request<B>> for Authz<S>
+where
+    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let decision = match &self.auth {
+            Some(auth) => decide(auth, &req),
+            None => Ok(()),
+        };
+        match decision {
+            Ok(()) => pass(self.inner.call(req)),
+            Err(e) => answer(e.into_response()),
+        }
+    }
+}

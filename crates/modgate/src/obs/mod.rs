@@ -1,0 +1,3 @@
+//! Observability: structured logs (and, as they come, metrics and traces).
+
+pub mod log;

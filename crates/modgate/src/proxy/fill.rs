@@ -1,0 +1,152 @@
+//! Immutable objects: found in memory or the store, else filled from the request's source —
+//! one fill per object however many requests wait — verified, committed, then served. Small
+//! objects move into the memory cache on their first read.
+
+use super::progress::FillState;
+use super::reply::{CacheStatus, Reply};
+use super::service::{fetch_error, ModuleService};
+use super::verify::{self, Checked};
+use crate::cache::MemObject;
+use crate::errors::ServeError;
+use crate::request::{Endpoint, ModuleRequest};
+use crate::source::SharedSource;
+use crate::store::StoredObject;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use gomod::limits::MAX_GO_MOD;
+use std::sync::Arc;
+
+/// Largest `.info`, `@latest` or `list` answer accepted from a source.
+pub(super) const MAX_SMALL: u64 = 4 << 20;
+
+/// Objects up to this size are kept in the memory cache; larger ones (zips) are streamed.
+pub const MEM_OBJECT_MAX: u64 = 64 * 1024;
+
+impl ModuleService {
+    pub(super) async fn immutable(
+        self: &Arc<Self>,
+        req: &ModuleRequest,
+        source: &SharedSource,
+    ) -> Result<Reply, ServeError> {
+        if let Some(reply) = self.stored(req).await? {
+            return Ok(reply);
+        }
+        if let Some(e) = self.known_missing(req.rel()).await {
+            return Err(e);
+        }
+        self.fill_immutable(req, source).await?;
+        self.committed(req).await
+    }
+
+    /// A stored immutable object, from memory or the store, if there is one.
+    pub(super) async fn stored(&self, req: &ModuleRequest) -> Result<Option<Reply>, ServeError> {
+        if let Some(obj) = self.memory.get(req.rel()) {
+            return Ok(Some(Reply::Memory { obj, cache: CacheStatus::Hit }));
+        }
+        match self.objects.open(req.rel()).await? {
+            Some(obj) => self.reply_from_store(req, obj, CacheStatus::Hit).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The object a fill just committed.
+    pub(super) async fn committed(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        match self.objects.open(req.rel()).await? {
+            Some(obj) => self.reply_from_store(req, obj, CacheStatus::Miss).await,
+            None => Err(ServeError::Storage(format!("{} was committed but cannot be read", req.rel()))),
+        }
+    }
+
+    /// Small objects move into the memory cache; large ones are streamed from the store.
+    async fn reply_from_store(
+        &self,
+        req: &ModuleRequest,
+        obj: StoredObject,
+        cache: CacheStatus,
+    ) -> Result<Reply, ServeError> {
+        if obj.len > MEM_OBJECT_MAX {
+            return Ok(Reply::Object { obj, cache });
+        }
+        let (len, etag, modified) = (obj.len, obj.etag, obj.modified);
+        let data = obj.body.read_all(MEM_OBJECT_MAX).await?;
+        if data.len() as u64 != len {
+            return Err(ServeError::Storage(format!("{} changed size while being read", req.rel())));
+        }
+        let etag = http::HeaderValue::from_str(&etag).map_err(|e| ServeError::Storage(e.to_string()))?;
+        let last_modified = http::HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+            .map_err(|e| ServeError::Storage(e.to_string()))?;
+        let mem = Arc::new(MemObject {
+            data: Bytes::from(data),
+            etag,
+            last_modified,
+            module: req.module.as_str().into(),
+            version: req.version.as_deref().unwrap_or_default().into(),
+            content_type: req.endpoint.content_type(),
+            prefetch_seen: std::sync::atomic::AtomicBool::new(false),
+        });
+        self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
+        Ok(Reply::Memory { obj: mem, cache })
+    }
+
+    /// Fills one immutable object from `source`, sharing the fill with concurrent requests.
+    /// Boxed, with an explicit `Send`, because a zip fill recurses into the `.mod` fill.
+    pub(super) fn fill_immutable(
+        self: &Arc<Self>,
+        req: &ModuleRequest,
+        source: &SharedSource,
+    ) -> BoxFuture<'static, Result<(), ServeError>> {
+        let key = req.rel().to_string();
+        let (this, r, source) = (Arc::clone(self), req.clone(), Arc::clone(source));
+        let fills = Arc::clone(&self.small_fills);
+        Box::pin(async move {
+            fills
+                .run(&key, async move {
+                    // A fill that finished just before this one began has already done the work.
+                    if this.is_cached(&r).await {
+                        return Ok(());
+                    }
+                    let res = match r.endpoint {
+                        Endpoint::Zip => this.zip_filled(&r, &source).await,
+                        _ => this.fill_small(&r, &source).await,
+                    };
+                    if let Err(e) = &res {
+                        this.remember_not_found(r.rel(), e).await;
+                        tracing::warn!(object = %r.rel(), error = %e, "fill failed");
+                    }
+                    res
+                })
+                .await
+        })
+    }
+
+    /// Joins (or starts) the fill of a zip and waits until it is committed.
+    pub(super) async fn zip_filled(
+        self: &Arc<Self>,
+        req: &ModuleRequest,
+        source: &SharedSource,
+    ) -> Result<(), ServeError> {
+        let mut rx = self.start_zip_fill(req, source);
+        match rx.wait_for(|p| !p.state.is_running()).await.map(|p| p.state.clone()) {
+            Ok(FillState::Failed(e)) => Err(e),
+            Ok(_) => Ok(()),
+            Err(_) => Err(ServeError::BadGateway(format!("{}: the fill was abandoned", req.display()))),
+        }
+    }
+
+    async fn fill_small(&self, req: &ModuleRequest, source: &SharedSource) -> Result<(), ServeError> {
+        let limit = if req.endpoint == Endpoint::Mod { MAX_GO_MOD } else { MAX_SMALL };
+        let body = source.fetch(req).await.map_err(|e| fetch_error(req, e))?;
+        let data = body.collect(limit).await.map_err(|e| fetch_error(req, e))?;
+        match req.endpoint {
+            Endpoint::Info => verify::check_info(req, &data)?,
+            Endpoint::Mod => {
+                let version = req.version.as_deref().unwrap_or_default();
+                let what = Checked::GoMod { module: &req.module, version, data: &data };
+                verify::consult(self.checksums.as_ref(), &what, req).await?;
+            }
+            _ => {}
+        }
+        self.objects.put(req.rel(), &data).await?;
+        Ok(())
+    }
+}

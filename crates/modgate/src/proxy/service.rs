@@ -1,0 +1,196 @@
+//! The module service: what it holds, how it is put together, and where a request enters.
+//! The work is in the files beside this one, each an `impl ModuleService` block: `fill`
+//! (lookups and small fills), `zipfill` (zips, streamed while they fill), `mutable` (lists,
+//! `@latest` and queries), `publish`, and `warm` (prefetch).
+
+use super::prefetch::Prefetcher;
+use super::progress::ZipFills;
+use super::reply::{CacheStatus, Reply};
+use super::routes::Routes;
+use super::verify::ChecksumHook;
+use crate::cache::{MemCache, MemObject};
+use crate::config::PrefetchConfig;
+use crate::errors::ServeError;
+use crate::request::{Endpoint, ModuleRequest};
+use crate::rt::{FillRuntime, Flights};
+use crate::source::published::Published;
+use crate::source::FetchError;
+use crate::store::{MetaStore, NotFound, ObjectStore};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The service's tunables.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long `list`, `@latest` and query answers are fresh.
+    pub list_ttl: Duration,
+    /// How long a not-found answer is remembered.
+    pub negative_ttl: Duration,
+    /// Bytes of small immutable objects kept in memory.
+    pub memory_bytes: u64,
+    pub prefetch: PrefetchConfig,
+    /// Largest zip a publish may send.
+    pub publish_max_bytes: u64,
+}
+
+/// What the service is built from: the seams, and where fills run.
+pub struct Parts {
+    pub objects: Arc<dyn ObjectStore>,
+    pub meta: Arc<dyn MetaStore>,
+    pub routes: Routes,
+    pub checksums: Arc<dyn ChecksumHook>,
+    /// The runtime zip fills run on; `None` runs them on the caller's runtime.
+    pub fill_rt: Option<FillRuntime>,
+    pub settings: Settings,
+}
+
+pub struct ModuleService {
+    pub(super) objects: Arc<dyn ObjectStore>,
+    pub(super) meta: Arc<dyn MetaStore>,
+    pub(super) routes: Routes,
+    pub(super) checksums: Arc<dyn ChecksumHook>,
+    pub(super) published: Published,
+    pub(super) memory: MemCache,
+    pub(super) small_fills: Arc<Flights<()>>,
+    pub(super) answers: Arc<Flights<Bytes>>,
+    pub(super) zip_fills: ZipFills,
+    pub(super) prefetcher: Prefetcher,
+    /// One publish per module at a time.
+    pub(super) publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pub(super) settings: Settings,
+    fill_rt: Option<FillRuntime>,
+}
+
+/// A source's failure as the client sees it.
+pub(super) fn fetch_error(req: &ModuleRequest, e: FetchError) -> ServeError {
+    match e {
+        FetchError::NotFound { status, reason } => {
+            ServeError::NotFound { status, reason: format!("{}: {reason}", req.display()) }
+        }
+        FetchError::Failed(r) => ServeError::BadGateway(format!("upstream failed: {r}")),
+        FetchError::Timeout(r) => ServeError::Timeout(format!("upstream timed out: {r}")),
+    }
+}
+
+impl ModuleService {
+    pub fn new(parts: Parts) -> Self {
+        let Parts { objects, meta, routes, checksums, fill_rt, settings } = parts;
+        Self {
+            published: Published::new(Arc::clone(&meta), Arc::clone(&objects)),
+            memory: MemCache::new(settings.memory_bytes),
+            prefetcher: Prefetcher::new(settings.prefetch.clone()),
+            small_fills: Arc::default(),
+            answers: Arc::default(),
+            zip_fills: ZipFills::default(),
+            publish_locks: Mutex::new(HashMap::new()),
+            objects,
+            meta,
+            routes,
+            checksums,
+            settings,
+            fill_rt,
+        }
+    }
+
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    pub fn list_ttl(&self) -> Duration {
+        self.settings.list_ttl
+    }
+
+    pub fn publish_max_bytes(&self) -> u64 {
+        self.settings.publish_max_bytes
+    }
+
+    /// A warm small object by its storage key (the escaped path after the leading `/`), for
+    /// the HTTP layer's hot path.
+    pub fn memory_hit(&self, key: &str) -> Option<Arc<MemObject>> {
+        self.memory.get(key)
+    }
+
+    /// Runs a fill where fills run (see `rt::fill`).
+    pub(super) fn spawn_fill<F>(&self, fut: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.fill_rt {
+            Some(rt) => rt.spawn(fut),
+            None => {
+                tokio::spawn(fut);
+            }
+        }
+    }
+
+    /// Answers one validated module request. `may_stream` allows a cold zip to be streamed
+    /// while it is filled (a plain GET; HEAD and Range requests wait for the commit).
+    pub async fn serve(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
+        // Routed once, before the cache: a denied module is refused even when cached, and the
+        // source chosen here serves every fill this request starts.
+        let source = Arc::clone(self.routes.resolve(&req.module)?);
+        if req.endpoint == Endpoint::Zip {
+            return self.zip(req, &source, may_stream).await;
+        }
+        if !req.is_immutable() {
+            return self.mutable(req, &source).await;
+        }
+        let reply = self.immutable(req, &source).await;
+        // The prefetch hooks run once per object in memory (they remember what they saw, but
+        // asking costs a lock and a hash on every warm hit).
+        let first = match &reply {
+            Ok(Reply::Memory { obj, .. }) => !obj.prefetch_seen.swap(true, Ordering::Relaxed),
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        if first {
+            self.after_go_mod(req, &source);
+            self.after_info(req, &source);
+        }
+        reply
+    }
+
+    /// Answers from the cache alone (the `Disable-Module-Fetch: true` request header): no
+    /// source is asked; a mutable answer is served whatever its age.
+    pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        self.routes.resolve(&req.module)?;
+        if req.is_immutable() {
+            if let Some(reply) = self.stored(req).await? {
+                return Ok(reply);
+            }
+        } else if let Some((data, age)) = self.meta.answer(req.rel()).await? {
+            let cache = if age < self.settings.list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
+            return Ok(Reply::Mutable { data, cache });
+        }
+        Err(ServeError::not_found(format!(
+            "{}: not cached, and Disable-Module-Fetch forbids fetching it",
+            req.display()
+        )))
+    }
+
+    /// Whether an immutable object is already stored.
+    pub(super) async fn is_cached(&self, req: &ModuleRequest) -> bool {
+        self.memory.contains(req.rel()) || matches!(self.objects.open(req.rel()).await, Ok(Some(_)))
+    }
+
+    /// The not-found answer remembered for `key`, as an error.
+    pub(super) async fn known_missing(&self, key: &str) -> Option<ServeError> {
+        let n = self.meta.not_found(key).await?;
+        Some(ServeError::NotFound { status: n.status, reason: n.reason })
+    }
+
+    /// Remembers a not-found error for the negative TTL; other errors are not remembered.
+    pub(super) async fn remember_not_found(&self, key: &str, e: &ServeError) {
+        if let ServeError::NotFound { status, reason } = e {
+            let answer = NotFound { status: *status, reason: reason.clone() };
+            self.meta.remember_not_found(key, answer, self.settings.negative_ttl).await;
+        }
+    }
+}

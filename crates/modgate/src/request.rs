@@ -1,0 +1,388 @@
+//! Turning a request target into what it asks for, once per request: a module request (with
+//! the path percent-decoded exactly once, `!` unescaped, path and version validated), a
+//! publish, a checksum-database path, an admin or health endpoint. Everything that can't be a
+//! GOPROXY request is refused here, before any source is asked.
+
+use crate::errors::ServeError;
+use gomod::path;
+
+/// Longest request path accepted; real module requests are far shorter.
+pub const MAX_PATH: usize = 2048;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    List,
+    Info,
+    Mod,
+    Zip,
+    Latest,
+}
+
+impl Endpoint {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Endpoint::List | Endpoint::Mod => "text/plain; charset=utf-8",
+            Endpoint::Info | Endpoint::Latest => "application/json",
+            Endpoint::Zip => "application/zip",
+        }
+    }
+
+    fn ext(self) -> &'static str {
+        match self {
+            Endpoint::Info => ".info",
+            Endpoint::Mod => ".mod",
+            Endpoint::Zip => ".zip",
+            Endpoint::List | Endpoint::Latest => "",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::List => "list",
+            Endpoint::Info => "info",
+            Endpoint::Mod => "mod",
+            Endpoint::Zip => "zip",
+            Endpoint::Latest => "latest",
+        }
+    }
+}
+
+/// A validated module request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleRequest {
+    /// The module path, unescaped (real case).
+    pub module: String,
+    pub endpoint: Endpoint,
+    /// The version or query, unescaped; `None` for `list` and `@latest`.
+    pub version: Option<String>,
+    escaped_module: String,
+    escaped_version: Option<String>,
+    /// The escaped path relative to a proxy base (and storage key), computed once.
+    key: String,
+}
+
+impl ModuleRequest {
+    /// True when this names one immutable object: `.mod`, `.zip`, or `.info` of a canonical
+    /// version that fits the module path.
+    pub fn is_immutable(&self) -> bool {
+        match (self.endpoint, &self.version) {
+            (Endpoint::Mod | Endpoint::Zip, _) => true,
+            (Endpoint::Info, Some(v)) => path::check(&self.module, v).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The escaped path relative to a proxy base, also the storage key.
+    pub fn rel(&self) -> &str {
+        &self.key
+    }
+
+    fn make_key(endpoint: Endpoint, escaped_module: &str, escaped_version: Option<&str>) -> String {
+        match (endpoint, escaped_version) {
+            (Endpoint::Latest, _) => format!("{escaped_module}/@latest"),
+            (Endpoint::List, _) | (_, None) => format!("{escaped_module}/@v/list"),
+            (e, Some(v)) => format!("{escaped_module}/@v/{v}{}", e.ext()),
+        }
+    }
+
+    fn new(
+        module: String,
+        endpoint: Endpoint,
+        version: Option<String>,
+        escaped_module: String,
+        escaped_version: Option<String>,
+    ) -> Self {
+        let key = Self::make_key(endpoint, &escaped_module, escaped_version.as_deref());
+        Self { module, endpoint, version, escaped_module, escaped_version, key }
+    }
+
+    /// A request for a canonical version's `.info`, `.mod` or `.zip`, built from unescaped parts
+    /// (as found in a go.mod); `None` if the path or version is not valid together.
+    pub fn for_version(module: &str, version: &str, endpoint: Endpoint) -> Option<Self> {
+        path::check(module, version).ok()?;
+        Some(Self::new(
+            module.to_string(),
+            endpoint,
+            Some(version.to_string()),
+            path::escape_path(module).ok()?,
+            Some(path::escape_version(version).ok()?),
+        ))
+    }
+
+    /// The module path, `!`-escaped.
+    pub fn escaped_module(&self) -> &str {
+        &self.escaped_module
+    }
+
+    /// The request for another endpoint of the same module and version.
+    pub fn with_endpoint(&self, endpoint: Endpoint) -> Self {
+        Self::new(
+            self.module.clone(),
+            endpoint,
+            self.version.clone(),
+            self.escaped_module.clone(),
+            self.escaped_version.clone(),
+        )
+    }
+
+    /// `module@version` for messages.
+    pub fn display(&self) -> String {
+        match &self.version {
+            Some(v) => format!("{}@{v}", self.module),
+            None => self.module.clone(),
+        }
+    }
+}
+
+fn bad(reason: impl Into<String>) -> ServeError {
+    ServeError::BadRequest(reason.into())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// True when `raw` needs no decoding and holds nothing `decode_path` refuses: then the decoded
+/// path is `raw` itself.
+pub fn is_plain(raw: &str) -> bool {
+    raw.bytes().all(|c| c != b'%' && c >= 0x20 && c != 0x7f && c != b'\\')
+}
+
+/// Percent-decodes once, refusing encoded slashes, NUL and control characters, backslashes,
+/// malformed escapes and invalid UTF-8.
+pub fn decode_path(raw: &str) -> Result<std::borrow::Cow<'_, str>, ServeError> {
+    let b = raw.as_bytes();
+    if is_plain(raw) {
+        // Nothing to decode (the common case): no copy.
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' {
+            let (h, l) = match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                (Some(h), Some(l)) => (h, l),
+                _ => return Err(bad("malformed percent-encoding in path")),
+            };
+            let d = h * 16 + l;
+            if d == b'/' {
+                return Err(bad("encoded slash (%2F) in path"));
+            }
+            out.push(d);
+            i += 3;
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    if let Some(&c) = out.iter().find(|&&c| c < 0x20 || c == 0x7f) {
+        return Err(bad(if c == 0 { "NUL byte in path".to_string() } else { "control character in path".to_string() }));
+    }
+    if out.contains(&b'\\') {
+        return Err(bad("backslash in path"));
+    }
+    String::from_utf8(out).map(std::borrow::Cow::Owned).map_err(|_| bad("path is not valid UTF-8"))
+}
+
+/// The prefix of publish targets: `PUT /-/publish/{module}/@v/{version}`.
+pub const PUBLISH_PREFIX: &str = "/-/publish/";
+
+/// A publish target, decoded by the same rules as every module path, naming the version's zip.
+/// Only canonical versions can be published.
+pub fn parse_publish(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, ServeError> {
+    let rest = raw_path.strip_prefix(PUBLISH_PREFIX).ok_or_else(|| bad("not a publish path"))?;
+    let req = parse(&format!("/{rest}.zip"), query)?;
+    let version = req.version.clone().unwrap_or_default();
+    if req.endpoint != Endpoint::Zip || !gomod::path::is_canonical_version(&version) {
+        return Err(bad(format!("publish: {version:?} is not a canonical version")));
+    }
+    gomod::path::check(&req.module, &version).map_err(|e| bad(format!("publish: {e}")))?;
+    Ok(req)
+}
+
+/// Parses a request path (still percent-encoded) and query into a module request.
+pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, ServeError> {
+    if raw_path.len() > MAX_PATH {
+        return Err(ServeError::TooLong(format!("request path longer than {MAX_PATH} bytes")));
+    }
+    if query.is_some() {
+        return Err(bad("query strings are not part of the GOPROXY protocol"));
+    }
+    let decoded = decode_path(raw_path)?;
+    let p = decoded.strip_prefix('/').ok_or_else(|| bad("path must start with /"))?;
+    let (escaped_module, endpoint, escaped_version) = if let Some(m) = p.strip_suffix("/@latest") {
+        (m, Endpoint::Latest, None)
+    } else if let Some(i) = p.find("/@v/") {
+        let (m, rest) = (&p[..i], &p[i + 4..]);
+        if rest == "list" {
+            (m, Endpoint::List, None)
+        } else {
+            let (v, e) = if let Some(v) = rest.strip_suffix(".info") {
+                (v, Endpoint::Info)
+            } else if let Some(v) = rest.strip_suffix(".mod") {
+                (v, Endpoint::Mod)
+            } else if let Some(v) = rest.strip_suffix(".zip") {
+                (v, Endpoint::Zip)
+            } else {
+                return Err(ServeError::not_found(format!(
+                    "unknown module endpoint {rest:?}: want list, .info, .mod or .zip"
+                )));
+            };
+            if v.is_empty() {
+                return Err(bad("empty version"));
+            }
+            (m, e, Some(v))
+        }
+    } else {
+        return Err(ServeError::not_found("not a module request: want /{module}/@v/... or /{module}/@latest"));
+    };
+    if escaped_module.is_empty() {
+        return Err(bad("empty module path"));
+    }
+    let module = path::unescape_path(escaped_module).map_err(|e| bad(e.to_string()))?;
+    let version = match escaped_version {
+        None => None,
+        Some(ev) => Some(path::unescape_version(ev).map_err(|e| bad(e.to_string()))?),
+    };
+    if let (Endpoint::Mod | Endpoint::Zip, Some(v)) = (endpoint, &version) {
+        if !path::is_canonical_version(v) {
+            return Err(bad(format!(
+                "{module}@{v}: version is not canonical; .mod and .zip need a canonical version (resolve queries with .info)"
+            )));
+        }
+        if let Err(e) = path::check(&module, v) {
+            return Err(ServeError::not_found(e.to_string()));
+        }
+    }
+    // Unescaping is strict (no raw uppercase, `!` only before a-z), so the escaped spellings
+    // are already the one canonical spelling: keys need no re-escaping.
+    Ok(ModuleRequest::new(module, endpoint, version, escaped_module.to_string(), escaped_version.map(str::to_string)))
+}
+
+/// The prefix of admin endpoints; a first path element without a dot is never a module path.
+pub const ADMIN_PREFIX: &str = "/-/admin/";
+
+/// What a request target asks for: decided once per request (`http::layer::parse`) and
+/// carried in the request's extensions to the access decision and the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `/healthz`: the process is alive.
+    Health,
+    /// `/readyz`: the cache storage can be written and read.
+    Ready,
+    /// Anything under `/-/admin/`.
+    Admin,
+    /// `PUT /-/publish/{module}/@v/{version}`, naming the version's zip.
+    Publish(ModuleRequest),
+    /// A checksum-database lookup, which names a module.
+    SumdbLookup { module: String, version: String },
+    /// Another checksum-database path (tiles, signed heads), which names none.
+    Sumdb,
+    /// A GOPROXY request.
+    Module(ModuleRequest),
+}
+
+impl Target {
+    /// Classifies a request target (path still percent-encoded). Malformed module, publish and
+    /// lookup targets are errors; health and admin paths ignore the query.
+    pub fn classify(raw_path: &str, query: Option<&str>) -> Result<Target, ServeError> {
+        match raw_path {
+            "/healthz" => return Ok(Target::Health),
+            "/readyz" => return Ok(Target::Ready),
+            _ => {}
+        }
+        if raw_path.starts_with(ADMIN_PREFIX) {
+            return Ok(Target::Admin);
+        }
+        if raw_path.starts_with(PUBLISH_PREFIX) {
+            return parse_publish(raw_path, query).map(Target::Publish);
+        }
+        if let Some(rest) = raw_path.strip_prefix("/sumdb/") {
+            return match rest.split_once("/lookup/") {
+                Some((_, target)) => sumdb_lookup(target),
+                None => Ok(Target::Sumdb),
+            };
+        }
+        parse(raw_path, query).map(Target::Module)
+    }
+}
+
+/// The module and version of a checksum-database lookup target (`module@version`, escaped).
+fn sumdb_lookup(target: &str) -> Result<Target, ServeError> {
+    let invalid = || bad("invalid checksum-database lookup");
+    let decoded = percent_encoding::percent_decode_str(target).decode_utf8().map_err(|_| invalid())?;
+    let (m, v) = decoded.rsplit_once('@').ok_or_else(invalid)?;
+    let module = path::unescape_path(m).map_err(|_| invalid())?;
+    Ok(Target::SumdbLookup { module, version: v.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_endpoints() {
+        let r = parse("/github.com/%21azure/go-autorest/@v/v14.2.0+incompatible.info", None).unwrap();
+        assert_eq!(r.module, "github.com/Azure/go-autorest");
+        assert_eq!(r.version.as_deref(), Some("v14.2.0+incompatible"));
+        assert_eq!(r.endpoint, Endpoint::Info);
+        assert!(r.is_immutable());
+        assert_eq!(r.rel(), "github.com/!azure/go-autorest/@v/v14.2.0+incompatible.info");
+        // %21 and a literal ! give the same key.
+        let lit = parse("/github.com/!azure/go-autorest/@v/v14.2.0+incompatible.info", None).unwrap();
+        assert_eq!(lit.rel(), r.rel());
+        let r = parse("/example.com/m/@v/list", None).unwrap();
+        assert_eq!((r.endpoint, r.rel()), (Endpoint::List, "example.com/m/@v/list"));
+        let r = parse("/example.com/m/@latest", None).unwrap();
+        assert_eq!(r.endpoint, Endpoint::Latest);
+        let r = parse("/example.com/m/@v/!master.info", None).unwrap();
+        assert_eq!(r.version.as_deref(), Some("Master"));
+        assert!(!r.is_immutable());
+        let r = parse("/example.com/m/@v/v2.0.0.info", None).unwrap();
+        assert!(!r.is_immutable(), "v2.0.0 does not fit a path without /v2: a query");
+    }
+
+    #[test]
+    fn refusals() {
+        let cases = [
+            ("/example.com/m/@v/v1.0.zip", 400),
+            ("/example.com/m/@v/master.mod", 400),
+            ("/example.com/m/@v/v2.0.0.mod", 404),
+            ("/example.com/m/@v/v1.0.0.tar", 404),
+            ("/example.com/m%2F@v/list", 400),
+            ("/example.com/%2e%2e/@v/list", 400),
+            ("/Example.com/m/@v/list", 400),
+            ("/example.com/m/@v/.info", 400),
+            ("/example.com/m/@v/v1.0.0%00.info", 400),
+            ("/example.com/m/@v/v1!.info", 400),
+            ("/", 404),
+            ("/@v/list", 404),
+        ];
+        for (p, want) in cases {
+            let got = parse(p, None).unwrap_err().status().as_u16();
+            assert_eq!(got, want, "{p}");
+        }
+        assert_eq!(parse("/example.com/m/@v/list", Some("go-get=1")).unwrap_err().status().as_u16(), 400);
+    }
+
+    #[test]
+    fn classification() {
+        assert_eq!(Target::classify("/healthz", Some("x")), Ok(Target::Health));
+        assert_eq!(Target::classify("/readyz", None), Ok(Target::Ready));
+        assert_eq!(Target::classify("/-/admin/status", Some("q=1")), Ok(Target::Admin));
+        assert_eq!(Target::classify("/sumdb/sum.example/latest", None), Ok(Target::Sumdb));
+        assert_eq!(
+            Target::classify("/sumdb/sum.example/lookup/corp.example/%21x@v1.0.0", None),
+            Ok(Target::SumdbLookup { module: "corp.example/X".into(), version: "v1.0.0".into() })
+        );
+        assert_eq!(Target::classify("/sumdb/s/lookup/corp.example/x", None).unwrap_err().status().as_u16(), 400);
+        let Ok(Target::Publish(p)) = Target::classify("/-/publish/corp.example/x/@v/v1.0.0", None) else {
+            panic!("a publish target")
+        };
+        assert_eq!((p.endpoint, p.rel()), (Endpoint::Zip, "corp.example/x/@v/v1.0.0.zip"));
+        assert_eq!(Target::classify("/-/publish/corp.example/x/@v/master", None).unwrap_err().status().as_u16(), 400);
+        assert!(matches!(Target::classify("/example.com/m/@v/list", None), Ok(Target::Module(_))));
+        assert_eq!(Target::classify("/-/publish", None).unwrap_err().status().as_u16(), 404);
+    }
+}

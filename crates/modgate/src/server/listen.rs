@@ -1,0 +1,139 @@
+//! The listener: our own accept loop over hyper-util (HTTP/1.1 and HTTP/2, over TLS or in the
+//! clear), the connection cap, and graceful shutdown — stop accepting, let in-flight requests
+//! finish up to a deadline.
+
+use super::front::Front;
+use super::tls::Tls;
+use crate::app::App;
+use crate::config::Limits;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+
+/// hyper's HTTP/1 header-count limit when none is set (its `DEFAULT_MAX_HEADERS`).
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
+/// Longest a client may take over the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connection settings: header timeout and sizes, HTTP/2 streams and keep-alive.
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    // hyper's own limit is 100 headers; naming it explicitly makes hyper size its header
+    // buffers per request at run time (`smallvec![..; n]`), a measurable cost on warm hits.
+    if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        builder.http1().max_headers(limits.max_headers);
+    }
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(256)
+        // Idle HTTP/2 connections are pinged, and closed when the peer stops answering.
+        .keep_alive_interval(Some(limits.header_read_timeout))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Serves until `shutdown` completes, then drains connections for up to `drain`. With `tls`,
+/// every connection is a TLS one, configured by whatever is in force when it arrives.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    tls: Option<Arc<Tls>>,
+    limits: Limits,
+) {
+    let front = Front { stack: crate::http::stack(Arc::clone(&app)), app, cert: None };
+    let builder = connection_builder(&limits);
+    // Connections served at once; the rest wait in the listen backlog.
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::error!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        match &tls {
+            None => {
+                let conn = builder.serve_connection(TokioIo::new(stream), front.clone()).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            Some(tls) => {
+                let conn = TlsConnection { stream, peer, front: front.clone(), builder: builder.clone() };
+                let watcher = graceful.watcher();
+                let acceptor = tls.acceptor();
+                tokio::spawn(async move {
+                    conn.serve(acceptor, watcher).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!(drain_secs = drain.as_secs(), "shutting down: no longer accepting; draining in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+    }
+}
+
+/// An accepted connection that still has to complete its TLS handshake.
+struct TlsConnection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    front: Front,
+    builder: auto::Builder<TokioExecutor>,
+}
+
+impl TlsConnection {
+    async fn serve(self, acceptor: tokio_rustls::TlsAcceptor, watcher: hyper_util::server::graceful::Watcher) {
+        let peer = self.peer;
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(self.stream)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+        };
+        // A verified client certificate travels with every request of the connection.
+        let cert = super::tls::peer_subject(stream.get_ref().1).map(crate::auth::ClientCert);
+        let front = Front { cert, ..self.front };
+        let conn = self.builder.serve_connection(TokioIo::new(stream), front).into_owned();
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Running an [`App`]: the listener and its connections (`listen`, `front`), TLS (`tls`), the
+//! plain-HTTP redirect (`plain`), signals and reloads (`reload`).
+
+pub mod front;
+pub mod listen;
+pub mod plain;
+pub mod reload;
+pub mod tls;
+
+use crate::app::App;
+use crate::config::{Config, ConfigError};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tls::Tls;
+use tokio::net::TcpListener;
+
+/// Checks what the configuration names but does not hold — TLS certificates and keys, the API
+/// keys file and the policy — as a start would load them. Errors point at the section's line.
+pub fn check(cfg: &Config) -> Result<(), ConfigError> {
+    if let Some(t) = &cfg.tls {
+        tls::check(t).map_err(|(key, e)| cfg.error("tls", key, e))?;
+    }
+    if let Some(a) = &cfg.auth {
+        crate::auth::check_files(a).map_err(|(key, e)| cfg.error("auth", key, e))?;
+    }
+    Ok(())
+}
+
+fn tls_for(cfg: &Config) -> anyhow::Result<Option<Arc<Tls>>> {
+    match &cfg.tls {
+        Some(t) => Ok(Some(Tls::new(t.clone()).map_err(anyhow::Error::msg)?)),
+        None => Ok(None),
+    }
+}
+
+/// A server started in this process (tests and embedding); `stop` shuts it down gracefully.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Builds the application and starts serving it on a background task.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let app = Arc::new(App::build(&cfg)?);
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let tls = tls_for(&cfg)?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = rx.await;
+    };
+    let task = tokio::spawn(listen::serve(listener, Arc::clone(&app), stopped, cfg.shutdown_timeout, tls, cfg.limits));
+    Ok(Running { addr, app, stop: Some(tx), task })
+}
+
+/// Runs the server until SIGTERM or SIGINT: what `modgate serve` does.
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let app = Arc::new(App::build(&cfg)?);
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    announce(&cfg, &app, addr);
+    let tls = tls_for(&cfg)?;
+    // One shutdown signal for every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    tokio::spawn(async move {
+        reload::terminated().await;
+        let _ = stop_tx.send(true);
+    });
+    if let Some(t) = cfg.tls.as_ref().filter(|t| t.plain_listen.is_some()) {
+        let plain_addr = t.plain_listen.unwrap_or(addr);
+        let plain = TcpListener::bind(plain_addr).await.with_context(|| format!("binding {plain_addr}"))?;
+        tracing::info!(addr = %plain.local_addr()?, redirect = t.redirect_plain, "plain HTTP listener");
+        if t.redirect_plain {
+            tokio::spawn(plain::redirect_plain(plain, addr.port(), stopped()));
+        } else {
+            let serving =
+                listen::serve(plain, Arc::clone(&app), stopped(), cfg.shutdown_timeout, None, cfg.limits.clone());
+            tokio::spawn(serving);
+        }
+    }
+    if tls.is_some() || app.auth.is_some() {
+        // The SIGHUP handler is in place before the first connection is accepted.
+        tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), reload::hangup()));
+    }
+    listen::serve(listener, app, stopped(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
+    Ok(())
+}
+
+/// The start-up lines: where modgate listens and what it serves from.
+fn announce(cfg: &Config, app: &App, addr: SocketAddr) {
+    let upstream = crate::net::redact(&cfg.upstream_raw);
+    if cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct) {
+        tracing::info!(
+            "direct mode: modules not found upstream are fetched from their git repositories (mappings, hosting patterns, go-get discovery)"
+        );
+    }
+    if !app.modules.routes().can_answer() {
+        tracing::warn!(upstream = %upstream, "no upstream proxy is configured: only cached modules will be served");
+    }
+    tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, tls = cfg.tls.is_some(), auth = cfg.auth.is_some(), version = env!("CARGO_PKG_VERSION"), "listening");
+}
