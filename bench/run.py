@@ -29,7 +29,8 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target", "release")
-MODGATE = os.path.join(BIN, "modgate")
+# MODGATE_BIN runs another build (an A/B comparison in one session).
+MODGATE = os.environ.get("MODGATE_BIN") or os.path.join(BIN, "modgate")
 TESTKIT = os.path.join(BIN, "testkit")
 LUA = os.path.join(ROOT, "bench", "random.lua")
 SEQ_LUA = os.path.join(ROOT, "bench", "sequential.lua")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need, then checks
-# formatting and lints and runs every test (unit, integration with the real `go` command).
+# formatting, lints and the code's shape, and runs every test (unit, integration with the real
+# `go` command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The shape of the code: file and function sizes, no import cycles (see docs/ARCHITECTURE.md).
+python3 scripts/shape.py
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e

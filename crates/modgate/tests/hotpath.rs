@@ -88,14 +88,6 @@ fn fast_takes(svc: &modgate::app::App, r: &http::Request<()>) -> bool {
     modgate::http::fast_hit(svc, r).is_some()
 }
 
-/// A key in `group`, written to `keys` (created if missing).
-fn key_in(keys: &std::path::Path, name: &str, group: &str) -> String {
-    let mut f = modgate::auth::KeysFile::load(keys).unwrap();
-    let key = f.add(name, vec![group.to_string()]);
-    f.save(keys).unwrap();
-    key
-}
-
 /// One request over HTTP/2 (cleartext, prior knowledge) with an optional Bearer key: the
 /// status and the body's length; a stream that does not close cleanly fails the test.
 async fn h2_request(addr: std::net::SocketAddr, method: &str, path: &str, key: Option<&str>) -> (u16, usize) {
@@ -121,20 +113,9 @@ async fn h2_request(addr: std::net::SocketAddr, method: &str, path: &str, key: O
 fn refused_heads_over_http2_are_answered_without_a_body() {
     let fx = fixture(4);
     let data = tempfile::tempdir().unwrap();
-    let keys = data.path().join("keys.toml");
-    let policy = data.path().join("policy.toml");
-    std::fs::write(&policy, "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n").unwrap();
-    let (dev, outsider) = (key_in(&keys, "dev", "devs"), key_in(&keys, "outsider", "contractors"));
     let mut cfg = test_config(&fx.upstream.url(), data.path());
-    cfg.auth = Some(modgate::config::AuthSettings {
-        keys_file: keys,
-        policy_file: policy,
-        anonymous_group: None,
-        hide_denied: false,
-        audit_log: None,
-        key_rate: 0.0,
-        key_burst: 0.0,
-    });
+    let keys = with_auth(&mut cfg, data.path(), "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n");
+    let (dev, outsider) = (new_key(&keys, "dev", "devs"), new_key(&keys, "outsider", "contractors"));
     let mg = InProcess::start(cfg);
     let app = mg.app();
     let m = &fx.graph.modules[0];

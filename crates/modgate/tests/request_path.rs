@@ -9,24 +9,11 @@ use common::*;
 fn each_request_is_parsed_once_and_routed_once() {
     let fx = fixture(4);
     let data = tempfile::tempdir().unwrap();
-    let keys = data.path().join("keys.toml");
-    let policy = data.path().join("policy.toml");
-    std::fs::write(&policy, "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n").unwrap();
-    let mut f = modgate::auth::KeysFile::default();
-    let key = f.add("dev", vec!["devs".into()]);
-    f.save(&keys).unwrap();
     let mut cfg = test_config(&fx.upstream.url(), data.path());
     // Prefetch routes the modules it warms; off, every decision counted is a request's.
     cfg.prefetch.enabled = false;
-    cfg.auth = Some(modgate::config::AuthSettings {
-        keys_file: keys,
-        policy_file: policy,
-        anonymous_group: None,
-        hide_denied: false,
-        audit_log: None,
-        key_rate: 0.0,
-        key_burst: 0.0,
-    });
+    let keys = with_auth(&mut cfg, data.path(), "[[rule]]\nmodules = \"*\"\nread = [\"devs\"]\n");
+    let key = new_key(&keys, "dev", "devs");
     let mg = InProcess::start(cfg);
     let app = mg.app();
     let counts = || (app.parses(), app.modules.routes().lookups());

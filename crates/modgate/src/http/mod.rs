@@ -11,25 +11,32 @@ pub mod respond;
 pub use hot::fast_hit;
 
 use crate::app::App;
-use layer::access_log::{AccessLog, AccessLogLayer};
-use layer::authz::{Authz, AuthzLayer};
-use layer::finish::{Finish, FinishLayer};
-use layer::parse::{Parse, ParseLayer};
-use layer::request_id::{RequestIdLayer, WithRequestId};
-use layer::target::{TargetCheck, TargetLayer};
+use layer::access_log::AccessLog;
+use layer::authz::Authorize;
+use layer::finish::Finish;
+use layer::parse::Parse;
+use layer::request_id::Identify;
+use layer::target::TargetCheck;
+use layer::{AroundLayer, AroundService, GateLayer, GateService};
 use std::sync::Arc;
 use tower_layer::Layer;
 
 /// Every request that the hot path leaves, in the order the layers see it.
-pub type Stack = WithRequestId<AccessLog<Finish<TargetCheck<Parse<Authz<dispatch::Dispatch>>>>>>;
+pub type Stack = AroundService<
+    Identify,
+    AroundService<
+        AccessLog,
+        AroundService<Finish, GateService<TargetCheck, GateService<Parse, GateService<Authorize, dispatch::Dispatch>>>>,
+    >,
+>;
 
 /// The layered service for an application.
 pub fn stack(app: Arc<App>) -> Stack {
     let inner = dispatch::Dispatch { app: Arc::clone(&app) };
-    let inner = AuthzLayer { auth: app.auth.clone() }.layer(inner);
-    let inner = ParseLayer { app }.layer(inner);
-    let inner = TargetLayer.layer(inner);
-    let inner = FinishLayer.layer(inner);
-    let inner = AccessLogLayer.layer(inner);
-    RequestIdLayer.layer(inner)
+    let inner = GateLayer(Authorize { auth: app.auth.clone() }).layer(inner);
+    let inner = GateLayer(Parse { app }).layer(inner);
+    let inner = GateLayer(TargetCheck).layer(inner);
+    let inner = AroundLayer(Finish).layer(inner);
+    let inner = AroundLayer(AccessLog).layer(inner);
+    AroundLayer(Identify).layer(inner)
 }

@@ -37,6 +37,31 @@ pub fn test_config(upstream: &str, data_dir: &Path) -> Config {
     config::load(None, &over, None).expect("test config")
 }
 
+/// Turns on `[auth]` for `cfg` with `policy` (policy-file TOML) and an empty keys file in `dir`;
+/// returns the keys file, for `new_key`.
+pub fn with_auth(cfg: &mut Config, dir: &Path, policy: &str) -> std::path::PathBuf {
+    let (keys, policy_file) = (dir.join("keys.toml"), dir.join("policy.toml"));
+    std::fs::write(&policy_file, policy).expect("policy");
+    cfg.auth = Some(modgate::config::AuthSettings {
+        keys_file: keys.clone(),
+        policy_file,
+        anonymous_group: None,
+        hide_denied: false,
+        audit_log: None,
+        key_rate: 0.0,
+        key_burst: 0.0,
+    });
+    keys
+}
+
+/// A new API key in `group`, added to the keys file (created if missing).
+pub fn new_key(keys: &Path, name: &str, group: &str) -> String {
+    let mut f = modgate::auth::KeysFile::load(keys).expect("keys file");
+    let key = f.add(name, vec![group.to_string()]);
+    f.save(keys).expect("save keys");
+    key
+}
+
 /// modgate running in this process on its own runtime.
 pub struct InProcess {
     rt: Option<tokio::runtime::Runtime>,

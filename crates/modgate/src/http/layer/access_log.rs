@@ -6,11 +6,6 @@ use super::request_id::RequestId;
 use crate::http::respond::X_MODGATE_CACHE;
 use axum::response::Response;
 use http::{header, HeaderValue, Method, Request, Uri};
-use pin_project_lite::pin_project;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 /// Writes the access-log line of a response, when its level is on.
@@ -36,68 +31,32 @@ pub fn log_line(resp: &Response, id: Option<&HeaderValue>, method: &Method, uri:
     }
 }
 
+/// One access-log line per request, written when its response is ready.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct AccessLogLayer;
+pub struct AccessLog;
 
-impl<S> tower_layer::Layer<S> for AccessLogLayer {
-    type Service = AccessLog<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        AccessLog { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct AccessLog<S> {
-    inner: S,
-}
-
-impl<S, B> tower_service::Service<Request<B>> for AccessLog<S>
-where
-    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = LogFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        // Cheap handles (shared bytes); they are formatted only if the line is written.
-        let seen = Seen {
-            start: Instant::now(),
-            id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-        };
-        LogFuture { inner: self.inner.call(req), seen }
-    }
-}
-
-struct Seen {
+/// What the line needs of the request: cheap handles (shared bytes), formatted only if the
+/// line is written.
+pub struct Seen {
     start: Instant,
     id: Option<HeaderValue>,
     method: Method,
     uri: Uri,
 }
 
-pin_project! {
-    pub struct LogFuture<F> {
-        #[pin]
-        inner: F,
-        seen: Seen,
+impl super::Around for AccessLog {
+    type Seen = Seen;
+
+    fn before<B>(&self, req: &mut Request<B>) -> Seen {
+        Seen {
+            start: Instant::now(),
+            id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+        }
     }
-}
 
-impl<F: Future<Output = Result<Response, Infallible>>> Future for LogFuture<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(resp) = ready!(this.inner.poll(cx));
-        let s = &this.seen;
-        log_line(&resp, s.id.as_ref(), &s.method, &s.uri, s.start);
-        Poll::Ready(Ok(resp))
+    fn after(s: Seen, resp: &mut Response) {
+        log_line(resp, s.id.as_ref(), &s.method, &s.uri, s.start);
     }
 }

@@ -5,15 +5,12 @@
 
 use super::parse::Parsed;
 use super::request_id::RequestId;
-use super::{answer, pass, Either};
 use crate::auth::{Action, Auth, Authn, ClientCert, Principal};
 use crate::errors::ServeError;
 use crate::request::Target;
 use axum::response::{IntoResponse, Response};
 use http::Request;
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 /// Who is asking (or why nobody acceptable is), within their rate limit.
 pub fn authenticate<B>(auth: &Auth, req: &Request<B>, request_id: &str) -> Result<Principal, ServeError> {
@@ -81,45 +78,16 @@ fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
     authorize(auth, &who, module, version, action, request_id)
 }
 
+/// The access decision for every request, when `[auth]` is configured.
 #[derive(Clone)]
-pub struct AuthzLayer {
+pub struct Authorize {
     /// `None` when `[auth]` is not configured: everyone may read.
     pub auth: Option<Arc<Auth>>,
 }
 
-impl<S> tower_layer::Layer<S> for AuthzLayer {
-    type Service = Authz<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        Authz { inner, auth: self.auth.clone() }
-    }
-}
-
-#[derive(Clone)]
-pub struct Authz<S> {
-    inner: S,
-    auth: Option<Arc<Auth>>,
-}
-
-impl<S, B> tower_service::Service<Request<B>> for Authz<S>
-where
-    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        let decision = match &self.auth {
-            Some(auth) => decide(auth, &req),
-            None => Ok(()),
-        };
-        match decision {
-            Ok(()) => pass(self.inner.call(req)),
-            Err(e) => answer(e.into_response()),
-        }
+impl super::Gate for Authorize {
+    fn check<B>(&self, req: &mut Request<B>) -> Option<Response> {
+        let auth = self.auth.as_ref()?;
+        decide(auth, req).err().map(IntoResponse::into_response)
     }
 }

@@ -11,6 +11,10 @@
 //!
 //! then `http::dispatch` hands the parsed target to its handler. The hot path
 //! (`http::hot`) answers warm objects in front of all of this, with the same decisions.
+//!
+//! A concern is one of two shapes, and this file holds the tower machinery for both: an
+//! [`Around`] looks at each request on its way in and at its response on the way out; a
+//! [`Gate`] may answer a request itself before the next service sees it.
 
 pub mod access_log;
 pub mod authz;
@@ -20,18 +24,125 @@ pub mod request_id;
 pub mod target;
 
 use axum::response::Response;
+use http::Request;
+use pin_project_lite::pin_project;
 use std::convert::Infallible;
-use std::future::{ready, Ready};
+use std::future::{ready, Future, Ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-/// The future of a layer that answers some requests itself and passes the rest on.
-pub type Either<F> = futures::future::Either<Ready<Result<Response, Infallible>>, F>;
-
-/// An answer given by the layer itself.
-pub fn answer<F>(resp: Response) -> Either<F> {
-    futures::future::Either::Left(ready(Ok(resp)))
+/// A concern that sees each request going in and its response coming out.
+pub trait Around {
+    /// What `before` keeps for `after`.
+    type Seen;
+    fn before<B>(&self, req: &mut Request<B>) -> Self::Seen;
+    fn after(seen: Self::Seen, resp: &mut Response);
 }
 
-/// The request passed on to the next service.
-pub fn pass<F>(fut: F) -> Either<F> {
-    futures::future::Either::Right(fut)
+/// A concern that may answer a request itself (a refusal) instead of passing it on; it may
+/// also add to the request what the services after it need.
+pub trait Gate {
+    /// The answer the gate gives itself, or `None` to pass the request on.
+    fn check<B>(&self, req: &mut Request<B>) -> Option<Response>;
+}
+
+/// The layer of an [`Around`] concern.
+#[derive(Debug, Clone)]
+pub struct AroundLayer<C>(pub C);
+
+/// The layer of a [`Gate`] concern.
+#[derive(Debug, Clone)]
+pub struct GateLayer<C>(pub C);
+
+/// A service with an [`Around`] concern in front of it.
+#[derive(Debug, Clone)]
+pub struct AroundService<C, S> {
+    concern: C,
+    inner: S,
+}
+
+/// A service with a [`Gate`] concern in front of it.
+#[derive(Debug, Clone)]
+pub struct GateService<C, S> {
+    concern: C,
+    inner: S,
+}
+
+impl<C: Clone, S> tower_layer::Layer<S> for AroundLayer<C> {
+    type Service = AroundService<C, S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AroundService { concern: self.0.clone(), inner }
+    }
+}
+
+impl<C: Clone, S> tower_layer::Layer<S> for GateLayer<C> {
+    type Service = GateService<C, S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GateService { concern: self.0.clone(), inner }
+    }
+}
+
+impl<C, S, B> tower_service::Service<Request<B>> for AroundService<C, S>
+where
+    C: Around,
+    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = AroundFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let seen = self.concern.before(&mut req);
+        AroundFuture { inner: self.inner.call(req), seen: Some(seen) }
+    }
+}
+
+pin_project! {
+    pub struct AroundFuture<F, C: Around> {
+        #[pin]
+        inner: F,
+        seen: Option<C::Seen>,
+    }
+}
+
+impl<F, C> Future for AroundFuture<F, C>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+    C: Around,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut resp) = std::task::ready!(this.inner.poll(cx));
+        if let Some(seen) = this.seen.take() {
+            C::after(seen, &mut resp);
+        }
+        Poll::Ready(Ok(resp))
+    }
+}
+
+impl<C, S, B> tower_service::Service<Request<B>> for GateService<C, S>
+where
+    C: Gate,
+    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        match self.concern.check(&mut req) {
+            None => futures::future::Either::Right(self.inner.call(req)),
+            Some(resp) => futures::future::Either::Left(ready(Ok(resp))),
+        }
+    }
 }

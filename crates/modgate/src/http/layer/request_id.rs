@@ -4,11 +4,6 @@
 use crate::http::respond::X_REQUEST_ID;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, Request};
-use pin_project_lite::pin_project;
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
 /// The request's id, in its extensions.
 #[derive(Debug, Clone)]
@@ -42,57 +37,20 @@ pub fn new_request_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0000000000000000"))
 }
 
+/// Gives every request its id, and every response the id of its request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RequestIdLayer;
+pub struct Identify;
 
-impl<S> tower_layer::Layer<S> for RequestIdLayer {
-    type Service = WithRequestId<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        WithRequestId { inner }
-    }
-}
+impl super::Around for Identify {
+    type Seen = HeaderValue;
 
-#[derive(Debug, Clone)]
-pub struct WithRequestId<S> {
-    inner: S,
-}
-
-impl<S, B> tower_service::Service<Request<B>> for WithRequestId<S>
-where
-    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = IdFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+    fn before<B>(&self, req: &mut Request<B>) -> HeaderValue {
         let id = new_request_id(req.headers());
         req.extensions_mut().insert(RequestId(id.clone()));
-        IdFuture { inner: self.inner.call(req), id: Some(id) }
+        id
     }
-}
 
-pin_project! {
-    pub struct IdFuture<F> {
-        #[pin]
-        inner: F,
-        id: Option<HeaderValue>,
-    }
-}
-
-impl<F: Future<Output = Result<Response, Infallible>>> Future for IdFuture<F> {
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Ok(mut resp) = ready!(this.inner.poll(cx));
-        if let Some(id) = this.id.take() {
-            resp.headers_mut().insert(X_REQUEST_ID, id);
-        }
-        Poll::Ready(Ok(resp))
+    fn after(id: HeaderValue, resp: &mut Response) {
+        resp.headers_mut().insert(X_REQUEST_ID, id);
     }
 }

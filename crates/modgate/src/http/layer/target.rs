@@ -2,13 +2,10 @@
 //! proxy's absolute form is refused), and a method the server answers — GET and HEAD, and PUT
 //! for publishing.
 
-use super::{answer, pass, Either};
 use crate::errors::ServeError;
 use crate::request::PUBLISH_PREFIX;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
-use std::convert::Infallible;
-use std::task::{Context, Poll};
 
 /// HTTP/2 always carries the scheme and authority (pseudo-headers); only an HTTP/1 request
 /// line can be in absolute form.
@@ -30,37 +27,12 @@ fn refusal<B>(req: &Request<B>) -> Option<ServeError> {
     (!allowed).then_some(ServeError::MethodNotAllowed { allow: "GET, HEAD" })
 }
 
+/// Refuses what is not an origin-form request with an allowed method.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TargetLayer;
+pub struct TargetCheck;
 
-impl<S> tower_layer::Layer<S> for TargetLayer {
-    type Service = TargetCheck<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        TargetCheck { inner }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TargetCheck<S> {
-    inner: S,
-}
-
-impl<S, B> tower_service::Service<Request<B>> for TargetCheck<S>
-where
-    S: tower_service::Service<Request<B>, Response = Response, Error = Infallible>,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Either<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request<B>) -> Self::Future {
-        match refusal(&req) {
-            Some(e) => answer(e.into_response()),
-            None => pass(self.inner.call(req)),
-        }
+impl super::Gate for TargetCheck {
+    fn check<B>(&self, req: &mut Request<B>) -> Option<Response> {
+        refusal(req).map(IntoResponse::into_response)
     }
 }
