@@ -99,3 +99,63 @@ impl Source for Chain {
         self.links.iter().any(|l| l.source.can_answer())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Answers every request the same way, and counts them.
+    struct Fixed(Result<&'static str, FetchError>, AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Source for Fixed {
+        async fn fetch(&self, _req: &ModuleRequest) -> Result<Body, FetchError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.clone().map(Body::from_bytes)
+        }
+    }
+
+    fn fixed(answer: Result<&'static str, FetchError>) -> Arc<Fixed> {
+        Arc::new(Fixed(answer, AtomicUsize::new(0)))
+    }
+
+    fn link(source: &Arc<Fixed>, fall_back_on_error: bool, last: bool) -> Link {
+        Link { source: Arc::clone(source) as SharedSource, fall_back_on_error, last }
+    }
+
+    async fn first_answer(links: Vec<Link>) -> Result<String, FetchError> {
+        let req = crate::request::parse("/example.com/m/@v/list", None).unwrap();
+        let body = Chain { links }.fetch(&req).await?;
+        Ok(String::from_utf8(body.collect(1024).await?.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn goproxy_list_semantics() {
+        let (missing, gone) = (
+            fixed(Err(FetchError::not_found("no"))),
+            fixed(Err(FetchError::NotFound { status: 410, reason: "gone".into() })),
+        );
+        let (broken, good) = (fixed(Err(FetchError::Failed("500".into()))), fixed(Ok("v1.0.0\n")));
+        // 404 and 410 move on after `,`.
+        let got =
+            first_answer(vec![link(&missing, false, false), link(&gone, false, false), link(&good, false, false)])
+                .await;
+        assert_eq!(got.unwrap(), "v1.0.0\n");
+        // Another error stops a `,` list, and moves on after `|`.
+        let got = first_answer(vec![link(&broken, false, false), link(&good, false, false)]).await;
+        assert_eq!(got.unwrap_err(), FetchError::Failed("500".into()));
+        let got = first_answer(vec![link(&broken, true, false), link(&good, false, false)]).await;
+        assert_eq!(got.unwrap(), "v1.0.0\n");
+        // Nothing after `off` or `direct` is asked; the last "not here" is the answer.
+        let before = good.1.load(Ordering::SeqCst);
+        let got = first_answer(vec![link(&gone, false, true), link(&good, false, false)]).await;
+        assert!(matches!(got, Err(FetchError::NotFound { status: 410, .. })), "{got:?}");
+        assert_eq!(good.1.load(Ordering::SeqCst), before);
+        assert!(!Chain { links: vec![] }.can_answer());
+        assert!(!Chain {
+            links: vec![Link { source: Arc::new(Off::new("off")), fall_back_on_error: false, last: true }]
+        }
+        .can_answer());
+    }
+}

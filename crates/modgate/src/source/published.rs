@@ -23,7 +23,7 @@ impl Published {
 }
 
 /// The highest release, else the highest pre-release.
-pub fn latest(versions: &[String]) -> Option<&String> {
+fn latest(versions: &[String]) -> Option<&String> {
     let order = |a: &&String, b: &&String| gomod::semver::compare(a, b);
     let releases = versions.iter().filter(|v| gomod::semver::prerelease(v).is_empty());
     releases.max_by(order).or_else(|| versions.iter().max_by(order))
