@@ -1,13 +1,12 @@
 //! `modgate config check FILE`: validate a configuration file (and the files it names) and
 //! print the effective settings, secrets removed.
 
-use modgate::config::{self, Config, Overrides};
+use modgate::config::{Config, Overrides};
 use std::path::Path;
 use std::process::ExitCode;
 
 pub fn run(file: &Path) -> ExitCode {
-    let loaded = config::load(Some(file), &Overrides::default(), std::env::var("GOPROXY").ok());
-    match loaded.and_then(|c| modgate::server::check(&c).map(|()| c)) {
+    match super::load_checked(Some(file), &Overrides::default()) {
         Ok(c) => {
             println!("{}: ok", file.display());
             print_settings(&c);

@@ -7,7 +7,8 @@ mod publish;
 mod serve;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use modgate::config::{Config, ConfigError, Overrides};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -39,6 +40,14 @@ enum Command {
 enum ConfigCommand {
     /// Validate a configuration file and print the effective settings.
     Check { file: PathBuf },
+}
+
+/// The configuration from a file (if any), the overrides and `$GOPROXY`, with the files it
+/// names checked as a start would load them.
+fn load_checked(file: Option<&Path>, over: &Overrides) -> Result<Config, ConfigError> {
+    let cfg = modgate::config::load(file, over, std::env::var("GOPROXY").ok())?;
+    modgate::server::check(&cfg)?;
+    Ok(cfg)
 }
 
 pub fn main() -> ExitCode {

@@ -1,6 +1,6 @@
 //! `modgate serve`: load and check the configuration, then run until a signal.
 
-use modgate::config::{self, Overrides};
+use modgate::config::Overrides;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,8 +34,7 @@ pub fn run(a: ServeArgs) -> ExitCode {
         log_level: a.log_level,
         log_format: a.log_format,
     };
-    let loaded = config::load(a.config.as_deref(), &over, std::env::var("GOPROXY").ok());
-    let cfg = match loaded.and_then(|c| modgate::server::check(&c).map(|()| c)) {
+    let cfg = match super::load_checked(a.config.as_deref(), &over) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("modgate: {e}");

@@ -51,11 +51,17 @@ impl Running {
     }
 }
 
-/// Builds the application and starts serving it on a background task.
-pub async fn start(cfg: Config) -> anyhow::Result<Running> {
-    let app = Arc::new(App::build(&cfg)?);
+/// Builds the application and binds its listener.
+async fn bind(cfg: &Config) -> anyhow::Result<(Arc<App>, TcpListener, SocketAddr)> {
+    let app = Arc::new(App::build(cfg)?);
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    Ok((app, listener, addr))
+}
+
+/// Builds the application and starts serving it on a background task.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    let (app, listener, addr) = bind(&cfg).await?;
     let tls = tls_for(&cfg)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
@@ -67,9 +73,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 
 /// Runs the server until SIGTERM or SIGINT: what `modgate serve` does.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let app = Arc::new(App::build(&cfg)?);
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+    let (app, listener, addr) = bind(&cfg).await?;
     announce(&cfg, &app, addr);
     let tls = tls_for(&cfg)?;
     // One shutdown signal for every listener.

@@ -1,7 +1,7 @@
 //! GOPROXY answers from a repository: the version list, `@latest`, a query's or version's
 //! `.info`, and a version's `.mod` and `.zip`.
 
-use super::location::{not_found, Location};
+use super::location::Location;
 use super::Direct;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::source::{Body, FetchError};
@@ -60,7 +60,7 @@ impl Direct {
         let query = req.version.as_deref().unwrap_or("HEAD");
         let (version, time) = self.resolve(dir, loc, &req.module, query).await?;
         if path::check(&req.module, &version).is_err() {
-            return Err(not_found(format!(
+            return Err(FetchError::not_found(format!(
                 "{}@{query}: resolves to {version}, not a version of this module",
                 req.module
             )));
@@ -69,7 +69,10 @@ impl Direct {
         // pseudo-version of the commit it points at.
         let plain_version = query != version && version != format!("{query}+incompatible");
         if path::is_canonical_version(query) && !gomod::pseudo::is_pseudo_version(query) && plain_version {
-            return Err(not_found(format!("{}@{query}: no such version (the revision is {version})", req.module)));
+            return Err(FetchError::not_found(format!(
+                "{}@{query}: no such version (the revision is {version})",
+                req.module
+            )));
         }
         Ok(info_json(&version, time))
     }
@@ -79,20 +82,20 @@ impl Direct {
         let version = req.version.as_deref().unwrap_or_default();
         let (resolved, _) = self.resolve(dir, loc, &req.module, version).await?;
         if resolved != version && !gomod::pseudo::is_pseudo_version(version) {
-            return Err(not_found(format!("{}@{version}: no such version", req.module)));
+            return Err(FetchError::not_found(format!("{}@{version}: no such version", req.module)));
         }
         let commit = self.commit_of(dir, loc, version).await?;
         let mdir = self.module_dir(dir, loc, &req.module, &commit).await?;
         let go_mod = self.blob(dir, &format!("{commit}:{mdir}go.mod")).await?;
         if go_mod.is_some() {
             if version.ends_with("+incompatible") {
-                return Err(not_found(format!(
+                return Err(FetchError::not_found(format!(
                     "{}@{version}: invalid version: has a go.mod, so not +incompatible",
                     req.module
                 )));
             }
         } else if !mdir.is_empty() || !loc.path_major.is_empty() {
-            return Err(not_found(format!("{}@{version}: no go.mod in {mdir:?}", req.module)));
+            return Err(FetchError::not_found(format!("{}@{version}: no go.mod in {mdir:?}", req.module)));
         }
         if req.endpoint == Endpoint::Mod {
             return Ok(Body::from_bytes(go_mod.unwrap_or_else(|| zipcreate::synthesize_go_mod(&req.module))));

@@ -2,7 +2,7 @@
 //! `?go-get=1` discovery, with the go command's checks on what a page may claim. Found
 //! locations are remembered for the freshness window.
 
-use super::location::{locate_static, location_in, not_found, Found, Location, Static};
+use super::location::{locate_static, location_in, Found, Location, Static};
 use super::Direct;
 use crate::net::{redact, redact_text, NetError};
 use crate::source::FetchError;
@@ -79,7 +79,7 @@ impl Direct {
                 Err(e) => last = e.reason().to_string(),
             }
         }
-        Err(not_found(format!("direct: no scheme reaches {repo}: {last}")))
+        Err(FetchError::not_found(format!("direct: no scheme reaches {repo}: {last}")))
     }
 
     /// The go-import tags at `https://<path>?go-get=1` (plain HTTP too for insecure modules).
@@ -117,14 +117,14 @@ impl Direct {
             // The status does not matter when the page carries tags (a 404 page may).
             if imports.is_empty() {
                 let why = if status == 200 { "no go-import meta tag".to_string() } else { format!("status {status}") };
-                return Err(not_found(format!("direct: {}: {why}", answer.url)));
+                return Err(FetchError::not_found(format!("direct: {}: {why}", answer.url)));
             }
             return Ok((answer.url, imports));
         }
         Err(match last {
             Some(NetError::Timeout(r)) => FetchError::Timeout(format!("direct: discovery: {r}")),
-            Some(e) => not_found(format!("direct: discovery: {}", e.reason())),
-            None => not_found("direct: discovery failed"),
+            Some(e) => FetchError::not_found(format!("direct: discovery: {}", e.reason())),
+            None => FetchError::not_found("direct: discovery failed"),
         })
     }
 
@@ -136,21 +136,22 @@ impl Direct {
         use gomod::goimport;
         let insecure = self.is_insecure(module);
         let (page, imports) = self.meta_imports(module, insecure).await?;
-        let mi =
-            goimport::match_go_import(&imports, module).map_err(|e| not_found(format!("direct: {page}: {e}")))?.clone();
+        let mi = goimport::match_go_import(&imports, module)
+            .map_err(|e| FetchError::not_found(format!("direct: {page}: {e}")))?
+            .clone();
         if mi.prefix != module {
             if path::check_import_path(&mi.prefix).is_err() {
-                return Err(not_found(format!("direct: {page}: invalid go-import prefix {:?}", mi.prefix)));
+                return Err(FetchError::not_found(format!("direct: {page}: invalid go-import prefix {:?}", mi.prefix)));
             }
             let (page2, imports2) = self.meta_imports(&mi.prefix, insecure).await?;
             if goimport::match_go_import(&imports2, module).ok() != Some(&mi) {
-                return Err(not_found(format!(
+                return Err(FetchError::not_found(format!(
                     "direct: {page} and {page2} disagree about go-import for {}",
                     mi.prefix
                 )));
             }
         }
-        trust(&mi, insecure).map_err(|e| not_found(format!("direct: {page}: {e}")))?;
+        trust(&mi, insecure).map_err(|e| FetchError::not_found(format!("direct: {page}: {e}")))?;
         if mi.vcs == "mod" {
             return Ok(Found::Proxy(mi.repo_root.trim_end_matches('/').to_string()));
         }

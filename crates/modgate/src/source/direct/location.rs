@@ -24,17 +24,15 @@ pub(super) enum Found {
     Proxy(String),
 }
 
-pub(super) fn not_found(reason: impl Into<String>) -> FetchError {
-    FetchError::not_found(reason)
-}
-
 /// The location of `module` in a repository rooted at module path `root`.
 pub(super) fn location_in(module: &str, root: &str, repo_url: String, subdir: &str) -> Result<Location, FetchError> {
     let (prefix, major) = path::split_path_version(module).unwrap_or((module, ""));
     let mut code_dir = String::new();
     if root != module {
         let Some(rest) = prefix.strip_prefix(root).filter(|r| r.is_empty() || r.starts_with('/')) else {
-            return Err(not_found(format!("direct: the repository rooted at {root} cannot contain module {module}")));
+            return Err(FetchError::not_found(format!(
+                "direct: the repository rooted at {root} cannot contain module {module}"
+            )));
         };
         code_dir = rest.trim_matches('/').to_string();
     }
@@ -70,11 +68,14 @@ pub(super) fn locate_static(module: &str, mappings: &[RepoMapping]) -> Result<St
     if matches!(elems[0], "github.com" | "bitbucket.org") {
         let pelems: Vec<&str> = prefix.split('/').collect();
         if pelems.len() < 3 || pelems.iter().any(|e| e.is_empty()) {
-            return Err(not_found(format!("direct: invalid {} import path {module}", elems[0])));
+            return Err(FetchError::not_found(format!("direct: invalid {} import path {module}", elems[0])));
         }
         let repo = pelems[2];
         if [".git", ".hg", ".svn", ".bzr", ".fossil"].iter().any(|s| repo.ends_with(s)) {
-            return Err(not_found(format!("direct: invalid version control suffix in {} path {module}", elems[0])));
+            return Err(FetchError::not_found(format!(
+                "direct: invalid version control suffix in {} path {module}",
+                elems[0]
+            )));
         }
         let root = pelems[..3].join("/");
         return location_in(module, &root, format!("https://{root}"), "").map(Static::Found);

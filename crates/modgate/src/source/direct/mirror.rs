@@ -1,7 +1,6 @@
 //! One bare mirror per repository under the data dir, fetched at most once per freshness
 //! window and by one task at a time; the reads (tags, blobs, object checks) come from it.
 
-use super::location::not_found;
 use super::Direct;
 use crate::net::redact;
 use crate::source::FetchError;
@@ -50,7 +49,7 @@ impl Direct {
                     FetchError::Timeout(_) => {
                         FetchError::Timeout(format!("direct: fetching {} timed out", redact(url)))
                     }
-                    _ => not_found(format!("direct: cannot fetch {}: {}", redact(url), e.reason())),
+                    _ => FetchError::not_found(format!("direct: cannot fetch {}: {}", redact(url), e.reason())),
                 });
             }
             tracing::warn!(repo = %redact(url), error = %e.reason(), "fetch failed; using the mirror as it is");

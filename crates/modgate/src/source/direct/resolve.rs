@@ -1,7 +1,7 @@
 //! Queries to versions: a branch, tag, version or commit prefix to a commit, the module's
 //! directory at that commit, and the canonical version (tag or pseudo-version) with its time.
 
-use super::location::{not_found, Location};
+use super::location::Location;
 use super::Direct;
 use crate::source::FetchError;
 use gomod::{path, vcs};
@@ -11,7 +11,7 @@ impl Direct {
     /// A query (branch, tag, version, commit prefix) to a full commit hash.
     pub(super) async fn commit_of(&self, dir: &Path, loc: &Location, query: &str) -> Result<String, FetchError> {
         if query.starts_with('-') {
-            return Err(not_found(format!("invalid revision {query:?}")));
+            return Err(FetchError::not_found(format!("invalid revision {query:?}")));
         }
         let prefix = vcs::tag_prefix(&loc.code_dir);
         let mut candidates = Vec::new();
@@ -30,7 +30,7 @@ impl Direct {
                 return Ok(String::from_utf8_lossy(&out).trim().to_string());
             }
         }
-        Err(not_found(format!("unknown revision {query}")))
+        Err(FetchError::not_found(format!("unknown revision {query}")))
     }
 
     /// The module's directory at a commit: `code_dir`, or its `vN/` subdirectory when that
@@ -76,7 +76,7 @@ impl Direct {
         if let Some(declared) = go_mod.as_deref().and_then(gomod::modfile::module_path) {
             let major = path::split_path_version(&declared).map(|(_, m)| m).unwrap_or("");
             if major != loc.path_major {
-                return Err(not_found(format!(
+                return Err(FetchError::not_found(format!(
                     "{module}@{query}: invalid version: go.mod has module path {declared:?} at revision {}",
                     &commit[..12]
                 )));

@@ -4,7 +4,6 @@
 //! file set, plus the repository's root LICENSE for subdirectory modules. The archive and the
 //! zip live in temporary files in the scratch directory, never whole in memory.
 
-use super::location::not_found;
 use super::Direct;
 use crate::source::FetchError;
 use gomod::zipcreate::{self, FileKind, TreeFile};
@@ -82,7 +81,7 @@ impl Direct {
 
 impl Build {
     fn run(self) -> Result<File, FetchError> {
-        let bad = |e: zipcreate::CreateError| not_found(format!("{}@{}: {e}", self.module, self.version));
+        let bad = |e: zipcreate::CreateError| FetchError::not_found(format!("{}@{}: {e}", self.module, self.version));
         let mut z = zip::ZipArchive::new(File::open(&self.archive).map_err(io)?).map_err(archive_error)?;
         let (files, index) = self.tree(&mut z)?;
         let root_go_mod = match files.iter().position(|f| f.path == "go.mod").and_then(|i| index[i]) {
