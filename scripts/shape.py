@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The shape rules of crates/modgate/src, checked on every test run.
 
-- no source file over 500 lines (in any crate's src/);
+- no source file over 500 lines (in any crate's src/; generated tables marked DO NOT EDIT aside);
 - no function over 80 lines outside test modules, in product code (crates/modgate, crates/gomod;
   crates/testkit is test infrastructure);
 - no import cycle among the files of crates/modgate/src (a file names another through
@@ -252,8 +252,11 @@ def main():
     longest = []
     for path in all_files:
         rel = os.path.relpath(path, ROOT)
-        n = open(path, encoding="utf-8").read().count("\n")
-        if n > MAX_FILE:
+        text = open(path, encoding="utf-8").read()
+        n = text.count("\n")
+        # Generated tables (first line says "DO NOT EDIT") are data, not code to read.
+        generated = "DO NOT EDIT" in text.split("\n", 1)[0]
+        if n > MAX_FILE and not generated:
             problems.append(f"{rel}: {n} lines (at most {MAX_FILE})")
         is_test_file = os.path.basename(path) == "tests.rs" or f"{os.sep}tests{os.sep}" in path
         if is_test_file or f"crates{os.sep}testkit{os.sep}" in path:

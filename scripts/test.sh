@@ -20,6 +20,9 @@ if [ -z "${MODGATE_TEST_GO:-}" ]; then
 fi
 export MODGATE_TEST_GO GOTOOLCHAIN=local
 echo "test.sh: using $("$MODGATE_TEST_GO" version)"
+# The differential harness compares gomod with Go's golang.org/x/mod through a small Go program.
+./scripts/oracle.sh
+export GOMOD_ORACLE="$PWD/target/gomod-oracle"
 # Direct-mode tests drive real git servers: git (daemon, http-backend) and OpenSSH's sshd.
 need=()
 command -v git >/dev/null || need+=(git)
@@ -47,7 +50,11 @@ set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# Every fuzz target for 20 seconds from its seeds (scripts/fuzz.sh; long runs take a longer time).
+fuzz_status=0
+./scripts/fuzz.sh 20 || fuzz_status=$?
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+if [ "$status" -eq 0 ] && [ "$fuzz_status" -ne 0 ]; then status=$fuzz_status; fi
 exit "$status"

@@ -67,6 +67,11 @@ pub fn hash_go_mod(data: &[u8]) -> String {
 /// The zip hash: `h1:` over every entry of the zip, named exactly as stored.
 pub fn hash_zip<R: Read + Seek>(r: R) -> Result<String, HashError> {
     let mut archive = zip::ZipArchive::new(r)?;
+    if archive.has_duplicate_names() {
+        // Go would hash the last entry of a name once per entry; the go command refuses such
+        // zips anyway, and the zip reader shows only one of them, so neither is guessed here.
+        return Err(HashError::Zip(zip::result::ZipError::InvalidArchive("duplicate entry names".into())));
+    }
     let mut h = Hash1::new();
     for i in 0..archive.len() {
         let mut f = archive.by_index(i)?;

@@ -6,7 +6,9 @@ pub fn match_prefix_patterns(globs: &str, target: &str) -> bool {
     globs.split(',').any(|g| match_prefix_pattern(g, target))
 }
 
-/// Reports whether one glob matches a prefix of `target`. Malformed globs never match.
+/// Reports whether one glob matches a prefix of `target` (as many leading elements as the
+/// glob has). A malformed glob matches nothing, unless Go's matcher succeeds before it reaches
+/// the malformed part.
 pub fn match_prefix_pattern(glob: &str, target: &str) -> bool {
     let glob = glob.strip_suffix('/').unwrap_or(glob);
     if glob.is_empty() {
@@ -34,136 +36,177 @@ pub fn match_prefix_pattern(glob: &str, target: &str) -> bool {
 #[error("syntax error in pattern")]
 pub struct BadPattern;
 
-/// Go's `path.Match`: `*` any run of non-`/`, `?` one non-`/` character, `[...]` classes with
-/// ranges and `^` negation, `\` escapes.
+/// Go's `path.Match`, step for step: `*` any run of non-`/`, `?` one non-`/` character,
+/// `[...]` classes with ranges and `^` negation (a class may match `/`), `\\` escapes. Like
+/// Go, a malformed pattern is reported only when matching reaches the bad part or fails.
 pub fn path_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
-    validate(pattern)?;
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    Ok(match_from(&p, &n))
+    let (mut pattern, mut name) = (pattern.as_bytes(), name.as_bytes());
+    'chunks: while !pattern.is_empty() {
+        let (star, chunk, rest) = scan_chunk(pattern);
+        pattern = rest;
+        if star && chunk.is_empty() {
+            // A trailing * matches the rest of the name unless it has a '/'.
+            return Ok(!name.contains(&b'/'));
+        }
+        let (t, ok, err) = match_chunk(chunk, name);
+        if ok && (t.is_empty() || !pattern.is_empty()) {
+            name = t;
+            continue;
+        }
+        err?;
+        if star {
+            // Any number of non-'/' characters may come first.
+            let mut i = 0;
+            while i < name.len() && name[i] != b'/' {
+                let (t, ok, err) = match_chunk(chunk, &name[i + 1..]);
+                if ok {
+                    // The last chunk must match the whole remaining name.
+                    if pattern.is_empty() && !t.is_empty() {
+                        i += 1;
+                        continue;
+                    }
+                    name = t;
+                    continue 'chunks;
+                }
+                err?;
+                i += 1;
+            }
+        }
+        // No match: still report a malformed rest of the pattern.
+        while !pattern.is_empty() {
+            let (_, chunk, rest) = scan_chunk(pattern);
+            pattern = rest;
+            match_chunk(chunk, b"").2?;
+        }
+        return Ok(false);
+    }
+    Ok(name.is_empty())
 }
 
-fn validate(p: &str) -> Result<(), BadPattern> {
-    let c: Vec<char> = p.chars().collect();
+/// The leading stars, the chunk up to the next star outside a class, and the rest.
+fn scan_chunk(mut pattern: &[u8]) -> (bool, &[u8], &[u8]) {
+    let mut star = false;
+    while pattern.first() == Some(&b'*') {
+        pattern = &pattern[1..];
+        star = true;
+    }
+    let mut in_range = false;
     let mut i = 0;
-    while i < c.len() {
-        match c[i] {
-            '\\' => {
-                if i + 1 >= c.len() {
-                    return Err(BadPattern);
-                }
-                i += 2;
-            }
-            '[' => {
-                i = class_end(&c, i).ok_or(BadPattern)?;
-            }
-            _ => i += 1,
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' if i + 1 < pattern.len() => i += 1,
+            b'[' => in_range = true,
+            b']' => in_range = false,
+            b'*' if !in_range => return (star, &pattern[..i], &pattern[i..]),
+            _ => {}
         }
+        i += 1;
     }
-    Ok(())
+    (star, pattern, &[])
 }
 
-/// Index just past the `]` closing the class that starts at `start`, if well-formed.
-fn class_end(c: &[char], start: usize) -> Option<usize> {
-    let mut i = start + 1;
-    if c.get(i) == Some(&'^') {
-        i += 1;
-    }
-    let mut nrange = 0;
-    loop {
-        let ch = *c.get(i)?;
-        if ch == ']' {
-            return if nrange > 0 { Some(i + 1) } else { None };
-        }
-        nrange += 1;
-        let lo = if ch == '\\' {
-            i += 1;
-            *c.get(i)?
-        } else {
-            ch
-        };
-        if lo == '-' && ch != '\\' {
-            return None;
-        }
-        i += 1;
-        if c.get(i) == Some(&'-') {
-            i += 1;
-            let mut hi = *c.get(i)?;
-            if hi == '\\' {
-                i += 1;
-                hi = *c.get(i)?;
-            } else if hi == ']' || hi == '-' {
-                return None;
+/// Matches one chunk at the start of `s`: the rest of `s`, whether it matched, and a syntax
+/// error found on the way (the whole chunk is always read, matched or not).
+fn match_chunk<'a>(mut chunk: &[u8], mut s: &'a [u8]) -> (&'a [u8], bool, Result<(), BadPattern>) {
+    let mut failed = false;
+    while let Some(&c) = chunk.first() {
+        failed = failed || s.is_empty();
+        match c {
+            b'[' => {
+                let mut r = None;
+                if !failed {
+                    let (ch, n) = decode(s);
+                    r = Some(ch);
+                    s = &s[n..];
+                }
+                chunk = &chunk[1..];
+                let negated = chunk.first() == Some(&b'^');
+                if negated {
+                    chunk = &chunk[1..];
+                }
+                let mut matched = false;
+                let mut nrange = 0;
+                loop {
+                    if chunk.first() == Some(&b']') && nrange > 0 {
+                        chunk = &chunk[1..];
+                        break;
+                    }
+                    let lo = match get_esc(chunk) {
+                        Ok((lo, rest)) => {
+                            chunk = rest;
+                            lo
+                        }
+                        Err(e) => return (&[], false, Err(e)),
+                    };
+                    let mut hi = lo;
+                    if chunk.first() == Some(&b'-') {
+                        match get_esc(&chunk[1..]) {
+                            Ok((h, rest)) => {
+                                hi = h;
+                                chunk = rest;
+                            }
+                            Err(e) => return (&[], false, Err(e)),
+                        }
+                    }
+                    matched = matched || r.is_some_and(|r| lo <= r && r <= hi);
+                    nrange += 1;
+                }
+                failed = failed || matched == negated;
             }
-            let _ = hi;
-            i += 1;
+            b'?' => {
+                if !failed {
+                    failed = s[0] == b'/';
+                    s = &s[decode(s).1..];
+                }
+                chunk = &chunk[1..];
+            }
+            _ => {
+                if c == b'\\' {
+                    chunk = &chunk[1..];
+                    if chunk.is_empty() {
+                        return (&[], false, Err(BadPattern));
+                    }
+                }
+                if !failed {
+                    failed = chunk[0] != s[0];
+                    s = &s[1..];
+                }
+                chunk = &chunk[1..];
+            }
         }
     }
+    if failed {
+        return (&[], false, Ok(()));
+    }
+    (s, true, Ok(()))
 }
 
-fn class_matches(c: &[char], start: usize, ch: char) -> bool {
-    let mut i = start + 1;
-    let negate = c.get(i) == Some(&'^');
-    if negate {
-        i += 1;
-    }
-    let mut matched = false;
-    while i < c.len() {
-        if c[i] == ']' {
-            break;
-        }
-        let mut lo = c[i];
-        if lo == '\\' {
-            i += 1;
-            lo = c[i];
-        }
-        i += 1;
-        let mut hi = lo;
-        if i < c.len() && c[i] == '-' {
-            i += 1;
-            hi = c[i];
-            if hi == '\\' {
-                i += 1;
-                hi = c[i];
+/// One possibly escaped character of a class; `]` or `-` unescaped, or nothing after it, is
+/// a syntax error.
+fn get_esc(chunk: &[u8]) -> Result<(char, &[u8]), BadPattern> {
+    let mut chunk = chunk;
+    match chunk.first() {
+        None | Some(b'-') | Some(b']') => return Err(BadPattern),
+        Some(b'\\') => {
+            chunk = &chunk[1..];
+            if chunk.is_empty() {
+                return Err(BadPattern);
             }
-            i += 1;
         }
-        if lo <= ch && ch <= hi {
-            matched = true;
-        }
+        _ => {}
     }
-    matched != negate
+    let (r, n) = decode(chunk);
+    let rest = &chunk[n..];
+    if rest.is_empty() {
+        return Err(BadPattern);
+    }
+    Ok((r, rest))
 }
 
-fn match_from(p: &[char], n: &[char]) -> bool {
-    if p.is_empty() {
-        return n.is_empty();
-    }
-    match p[0] {
-        '*' => {
-            // Try every split that does not cross a '/'.
-            let mut k = 0;
-            loop {
-                if match_from(&p[1..], &n[k..]) {
-                    return true;
-                }
-                if k >= n.len() || n[k] == '/' {
-                    return false;
-                }
-                k += 1;
-            }
-        }
-        '?' => !n.is_empty() && n[0] != '/' && match_from(&p[1..], &n[1..]),
-        '[' => {
-            let end = match class_end(p, 0) {
-                Some(e) => e,
-                None => return false,
-            };
-            !n.is_empty() && n[0] != '/' && class_matches(p, 0, n[0]) && match_from(&p[end..], &n[1..])
-        }
-        '\\' => p.len() > 1 && !n.is_empty() && n[0] == p[1] && match_from(&p[2..], &n[1..]),
-        c => !n.is_empty() && n[0] == c && match_from(&p[1..], &n[1..]),
-    }
+/// The first character of `s` (`s` is a suffix of a `&str` cut at a byte that may be inside
+/// a character only after an escaped byte; such bytes decode as U+FFFD, as in Go).
+fn decode(s: &[u8]) -> (char, usize) {
+    crate::uni::decode_rune(s)
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ fn file_name_ok(c: char) -> bool {
     if c.is_ascii() {
         c.is_ascii_alphanumeric() || "!#$%&()+,-.=@[]^_{}~ ".contains(c)
     } else {
-        c.is_alphabetic()
+        // Go's unicode.IsLetter on Go's Unicode tables, not Rust's wider is_alphabetic.
+        crate::uni::is_letter(c)
     }
 }
 
@@ -191,6 +192,7 @@ fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
 }
 
 /// Checks that version `v` fits the path's major-version suffix (`module.CheckPathMajor`).
+/// A suffix that starts with neither `/` nor `.` is compared whole (and so never matches).
 pub fn check_path_major(v: &str, path_major: &str) -> Result<(), String> {
     let mut pm = path_major;
     if pm.starts_with(".v") {
@@ -205,13 +207,20 @@ pub fn check_path_major(v: &str, path_major: &str) -> Result<(), String> {
             return Ok(());
         }
         "v0 or v1"
-    } else {
-        if m == pm[1..] {
+    } else if let Some(rest) = pm.strip_prefix(['/', '.']) {
+        if m == rest {
             return Ok(());
         }
-        &pm[1..]
+        rest
+    } else {
+        pm
     };
-    Err(format!("should be {want}, not {}", if m.is_empty() { v.to_string() } else { m }))
+    Err(format!("should be {want}, not {m}"))
+}
+
+/// Reports whether `v` fits the path's major-version suffix (`module.MatchPathMajor`).
+pub fn match_path_major(v: &str, path_major: &str) -> bool {
+    check_path_major(v, path_major).is_ok()
 }
 
 /// The canonical form of a module version: like [`semver::canonical`] but keeping `+incompatible`.
@@ -228,18 +237,29 @@ pub fn is_canonical_version(v: &str) -> bool {
     !v.is_empty() && canonical_version(v) == v
 }
 
-/// Checks a module path and a canonical version together (`module.Check`).
+/// Checks a module path and a version together (`module.Check`): a valid path, a valid
+/// semantic version (not necessarily canonical) and a major version that fits the path.
 pub fn check(path: &str, version: &str) -> Result<(), PathError> {
     check_path(path)?;
     let verr = |r: String| PathError { what: "invalid version", subject: format!("{path}@{version}"), reason: r };
     if !semver::is_valid(version) {
         return Err(verr("not a semantic version".into()));
     }
-    if !is_canonical_version(version) {
-        return Err(verr(format!("not canonical (should be {})", canonical_version(version))));
-    }
     let (_, major) = split_path_version(path).unwrap_or((path, ""));
     check_path_major(version, major).map_err(verr)
+}
+
+/// [`check`], and the version must be canonical: what names an immutable module version (the
+/// zip rules and `.info`/`.mod`/`.zip` of a version, as against a query such as `v1.2`).
+pub fn check_canonical(path: &str, version: &str) -> Result<(), PathError> {
+    if !is_canonical_version(version) {
+        return Err(PathError {
+            what: "invalid version",
+            subject: format!("{path}@{version}"),
+            reason: format!("not canonical (should be {})", canonical_version(version)),
+        });
+    }
+    check(path, version)
 }
 
 fn escape_string(s: &str) -> String {

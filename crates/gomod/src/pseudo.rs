@@ -62,12 +62,14 @@ pub fn parse(v: &str) -> Option<PseudoParts<'_>> {
 }
 
 /// The version a pseudo-version was derived from (`v1.2.3` for `v1.2.4-0.…`, `v1.2.3-pre` for
-/// `v1.2.3-pre.0.…`), or empty when it has no base (`vX.0.0-…`). `None` if not a pseudo-version.
+/// `v1.2.3-pre.0.…`), or empty when it has no base (`vX.0.0-…`). `None` if not a pseudo-version,
+/// or when it cannot have had a base (`vX.Y.0-0.…`, or no base but build metadata), as
+/// `module.PseudoVersionBase` errs.
 pub fn base_version(v: &str) -> Option<String> {
     let parts = parse(v)?;
     let pre = semver::prerelease(parts.base);
     if pre.is_empty() {
-        return Some(String::new());
+        return parts.build.is_empty().then(String::new);
     }
     if pre == "-0" {
         let core = &parts.base[..parts.base.len() - 2];
@@ -76,6 +78,37 @@ pub fn base_version(v: &str) -> Option<String> {
         return Some(format!("{}{}{}", &core[..=dot], patch, parts.build));
     }
     Some(format!("{}{}", parts.base.strip_suffix(".0")?, parts.build))
+}
+
+/// The revision of a pseudo-version (`module.PseudoVersionRev`).
+pub fn rev(v: &str) -> Option<&str> {
+    parse(v).map(|p| p.rev)
+}
+
+/// The commit time of a pseudo-version as `yyyymmddhhmmss` (`module.PseudoVersionTime`):
+/// `None` unless it is a pseudo-version whose timestamp is a real UTC time.
+pub fn time(v: &str) -> Option<String> {
+    let ts = parse(v)?.timestamp;
+    let n = |r: std::ops::Range<usize>| ts[r].parse::<u32>().ok();
+    let (year, month, day) = (n(0..4)?, n(4..6)?, n(6..8)?);
+    let (hour, min, sec) = (n(8..10)?, n(10..12)?, n(12..14)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (day >= 1 && day <= days && hour < 24 && min < 60 && sec < 60).then(|| ts.to_string())
+}
+
+/// The pseudo-version standing for "no version" (`module.IsZeroPseudoVersion`):
+/// `vN.0.0-00010101000000-000000000000`.
+pub fn is_zero_pseudo_version(v: &str) -> bool {
+    let major = semver::major(v);
+    let major = if major.is_empty() { "v0".to_string() } else { major };
+    v == format!("{major}.0.0-00010101000000-000000000000")
 }
 
 /// Builds a pseudo-version (`module.PseudoVersion`): `major` is the path's major (`v0` if empty),

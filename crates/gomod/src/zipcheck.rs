@@ -2,7 +2,7 @@
 
 use crate::dirhash::Hash1;
 use crate::limits::{MAX_GO_MOD, MAX_LICENSE, MAX_ZIP_FILE};
-use crate::path;
+use crate::{path, uni};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -25,6 +25,10 @@ pub enum ZipError {
     BadFilePath(path::PathError),
     #[error("{0:?}: case-insensitive file name collision")]
     Collision(String),
+    #[error("{0:?}: multiple entries for the file")]
+    Duplicate(String),
+    #[error("{0:?}: directory entry has content")]
+    DirectoryData(String),
     #[error("{0:?}: entry is both a file and a directory")]
     FileAndDir(String),
     #[error("{0:?}: go.mod files must have lowercase names")]
@@ -52,23 +56,6 @@ pub struct CheckedZip {
     pub uncompressed: u64,
 }
 
-/// Unicode *simple* case folding, as `strings.EqualFold` and x/mod's collision check use:
-/// every character maps to one character (upper-case it, then lower-case it, each step only when
-/// the mapping is a single character). So `K` (Kelvin) and `k` collide, `ſ` and `s` collide, but
-/// `ß` and `ss` do not — a full (multi-character) folding would wrongly refuse such modules.
-fn fold(s: &str) -> String {
-    fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
-        let c = it.next()?;
-        it.next().is_none().then_some(c)
-    }
-    s.chars()
-        .map(|c| {
-            let u = single(c.to_uppercase()).unwrap_or(c);
-            single(u.to_lowercase()).unwrap_or(u)
-        })
-        .collect()
-}
-
 fn is_clean(p: &str) -> bool {
     !p.is_empty()
         && !p.starts_with('/')
@@ -80,29 +67,29 @@ fn is_clean(p: &str) -> bool {
 /// `module@version/` prefix, clean and valid file paths, no case-fold collisions, no go.mod
 /// outside the root, sizes within limits and equal to what is declared, CRCs correct.
 pub fn check_zip<R: Read + Seek>(mut r: R, module: &str, version: &str) -> Result<CheckedZip, ZipError> {
-    path::check(module, version)?;
+    path::check_canonical(module, version)?;
     let size = r.seek(SeekFrom::End(0)).map_err(|e| ZipError::Unreadable(e.to_string()))?;
     if size > MAX_ZIP_FILE {
         return Err(ZipError::TooLarge(size));
     }
     r.seek(SeekFrom::Start(0)).map_err(|e| ZipError::Unreadable(e.to_string()))?;
+    let entries = central_directory(&mut r)?;
+    r.seek(SeekFrom::Start(0)).map_err(|e| ZipError::Unreadable(e.to_string()))?;
     let mut archive = zip::ZipArchive::new(r).map_err(|e| ZipError::Unreadable(e.to_string()))?;
     let prefix = format!("{module}@{version}/");
-    // folded path -> is_dir
-    let mut seen: HashMap<String, bool> = HashMap::new();
+    let mut seen = Collisions::default();
     let mut total: u64 = 0;
     let mut hash = Hash1::new();
     let mut go_mod = None;
     let mut files = 0;
-    for i in 0..archive.len() {
-        let mut f = archive.by_index(i).map_err(|e| ZipError::Unreadable(e.to_string()))?;
-        let full = String::from_utf8(f.name_raw().to_vec())
-            .map_err(|_| ZipError::Unreadable("entry name is not UTF-8".into()))?;
+    // Go's HashZip opens entries by name, so each entry of a repeated (directory) name is read
+    // as the last entry of that name.
+    let last: HashMap<String, u64> = entries.iter().cloned().collect();
+    for (full, declared) in entries {
         let Some(name) = full.strip_prefix(&prefix) else {
             return Err(ZipError::BadPrefix { name: full, prefix });
         };
         let name = name.to_string();
-        let declared = f.size();
         if !name.is_empty() {
             let is_dir = name.ends_with('/');
             let clean = name.strip_suffix('/').unwrap_or(&name);
@@ -110,7 +97,7 @@ pub fn check_zip<R: Read + Seek>(mut r: R, module: &str, version: &str) -> Resul
                 return Err(ZipError::NotClean(name));
             }
             path::check_file_path(clean).map_err(ZipError::BadFilePath)?;
-            check_collision(&mut seen, clean, is_dir)?;
+            seen.check(clean, is_dir)?;
             if !is_dir {
                 let base = clean.rsplit('/').next().unwrap_or(clean);
                 if base.eq_ignore_ascii_case("go.mod") {
@@ -127,67 +114,109 @@ pub fn check_zip<R: Read + Seek>(mut r: R, module: &str, version: &str) -> Resul
                 files += 1;
             }
         }
-        // Read the entry (bounded by its declared size + 1 to catch lies), hashing as we go.
-        let mut sha = Sha256::new();
-        let keep_go_mod = name == "go.mod";
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 64 * 1024];
-        let mut read: u64 = 0;
-        let mut limited = (&mut f).take(declared.saturating_add(1));
-        loop {
-            let n = limited.read(&mut buf).map_err(|e| ZipError::Unreadable(format!("{full}: {e}")))?;
-            if n == 0 {
-                break;
+        if full.ends_with('/') {
+            // Go reads a directory entry as empty, and fails when it declares a size.
+            if last.get(&full).copied().unwrap_or(declared) != 0 {
+                return Err(ZipError::DirectoryData(full));
             }
-            read += n as u64;
-            sha.update(&buf[..n]);
-            if keep_go_mod {
-                kept.extend_from_slice(&buf[..n]);
-            }
+            hash.add(full, Sha256::digest(b"").into()).map_err(|e| ZipError::Unreadable(e.to_string()))?;
+            continue;
         }
-        if read != declared {
-            return Err(ZipError::SizeMismatch(full));
+        // File names are unique here (a second entry of a name failed the collision check).
+        let mut f = archive.by_name(&full).map_err(|e| ZipError::Unreadable(format!("{full}: {e}")))?;
+        let (sum, kept) = read_entry(&mut f, &full, declared, name == "go.mod")?;
+        if kept.is_some() {
+            go_mod = kept;
         }
-        if keep_go_mod {
-            go_mod = Some(kept);
-        }
-        hash.add(full, sha.finalize().into()).map_err(|e| ZipError::Unreadable(e.to_string()))?;
+        hash.add(full, sum).map_err(|e| ZipError::Unreadable(e.to_string()))?;
     }
     Ok(CheckedZip { h1: hash.finish(), go_mod, files, uncompressed: total })
 }
 
-/// Records `p` (a file, or a directory when `is_dir`) and its parent directories under simple
-/// case folding, failing when it collides with something already recorded. Shared by zip
-/// checking and zip creation.
-pub(crate) fn record_path(seen: &mut HashMap<String, bool>, p: &str, is_dir: bool) -> Result<(), ZipError> {
-    check_collision(seen, p, is_dir)
-}
-
-fn check_collision(seen: &mut HashMap<String, bool>, p: &str, is_dir: bool) -> Result<(), ZipError> {
-    let key = fold(p);
-    if let Some(&prev_dir) = seen.get(&key) {
-        if !(prev_dir && is_dir) {
-            return Err(if prev_dir != is_dir {
-                ZipError::FileAndDir(p.into())
-            } else {
-                ZipError::Collision(p.into())
-            });
+/// Reads one file entry, bounded by its declared size + 1 to catch lies: its SHA-256, and its
+/// bytes when `keep`.
+fn read_entry<R: Read>(
+    f: &mut R,
+    full: &str,
+    declared: u64,
+    keep: bool,
+) -> Result<([u8; 32], Option<Vec<u8>>), ZipError> {
+    let mut sha = Sha256::new();
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    let mut read: u64 = 0;
+    let mut limited = f.take(declared.saturating_add(1));
+    loop {
+        let n = limited.read(&mut buf).map_err(|e| ZipError::Unreadable(format!("{full}: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        sha.update(&buf[..n]);
+        if keep {
+            kept.extend_from_slice(&buf[..n]);
         }
     }
-    seen.insert(key, is_dir);
-    let mut dir = p;
-    while let Some(i) = dir.rfind('/') {
-        dir = &dir[..i];
-        let k = fold(dir);
-        match seen.get(&k) {
-            Some(false) => return Err(ZipError::FileAndDir(dir.into())),
-            Some(true) => {}
-            None => {
-                seen.insert(k, true);
+    if read != declared {
+        return Err(ZipError::SizeMismatch(full.to_string()));
+    }
+    Ok((sha.finalize().into(), keep.then_some(kept)))
+}
+
+/// Every entry of the central directory in order, duplicates kept (the archive reader keeps
+/// one entry per name): the name and declared uncompressed size.
+fn central_directory<R: Read + Seek>(r: &mut R) -> Result<Vec<(String, u64)>, ZipError> {
+    let unreadable = |e: zip::result::ZipError| ZipError::Unreadable(e.to_string());
+    let mut it = zip::unstable::read::ZipIterable::try_new(r, zip::read::Config::default()).map_err(unreadable)?;
+    let mut out = Vec::new();
+    for e in it.files().map_err(unreadable)? {
+        let e = e.map_err(unreadable)?;
+        let name = String::from_utf8(e.name_raw().to_vec())
+            .map_err(|_| ZipError::Unreadable("entry name is not UTF-8".into()))?;
+        out.push((name, e.size()));
+    }
+    Ok(out)
+}
+
+/// The case-fold collision check of x/mod's zip rules: every path recorded with its kind
+/// under its folded form (see [`uni::fold`]), parents as directories. The same path twice is
+/// an error for files ("multiple entries") and allowed for directories.
+#[derive(Default)]
+pub(crate) struct Collisions {
+    seen: HashMap<String, (String, bool)>,
+}
+
+impl Collisions {
+    pub(crate) fn check(&mut self, p: &str, is_dir: bool) -> Result<(), ZipError> {
+        let mut p = p;
+        let mut is_dir = is_dir;
+        loop {
+            let key = uni::fold_str(p);
+            match self.seen.get(&key) {
+                Some((other, other_dir)) => {
+                    if p != other {
+                        return Err(ZipError::Collision(p.into()));
+                    }
+                    if is_dir != *other_dir {
+                        return Err(ZipError::FileAndDir(p.into()));
+                    }
+                    if !is_dir {
+                        return Err(ZipError::Duplicate(p.into()));
+                    }
+                }
+                None => {
+                    self.seen.insert(key, (p.to_string(), is_dir));
+                }
+            }
+            match p.rfind('/') {
+                Some(i) => {
+                    p = &p[..i];
+                    is_dir = true;
+                }
+                None => return Ok(()),
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -216,6 +245,7 @@ mod tests {
 
     #[test]
     fn simple_case_folding() {
+        let fold = uni::fold_str;
         assert_eq!(fold("ABC.go"), fold("abc.go"));
         assert_eq!(fold("\u{212A}.go"), fold("k.go"), "Kelvin sign folds to k");
         assert_eq!(fold("\u{17F}.go"), fold("s.go"), "long s folds to s");
@@ -252,7 +282,7 @@ mod tests {
             (vec![("example.com/m@v1.0.0/bad.go'", b"x")], "malformed file path"),
             (vec![("example.com/m@v1.0.0/a.go", b"x"), ("example.com/m@v1.0.0/A.go", b"y")], "collision"),
             (vec![("example.com/m@v1.0.0/a", b"x"), ("example.com/m@v1.0.0/a/b.go", b"y")], "both a file"),
-            (vec![("example.com/m@v1.0.0/a/b.go", b"x"), ("example.com/m@v1.0.0/A", b"y")], "both a file"),
+            (vec![("example.com/m@v1.0.0/a/b.go", b"x"), ("example.com/m@v1.0.0/A", b"y")], "collision"),
             (vec![("example.com/m@v1.0.0/GO.MOD", b"module example.com/m\n")], "lowercase"),
             (vec![("example.com/m@v1.0.0/sub/go.mod", b"module example.com/m/sub\n")], "not in module root"),
             (vec![("example.com/m@v1.0.0/../evil", b"x")], "not clean"),

@@ -6,7 +6,7 @@
 
 use crate::limits::{MAX_GO_MOD, MAX_LICENSE, MAX_ZIP_FILE};
 use crate::path;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use thiserror::Error;
@@ -61,20 +61,11 @@ pub struct Plan {
     pub omitted: Vec<(usize, Omission)>,
 }
 
-/// The `go` directive of a go.mod as (major, minor), if it has one.
-pub fn go_directive(go_mod: &[u8]) -> Option<(u64, u64)> {
-    let text = String::from_utf8_lossy(go_mod);
-    for line in text.lines() {
-        let line = line.split("//").next().unwrap_or("").trim();
-        let Some(v) = line.strip_prefix("go").filter(|r| r.starts_with([' ', '\t'])) else { continue };
-        let v = v.trim();
-        let mut parts = v.splitn(3, '.');
-        let major: u64 = parts.next()?.parse().ok()?;
-        let minor_text: String = parts.next().unwrap_or("0").chars().take_while(char::is_ascii_digit).collect();
-        let minor = minor_text.parse().unwrap_or(0);
-        return Some((major, minor));
-    }
-    None
+/// Whether the Go 1.24 zip rules apply to a module whose root go.mod is `go_mod`: it parses
+/// (as `modfile.ParseLax` does) and its `go` line's language version is at least 1.24. A
+/// go.mod that does not parse, or has no `go` line, gets the older rules.
+pub fn go_1_24(go_mod: Option<&[u8]>) -> bool {
+    go_mod.and_then(|g| crate::modfile::parse_lax(g).ok()).is_some_and(|f| f.go_1_24())
 }
 
 /// Whether a file belongs to a vendored package and is left out (`isVendoredPackage`).
@@ -114,7 +105,7 @@ fn is_clean_relative(p: &str) -> Result<(), &'static str> {
 /// Decides which files go into the zip. `root_go_mod` is the content of the root `go.mod`, if
 /// the tree has one (it selects the vendoring rules).
 pub fn plan(files: &[TreeFile], root_go_mod: Option<&[u8]>) -> Result<Plan, CreateError> {
-    let go_1_24 = root_go_mod.and_then(go_directive).is_some_and(|v| v >= (1, 24));
+    let go_1_24 = go_1_24(root_go_mod);
     // Directories (other than the root) holding a regular file named go.mod in any case.
     let mut module_dirs: HashSet<&str> = HashSet::new();
     for f in files {
@@ -134,42 +125,28 @@ pub fn plan(files: &[TreeFile], root_go_mod: Option<&[u8]>) -> Result<Plan, Crea
         false
     };
     let mut plan = Plan::default();
-    let mut folded: HashMap<String, bool> = HashMap::new();
+    let mut collisions = crate::zipcheck::Collisions::default();
     let mut total: u64 = 0;
+    // Like Go, a path is reported once: after it was left out or refused, later entries with
+    // the same path are dropped without a word (a pipe and a file both named `x`: the pipe is
+    // left out and the file silently dropped).
+    let mut reported: HashSet<&str> = HashSet::new();
     for (i, f) in files.iter().enumerate() {
         let p = f.path.as_str();
-        let invalid = |reason: String| CreateError::Invalid { path: p.to_string(), reason };
-        is_clean_relative(p).map_err(|r| invalid(r.to_string()))?;
-        if is_vendored(p, go_1_24) {
-            plan.omitted.push((i, Omission::Vendored));
-            continue;
-        }
-        if in_submodule(p) {
-            plan.omitted.push((i, Omission::InSubmodule));
-            continue;
-        }
-        if p == ".hg_archival.txt" {
-            plan.omitted.push((i, Omission::HgArchival));
-            continue;
-        }
-        path::check_file_path(p).map_err(|e| invalid(e.reason.clone()))?;
-        if p.eq_ignore_ascii_case("go.mod") && p != "go.mod" {
-            return Err(invalid("go.mod files must have lowercase names".into()));
-        }
-        crate::zipcheck::record_path(&mut folded, p, false)
-            .map_err(|_| invalid("case-insensitive file name collision".into()))?;
-        match f.kind {
-            FileKind::Symlink => {
-                plan.omitted.push((i, Omission::Symlink));
-                continue;
+        let omission = match check_file(f, go_1_24, &in_submodule, &mut collisions) {
+            Ok(None) => None,
+            Ok(Some(o)) => Some(o),
+            Err(_) if reported.contains(p) => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(o) = omission {
+            if reported.insert(p) {
+                plan.omitted.push((i, o));
             }
-            FileKind::Other => {
-                plan.omitted.push((i, Omission::NotRegular));
-                continue;
-            }
-            FileKind::Regular => {}
+            continue;
         }
         total = total.checked_add(f.size).filter(|t| *t <= MAX_ZIP_FILE).ok_or(CreateError::TooLarge)?;
+        let invalid = |reason: String| CreateError::Invalid { path: p.to_string(), reason };
         if p == "go.mod" && f.size > MAX_GO_MOD {
             return Err(invalid(format!("go.mod file too large (max size is {MAX_GO_MOD} bytes)")));
         }
@@ -181,6 +158,38 @@ pub fn plan(files: &[TreeFile], root_go_mod: Option<&[u8]>) -> Result<Plan, Crea
     Ok(plan)
 }
 
+/// The checks of one file, in Go's order: `Ok(Some(_))` when it is left out, an error when it
+/// makes the tree invalid.
+fn check_file(
+    f: &TreeFile,
+    go_1_24: bool,
+    in_submodule: &dyn Fn(&str) -> bool,
+    collisions: &mut crate::zipcheck::Collisions,
+) -> Result<Option<Omission>, CreateError> {
+    let p = f.path.as_str();
+    let invalid = |reason: String| CreateError::Invalid { path: p.to_string(), reason };
+    is_clean_relative(p).map_err(|r| invalid(r.to_string()))?;
+    if is_vendored(p, go_1_24) {
+        return Ok(Some(Omission::Vendored));
+    }
+    if in_submodule(p) {
+        return Ok(Some(Omission::InSubmodule));
+    }
+    if p == ".hg_archival.txt" {
+        return Ok(Some(Omission::HgArchival));
+    }
+    path::check_file_path(p).map_err(|e| invalid(e.reason.clone()))?;
+    if p.eq_ignore_ascii_case("go.mod") && p != "go.mod" {
+        return Err(invalid("go.mod files must have lowercase names".into()));
+    }
+    collisions.check(p, false).map_err(|e| invalid(e.to_string()))?;
+    Ok(match f.kind {
+        FileKind::Symlink => Some(Omission::Symlink),
+        FileKind::Other => Some(Omission::NotRegular),
+        FileKind::Regular => None,
+    })
+}
+
 /// Writes a module zip entry by entry (for sources that hand out one reader at a time): one
 /// Deflate entry per file, named `module@version/path`, no directory entries.
 pub struct ZipWriter<W: Write + Seek> {
@@ -190,7 +199,7 @@ pub struct ZipWriter<W: Write + Seek> {
 
 impl<W: Write + Seek> ZipWriter<W> {
     pub fn new(w: W, module: &str, version: &str) -> Result<Self, CreateError> {
-        path::check(module, version)?;
+        path::check_canonical(module, version)?;
         Ok(Self { zw: zip::ZipWriter::new(w), prefix: format!("{module}@{version}/") })
     }
 
@@ -236,51 +245,48 @@ pub fn synthesize_go_mod(module: &str) -> Vec<u8> {
 
 const VCS_DIRS: [&str; 4] = [".bzr", ".git", ".hg", ".svn"];
 
-/// Lists a directory tree as the go command's directory walk does: VCS directories and nested
-/// module directories (holding a `go.mod`) are skipped whole; everything else is listed with
-/// its kind, symlinks not followed.
+/// Lists a directory tree as the go command's directory walk does (`listFilesInDir`): in
+/// lexical order, VCS directories and nested module directories (holding a `go.mod` that is
+/// not a directory) skipped whole, and vendored files (by the rules of the root go.mod, read
+/// through a symlink if it is one), symlinks, pipes, sockets and devices left out. Only regular
+/// files are returned.
 pub fn list_dir(root: &Path) -> Result<Vec<TreeFile>, CreateError> {
+    let walk_1_24 = go_1_24(std::fs::read(root.join("go.mod")).ok().as_deref());
     let mut out = Vec::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, rel)) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let rel_path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
-            let meta = std::fs::symlink_metadata(e.path())?;
-            if meta.is_dir() {
-                if VCS_DIRS.contains(&name.as_str()) {
-                    continue;
-                }
-                let sub_go_mod = std::fs::symlink_metadata(e.path().join("go.mod"));
-                if sub_go_mod.is_ok_and(|m| !m.is_dir()) {
-                    continue;
-                }
-                stack.push((e.path(), rel_path));
-            } else {
-                let kind = if meta.file_type().is_symlink() {
-                    FileKind::Symlink
-                } else if meta.is_file() {
-                    FileKind::Regular
-                } else {
-                    FileKind::Other
-                };
-                out.push(TreeFile { path: rel_path, kind, size: meta.len() });
+    walk(root, "", walk_1_24, &mut out)?;
+    Ok(out)
+}
+
+fn walk(dir: &Path, rel: &str, go_1_24: bool, out: &mut Vec<TreeFile>) -> Result<(), CreateError> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let rel_path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let meta = std::fs::symlink_metadata(e.path())?;
+        if meta.is_dir() {
+            if VCS_DIRS.contains(&name.as_str()) {
+                continue;
             }
+            if std::fs::symlink_metadata(e.path().join("go.mod")).is_ok_and(|m| !m.is_dir()) {
+                continue;
+            }
+            walk(&e.path(), &rel_path, go_1_24, out)?;
+        } else if meta.is_file() && !is_vendored(&rel_path, go_1_24) {
+            out.push(TreeFile { path: rel_path, kind: FileKind::Regular, size: meta.len() });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Creates the zip of the module rooted at `dir` (`zip.CreateFromDir`).
 pub fn create_from_dir<W: Write + Seek>(dir: &Path, module: &str, version: &str, w: W) -> Result<W, CreateError> {
-    path::check(module, version)?;
+    path::check_canonical(module, version)?;
     let files = list_dir(dir)?;
-    let root_go_mod = match std::fs::read(dir.join("go.mod")) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e.into()),
+    // The file rules read the root go.mod from the listed files: a regular file or nothing.
+    let root_go_mod = match files.iter().any(|f| f.path == "go.mod") {
+        true => Some(std::fs::read(dir.join("go.mod"))?),
+        false => None,
     };
     let plan = plan(&files, root_go_mod.as_deref())?;
     let mut opened = Vec::with_capacity(plan.include.len());
@@ -327,11 +333,21 @@ mod tests {
             assert_eq!(is_vendored(p, false), old, "{p} before 1.24");
             assert_eq!(is_vendored(p, true), new, "{p} from 1.24");
         }
-        assert_eq!(go_directive(b"module m\n\ngo 1.24\n"), Some((1, 24)));
-        assert_eq!(go_directive(b"module m\ngo 1.23.4 // comment\n"), Some((1, 23)));
-        assert_eq!(go_directive(b"module m\ngo 1.25rc1\n"), Some((1, 25)));
-        assert_eq!(go_directive(b"module m\ngolang 1.2\n"), None);
-        assert_eq!(go_directive(b"module m\n"), None);
+        assert!(go_1_24(Some(b"module m\n\ngo 1.24\n")));
+        assert!(!go_1_24(Some(b"module m\ngo 1.23.4 // comment\n")));
+        assert!(go_1_24(Some(b"module m\ngo 1.25rc1\n")));
+        assert!(!go_1_24(Some(b"module m\ngolang 1.2\n")));
+        assert!(!go_1_24(Some(b"module m\n")));
+        // Go's parser refuses these, so the older rules apply (issue: vendor rules).
+        for bad in [
+            &b"module m\ngo 2\n"[..],
+            b"module m\ngo 01.24\n",
+            b"\xef\xbb\xbfmodule m\ngo 1.24\n",
+            b"module m\ngo 1.24\nrequire (\n",
+        ] {
+            assert!(!go_1_24(Some(bad)), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(!go_1_24(None));
     }
 
     #[test]
@@ -364,7 +380,7 @@ mod tests {
         bad(vec![reg("bad.go'", 1)], "invalid char");
         bad(vec![reg("GO.MOD", 1)], "lowercase");
         bad(vec![reg("a.go", 1), reg("A.go", 1)], "collision");
-        bad(vec![reg("a", 1), reg("a/b.go", 1)], "collision");
+        bad(vec![reg("a", 1), reg("a/b.go", 1)], "both a file and a directory");
         bad(vec![reg("a/../b.go", 1)], "not clean");
         bad(vec![reg("/abs.go", 1)], "not relative");
         bad(vec![reg("go.mod", MAX_GO_MOD + 1)], "go.mod file too large");

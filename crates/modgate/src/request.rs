@@ -67,7 +67,7 @@ impl ModuleRequest {
     pub fn is_immutable(&self) -> bool {
         match (self.endpoint, &self.version) {
             (Endpoint::Mod | Endpoint::Zip, _) => true,
-            (Endpoint::Info, Some(v)) => path::check(&self.module, v).is_ok(),
+            (Endpoint::Info, Some(v)) => path::check_canonical(&self.module, v).is_ok(),
             _ => false,
         }
     }
@@ -99,7 +99,7 @@ impl ModuleRequest {
     /// A request for a canonical version's `.info`, `.mod` or `.zip`, built from unescaped parts
     /// (as found in a go.mod); `None` if the path or version is not valid together.
     pub fn for_version(module: &str, version: &str, endpoint: Endpoint) -> Option<Self> {
-        path::check(module, version).ok()?;
+        path::check_canonical(module, version).ok()?;
         Some(Self::new(
             module.to_string(),
             endpoint,
@@ -197,7 +197,7 @@ pub fn parse_publish(raw_path: &str, query: Option<&str>) -> Result<ModuleReques
     if req.endpoint != Endpoint::Zip || !gomod::path::is_canonical_version(&version) {
         return Err(bad(format!("publish: {version:?} is not a canonical version")));
     }
-    gomod::path::check(&req.module, &version).map_err(|e| bad(format!("publish: {e}")))?;
+    gomod::path::check_canonical(&req.module, &version).map_err(|e| bad(format!("publish: {e}")))?;
     Ok(req)
 }
 
@@ -251,7 +251,7 @@ pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, Serve
                 "{module}@{v}: version is not canonical; .mod and .zip need a canonical version (resolve queries with .info)"
             )));
         }
-        if let Err(e) = path::check(&module, v) {
+        if let Err(e) = path::check_canonical(&module, v) {
             return Err(ServeError::not_found(e.to_string()));
         }
     }

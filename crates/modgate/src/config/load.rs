@@ -14,7 +14,24 @@ use toml::Spanned;
 
 /// Builds the configuration from an optional file, the overrides and the `GOPROXY` variable.
 pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) -> Result<Config, ConfigError> {
-    let (file_text, mut parsed) = read(file)?;
+    let text = match file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| ConfigError(format!("config: {}: cannot read: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    load_text(file.zip(text.as_deref()), over, goproxy_env)
+}
+
+/// [`load`] of a file already read: `file` is its path (for messages) and text.
+pub fn load_text(
+    file: Option<(&Path, &str)>,
+    over: &Overrides,
+    goproxy_env: Option<String>,
+) -> Result<Config, ConfigError> {
+    let (file_text, mut parsed) = parse(file)?;
+    let file = file.map(|(p, _)| p);
     let l = Loader { file_path: file, file_text };
     let cache = parsed.cache.take().unwrap_or_default();
     let direct = parsed.direct.take().unwrap_or_default();
@@ -60,16 +77,14 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
 }
 
 /// The file's text and its parsed shape (both empty without a file).
-fn read(file: Option<&Path>) -> Result<(String, FileConfig), ConfigError> {
-    let Some(p) = file else { return Ok((String::new(), FileConfig::default())) };
-    let text =
-        std::fs::read_to_string(p).map_err(|e| ConfigError(format!("config: {}: cannot read: {e}", p.display())))?;
-    let parsed: FileConfig = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(0);
+fn parse(file: Option<(&Path, &str)>) -> Result<(String, FileConfig), ConfigError> {
+    let Some((p, text)) = file else { return Ok((String::new(), FileConfig::default())) };
+    let parsed: FileConfig = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
         let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         ConfigError(format!("config: {}:{line}: {msg}", p.display()))
     })?;
-    Ok((text, parsed))
+    Ok((text.to_string(), parsed))
 }
 
 /// Where the sections whose files are read later were written.

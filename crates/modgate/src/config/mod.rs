@@ -15,7 +15,7 @@ mod security;
 mod tests;
 
 pub use direct::{GitAuth, GitCredential, RepoMapping};
-pub use load::load;
+pub use load::{load, load_text};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
 
 use gomod::proxylist::ProxySpec;

@@ -81,7 +81,7 @@ pub(super) fn check_answer(req: &ModuleRequest, data: &[u8]) -> Result<(), Serve
     }
     let v = info_version(data)
         .map_err(|e| ServeError::BadGateway(format!("{}: upstream sent a bad answer: {e}", req.display())))?;
-    if let Err(e) = gomod::path::check(&req.module, &v) {
+    if let Err(e) = gomod::path::check_canonical(&req.module, &v) {
         return Err(ServeError::BadGateway(format!(
             "{}: upstream resolved to an unusable version: {e}",
             req.display()

@@ -59,7 +59,7 @@ impl Direct {
     async fn info(&self, dir: &Path, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
         let query = req.version.as_deref().unwrap_or("HEAD");
         let (version, time) = self.resolve(dir, loc, &req.module, query).await?;
-        if path::check(&req.module, &version).is_err() {
+        if path::check_canonical(&req.module, &version).is_err() {
             return Err(FetchError::not_found(format!(
                 "{}@{query}: resolves to {version}, not a version of this module",
                 req.module
