@@ -644,8 +644,11 @@ def main():
         subprocess.run(["chmod", "-R", "u+w", work], check=False)
         shutil.rmtree(work, ignore_errors=True)
     text = report(results, args)
+    # The soak run (bench/soak.py) keeps its own section of the same file.
+    old = open(args.out).read() if os.path.exists(args.out) else ""
+    soak = re.search(r"<!-- soak -->.*?<!-- /soak -->", old, flags=re.S)
     with open(args.out, "w") as f:
-        f.write(text + "\n")
+        f.write(text + "\n" + ("\n" + soak.group(0) + "\n" if soak else ""))
     with open(args.out.replace(".md", ".json"), "w") as f:
         json.dump(results, f, indent=1, default=str)
     print(text)

@@ -24,6 +24,8 @@ import (
 	"time"
 	"unicode"
 
+	"modgate.invalid/gomodoracle/fold"
+
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
@@ -183,18 +185,7 @@ func modfileAnswer(data []byte) string {
 // runeAnswer: the Unicode facts gomod keeps in tables of its own, for one rune.
 func runeAnswer(s string) string {
 	r := []rune(s)[0]
-	fold := r
-	for {
-		r0 := fold
-		fold = unicode.SimpleFold(r0)
-		if fold <= r0 {
-			break
-		}
-	}
-	if 'A' <= fold && fold <= 'Z' {
-		fold += 'a' - 'A'
-	}
-	return fmt.Sprintf("%v %v %v %d", unicode.IsLetter(r), unicode.IsPrint(r), unicode.IsSpace(r), fold)
+	return fmt.Sprintf("%v %v %v %d", unicode.IsLetter(r), unicode.IsPrint(r), unicode.IsSpace(r), fold.Rune(r))
 }
 
 func hash1Answer(a []string) string {

@@ -727,6 +727,7 @@ fn admin_endpoints_and_hidden_denials() {
     assert_eq!(status.status, 200, "{}", status.text());
     let v: serde_json::Value = serde_json::from_slice(&status.body).unwrap();
     assert!(v["upstream"].as_str().unwrap().starts_with("http://127.0.0.1"), "{v}");
+    assert!(v["tasks"].as_u64().is_some_and(|n| n > 0), "the runtime's live tasks: {v}");
     let dev = format!("Bearer {}", fx.dev_key);
     assert_eq!(get(mg.addr, "/-/admin/status", &[("Authorization", &dev)]).status, 404, "hidden like the rest");
     // hide_denied: a refused module looks like one that does not exist.

@@ -37,6 +37,9 @@ struct State {
     /// (path suffix, fault)
     faults: Vec<(String, Fault)>,
     counts: HashMap<String, usize>,
+    /// Every n-th request (of any path) misbehaves, in turn, in one of these ways.
+    every: Option<(usize, Vec<Fault>)>,
+    seen: usize,
     /// Wall-clock time (µs since the Unix epoch) the first body byte of a path was sent.
     first_body_byte: HashMap<String, u128>,
 }
@@ -104,6 +107,11 @@ impl FakeUpstream {
     /// Misbehaves for every request whose path ends with `suffix`.
     pub fn fault(&self, suffix: &str, fault: Fault) {
         self.lock().faults.push((suffix.to_string(), fault));
+    }
+
+    /// Every `n`-th request misbehaves, taking the faults of `list` in turn (a flaky upstream).
+    pub fn fault_every(&self, n: usize, list: Vec<Fault>) {
+        self.lock().every = Some((n, list));
     }
 
     pub fn clear_faults(&self) {
@@ -198,7 +206,13 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
         let (latency, fault) = {
             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
             *st.counts.entry(path.clone()).or_default() += 1;
-            let fault = st.faults.iter().rev().find(|(s, _)| path.ends_with(s.as_str())).map(|(_, f)| f.clone());
+            st.seen += 1;
+            let mut fault = st.faults.iter().rev().find(|(s, _)| path.ends_with(s.as_str())).map(|(_, f)| f.clone());
+            if let Some((n, list)) = &st.every {
+                if fault.is_none() && *n > 0 && st.seen.is_multiple_of(*n) && !list.is_empty() {
+                    fault = Some(list[(st.seen / n) % list.len()].clone());
+                }
+            }
             (st.latency, fault)
         };
         if !latency.is_zero() {
@@ -327,4 +341,30 @@ async fn respond(
     }
     w.write_all(&msg).await?;
     w.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, Write};
+
+    /// The status of one request on a new connection (the fake keeps connections open, so only
+    /// the status line is read).
+    fn status(addr: SocketAddr, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).expect("connect");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("send");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(s).read_line(&mut line);
+        line.split_whitespace().nth(1).unwrap_or("none").to_string()
+    }
+
+    #[test]
+    fn every_nth_request_fails_in_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("x"), b"hello").expect("write");
+        let up = FakeUpstream::start(dir.path());
+        up.fault_every(2, vec![Fault::Status(503), Fault::Status(500)]);
+        let got: Vec<String> = (0..4).map(|_| status(up.addr(), "/x")).collect();
+        assert_eq!(got, ["200", "500", "200", "503"]);
+    }
 }

@@ -61,6 +61,9 @@ enum Cmd {
         listen: std::net::SocketAddr,
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// Every N-th request fails, in turn: 500, 503, a reset, a truncated body, a slow drip.
+        #[arg(long, default_value_t = 0)]
+        fault_every: usize,
     },
     /// Send N concurrent GETs for one URL path; report first-byte times and whether every body
     /// was identical and complete.
@@ -117,9 +120,17 @@ fn main() -> Result<()> {
             let zip = v.zip_bytes(&module);
             println!("{} {} bytes sha256={}", v.zip_hash(&module), zip.len(), hex::encode(Sha256::digest(&zip)));
         }
-        Cmd::Upstream { dir, listen, latency_ms } => {
+        Cmd::Upstream { dir, listen, latency_ms, fault_every } => {
+            use testkit::upstream::Fault;
             let up = testkit::upstream::FakeUpstream::start_on(dir, listen);
             up.set_latency(Duration::from_millis(latency_ms));
+            if fault_every > 0 {
+                let drip = Fault::SlowDrip { chunk: 4096, every: Duration::from_millis(20) };
+                up.fault_every(
+                    fault_every,
+                    vec![Fault::Status(500), Fault::Status(503), Fault::Reset, Fault::Truncate(100), drip],
+                );
+            }
             println!("listening {}", up.addr());
             loop {
                 std::thread::park();

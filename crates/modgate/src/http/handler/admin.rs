@@ -24,6 +24,8 @@ fn status(app: &App) -> Response {
         "upstream": app.summary.upstream,
         "routes": app.summary.routes,
         "auth": true,
+        // Tasks alive in the runtime: fills, prefetch, connections (a leak shows here first).
+        "tasks": tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).ok(),
     });
     json(&body)
 }
