@@ -103,49 +103,45 @@ fn add(
     verb: &[u8],
     args: &[Vec<u8>],
 ) -> Result<(), ParseError> {
-    let fail = |msg: String| Err(ParseError { line: line.start.line, msg });
     let err = |msg: String| ParseError { line: line.start.line, msg };
     match verb {
         b"go" => {
             if f.go.is_some() {
-                return fail("repeated go statement".into());
+                return Err(err("repeated go statement".into()));
             }
-            let [v] = args else { return fail("go directive expects exactly one argument".into()) };
+            let [v] = args else { return Err(err("go directive expects exactly one argument".into())) };
             let v = text(v);
             let v = if is_go_version(&v) {
                 v
             } else if let Some(fixed) = lax_go_version(&v) {
                 fixed
             } else {
-                return fail(format!("invalid go version '{v}': must match format 1.23.0"));
+                return Err(err(format!("invalid go version '{v}': must match format 1.23.0")));
             };
             f.go = Some(v);
         }
         b"module" => {
             if f.module.is_some() {
-                return fail("repeated module statement".into());
+                return Err(err("repeated module statement".into()));
             }
-            let deprecated = deprecation(&directive_comment(block, line));
-            f.module = Some(Module { path: String::new(), deprecated });
-            let [p] = args else { return fail("usage: module module/path".into()) };
-            let p = parse_string(p).map_err(|e| err(format!("invalid quoted string: {e}")))?;
-            if let Some(m) = f.module.as_mut() {
-                m.path = p;
-            }
+            // A malformed module line fails the whole parse, so the module is set only when whole.
+            let [p] = args else { return Err(err("usage: module module/path".into())) };
+            let path = parse_string(p).map_err(|e| err(format!("invalid quoted string: {e}")))?;
+            f.module = Some(Module { path, deprecated: deprecation(&directive_comment(block, line)) });
         }
         b"require" => {
-            let [p, v] = args else { return fail("usage: require module/path v1.2.3".into()) };
+            let [p, v] = args else { return Err(err("usage: require module/path v1.2.3".into())) };
             let p = parse_string(p).map_err(|e| err(format!("invalid quoted string: {e}")))?;
             let v = parse_string(v).map_err(|e| err(format!("require {p}: invalid version: {e}")))?;
             let cv = path::canonical_version(&v);
             if cv.is_empty() {
-                return fail(format!("require {p}: version {v:?} must be of the form v1.2.3"));
+                return Err(err(format!("require {p}: version {v:?} must be of the form v1.2.3")));
             }
             let Some((_, major)) = path::split_path_version(&p) else {
-                return fail(format!("require {p}: invalid module path"));
+                return Err(err(format!("require {p}: invalid module path")));
             };
             if let Err(e) = path::check_path_major(&cv, major) {
-                return fail(format!("require {p}: {e}"));
+                return Err(err(format!("require {p}: {e}")));
             }
             f.require.push(Require { path: p, version: cv, indirect: is_indirect(line) });
         }
@@ -156,7 +152,7 @@ fn add(
             }
         }
         b"ignore" => {
-            let [p] = args else { return fail("ignore directive expects exactly one argument".into()) };
+            let [p] = args else { return Err(err("ignore directive expects exactly one argument".into())) };
             let p = parse_string(p).map_err(|e| err(format!("invalid quoted string: {e}")))?;
             f.ignore.push(p);
         }
