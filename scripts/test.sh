@@ -20,9 +20,9 @@ if [ -z "${MODGATE_TEST_GO:-}" ]; then
 fi
 export MODGATE_TEST_GO GOTOOLCHAIN=local
 echo "test.sh: using $("$MODGATE_TEST_GO" version)"
-# The differential harness compares gomod with Go's golang.org/x/mod through a small Go program.
+# The differential harness and the checksum-database tests stand on small Go programs (x/mod).
 ./scripts/oracle.sh
-export GOMOD_ORACLE="$PWD/target/gomod-oracle"
+export GOMOD_ORACLE="$PWD/target/gomod-oracle" TESTKIT_SUMDB="$PWD/target/testkit-sumdb"
 # Direct-mode tests drive real git servers: git (daemon, http-backend) and OpenSSH's sshd.
 need=()
 command -v git >/dev/null || need+=(git)

@@ -5,5 +5,5 @@ use modgate::config::{load_text, Overrides};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(s) = std::str::from_utf8(data) else { return };
-    let _ = load_text(Some((std::path::Path::new("fuzz.toml"), s)), &Overrides::default(), None);
+    let _ = load_text(Some((std::path::Path::new("fuzz.toml"), s)), &Overrides::default(), &Default::default());
 });

@@ -41,6 +41,7 @@ pub mod path;
 pub mod proxylist;
 pub mod pseudo;
 pub mod semver;
+pub mod sumdb;
 pub mod uni;
 pub mod vcs;
 pub mod zipcheck;

@@ -5,13 +5,15 @@
 use crate::auth::Auth;
 use crate::config::{Config, RouteSource};
 use crate::net::{redact_text, HttpClient};
-use crate::proxy::{ModuleService, NoChecksums, Parts, Routes, Settings};
+use crate::proxy::{ChecksumHook, Hooks, ModuleService, NoChecksums, Parts, Routes, Settings};
 use crate::rt::FillRuntime;
 use crate::source::direct::{Direct, DirectSettings};
 use crate::source::list::Chain;
 use crate::source::SharedSource;
 use crate::store::local::LocalObjects;
 use crate::store::local_meta::LocalMeta;
+use crate::store::{MetaStore, ObjectStore};
+use crate::sumdb::{ChecksumDbs, OwnLog, Pinning, SumdbChecks};
 use anyhow::Context as _;
 use gomod::proxylist::{Entry, ProxySpec};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub struct Summary {
 
 pub struct App {
     pub modules: Arc<ModuleService>,
+    /// The checksum databases proxied (and used to verify fills); `None` when there are none.
+    pub sumdb: Option<Arc<ChecksumDbs>>,
     /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
     pub auth: Option<Arc<Auth>>,
     pub summary: Summary,
@@ -40,6 +44,7 @@ impl App {
     pub fn new(modules: Arc<ModuleService>, auth: Option<Arc<Auth>>, summary: Summary) -> Self {
         Self {
             modules,
+            sumdb: None,
             auth,
             summary,
             #[cfg(debug_assertions)]
@@ -56,6 +61,14 @@ impl App {
         let http =
             Arc::new(HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout, fill_rt.spawner()));
         let routes = routes(cfg, &http);
+        let objects: Arc<dyn ObjectStore> = Arc::new(objects);
+        let meta: Arc<dyn MetaStore> = Arc::new(meta);
+        let auth = match &cfg.auth {
+            Some(a) => Some(Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let alarm = crate::sumdb::Alarm { auth: auth.clone() };
+        let (sumdb, checksums) = checksum_dbs(cfg, &http, &objects, &meta, alarm)?;
         let settings = Settings {
             list_ttl: cfg.list_ttl,
             negative_ttl: cfg.negative_ttl,
@@ -63,19 +76,10 @@ impl App {
             prefetch: cfg.prefetch.clone(),
             publish_max_bytes: cfg.publish_max_bytes,
         };
-        let parts = Parts {
-            objects: Arc::new(objects),
-            meta: Arc::new(meta),
-            routes,
-            checksums: Arc::new(NoChecksums),
-            fill_rt: Some(fill_rt),
-            settings,
-        };
-        let auth = match &cfg.auth {
-            Some(a) => Some(Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
-            None => None,
-        };
-        Ok(Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg)))
+        let parts = Parts { objects, meta, routes, checksums, fill_rt: Some(fill_rt), settings };
+        let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
+        app.sumdb = sumdb;
+        Ok(app)
     }
 
     /// Counts one parse of a request target (debug builds).
@@ -91,6 +95,70 @@ impl App {
         #[cfg(not(debug_assertions))]
         return 0;
     }
+}
+
+/// The checksum databases (when any is configured), and the hook fills are verified with.
+type Checksums = (Option<Arc<ChecksumDbs>>, Arc<dyn ChecksumHook>);
+
+/// The checksum databases, and the hook that verifies fills against the configured one.
+fn checksum_dbs(
+    cfg: &Config,
+    http: &Arc<HttpClient>,
+    objects: &Arc<dyn ObjectStore>,
+    meta: &Arc<dyn MetaStore>,
+    alarm: crate::sumdb::Alarm,
+) -> anyhow::Result<Checksums> {
+    let c = &cfg.checksum_db;
+    let own = match &c.own {
+        Some(name) => Some(Arc::new(
+            OwnLog::open(&cfg.data_dir.join("sumdb-own"), name)
+                .map_err(|e| anyhow::anyhow!("the own checksum log: {e}"))?,
+        )),
+        None => None,
+    };
+    if c.all().next().is_none() && own.is_none() {
+        return Ok((None, Arc::new(NoChecksums)));
+    }
+    let (private, unverified) = never_looked_up(cfg);
+    let mut dbs = ChecksumDbs::new(c, http, &cfg.upstream, Arc::clone(objects), Arc::clone(meta), private)
+        .map_err(anyhow::Error::msg)?;
+    dbs.own = own.clone();
+    dbs.alarm = alarm.clone();
+    let dbs = Arc::new(dbs);
+    let mut hooks: Vec<Arc<dyn ChecksumHook>> = Vec::new();
+    if let (Some(db), true) = (&c.database, c.verify) {
+        if let Some(checks) = SumdbChecks::new(Arc::clone(&dbs), &db.name, unverified) {
+            hooks.push(Arc::new(checks));
+        }
+    }
+    if let Some(own) = own {
+        hooks.push(Arc::new(Pinning(own, alarm)));
+    }
+    let hook: Arc<dyn ChecksumHook> = match hooks.len() {
+        0 => Arc::new(NoChecksums),
+        1 => hooks.remove(0),
+        _ => Arc::new(Hooks(hooks)),
+    };
+    Ok((Some(dbs), hook))
+}
+
+/// The modules never named to a checksum database (the configured patterns, and those whose
+/// route only reaches their own repositories), and those whose route turned verification off.
+fn never_looked_up(cfg: &Config) -> (String, String) {
+    let mut private = vec![cfg.checksum_db.private.clone()];
+    let mut unverified = Vec::new();
+    for r in &cfg.routes {
+        if let RouteSource::Chain { specs, .. } = &r.source {
+            if specs.iter().all(|s| matches!(s.entry, Entry::Direct | Entry::Off)) {
+                private.push(r.modules.clone());
+            }
+        }
+        if !r.verify_checksums {
+            unverified.push(r.modules.clone());
+        }
+    }
+    let private = private.into_iter().filter(|p| !p.trim().is_empty()).collect::<Vec<_>>().join(",");
+    (private, unverified.join(","))
 }
 
 fn uses_direct(specs: &[ProxySpec]) -> bool {

@@ -2,7 +2,8 @@
 //!
 //! From the edge to the core: `server` (listeners, TLS, signals) runs an `app::App` (the
 //! wiring); `http` (the hot path, the layers, the handlers) serves it; `proxy` (the module
-//! service) answers from `cache` and `store`, and fills from `source`; `request` parses what
+//! service) answers from `cache` and `store`, fills from `source` and checks fills with
+//! `sumdb` (which also proxies checksum databases); `request` parses what
 //! is asked; `auth`, `net`, `rt`, `config`, `errors`, `time` and `obs` serve them all.
 
 pub mod app;
@@ -19,6 +20,7 @@ pub mod rt;
 pub mod server;
 pub mod source;
 pub mod store;
+pub mod sumdb;
 pub mod time;
 
 pub use obs::log::init as init_logging;

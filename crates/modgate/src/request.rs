@@ -275,10 +275,9 @@ pub enum Target {
     Admin,
     /// `PUT /-/publish/{module}/@v/{version}`, naming the version's zip.
     Publish(ModuleRequest),
-    /// A checksum-database lookup, which names a module.
-    SumdbLookup { module: String, version: String },
-    /// Another checksum-database path (tiles, signed heads), which names none.
-    Sumdb,
+    /// A checksum-database request: `/sumdb/<db>/<path>`. Lookups name a module; tiles,
+    /// signed heads and `supported` name none.
+    Sumdb { db: String, path: SumdbPath },
     /// A GOPROXY request.
     Module(ModuleRequest),
 }
@@ -299,22 +298,86 @@ impl Target {
             return parse_publish(raw_path, query).map(Target::Publish);
         }
         if let Some(rest) = raw_path.strip_prefix("/sumdb/") {
-            return match rest.split_once("/lookup/") {
-                Some((_, target)) => sumdb_lookup(target),
-                None => Ok(Target::Sumdb),
-            };
+            return sumdb_target(rest);
         }
         parse(raw_path, query).map(Target::Module)
     }
 }
 
-/// The module and version of a checksum-database lookup target (`module@version`, escaped).
-fn sumdb_lookup(target: &str) -> Result<Target, ServeError> {
-    let invalid = || bad("invalid checksum-database lookup");
-    let decoded = percent_encoding::percent_decode_str(target).decode_utf8().map_err(|_| invalid())?;
-    let (m, v) = decoded.rsplit_once('@').ok_or_else(invalid)?;
+/// What a checksum-database request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SumdbPath {
+    /// `supported`: whether modgate proxies this database.
+    Supported,
+    /// `latest`: the signed tree head.
+    Latest,
+    /// `lookup/<module>@<version>`, with the path as the client wrote it (`rel`).
+    Lookup { module: String, version: String, rel: String },
+    /// `tile/H/L/NNN[.p/W]` or `tile/H/data/...`.
+    Tile(gomod::sumdb::tile::Tile),
+}
+
+impl SumdbPath {
+    /// The path below `/sumdb/<db>/`, as an upstream is asked for it.
+    pub fn rel(&self) -> String {
+        match self {
+            SumdbPath::Supported => "supported".into(),
+            SumdbPath::Latest => "latest".into(),
+            SumdbPath::Lookup { rel, .. } => rel.clone(),
+            SumdbPath::Tile(t) => t.path(),
+        }
+    }
+}
+
+/// `/sumdb/<db>/<path>`: the database name is everything before the first part the protocol
+/// defines (names may have a path: `host[/path]`).
+fn sumdb_target(rest: &str) -> Result<Target, ServeError> {
+    let not_found = || ServeError::not_found("not a checksum-database path");
+    let (db, path) = if let Some(db) = rest.strip_suffix("/supported") {
+        (db, SumdbPath::Supported)
+    } else if let Some(db) = rest.strip_suffix("/latest") {
+        (db, SumdbPath::Latest)
+    } else if let Some((db, target)) = rest.split_once("/lookup/") {
+        (db, sumdb_lookup(target)?)
+    } else if let Some((db, tile)) = rest.split_once("/tile/") {
+        let t = gomod::sumdb::tile::Tile::parse(&format!("tile/{tile}"))
+            .map_err(|_| bad("invalid checksum-database tile path"))?;
+        (db, SumdbPath::Tile(t))
+    } else {
+        return Err(not_found());
+    };
+    if db.is_empty() || db.contains('%') || db.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err(not_found());
+    }
+    Ok(Target::Sumdb { db: db.to_string(), path })
+}
+
+/// A lookup target: `<module>@<version>`, both `!`-escaped, in the database's own syntax
+/// (`^[^@]+@v[0-9]+\.[0-9]+\.[0-9]+(-[^@]*)?(\+incompatible)?$`).
+fn sumdb_lookup(target: &str) -> Result<SumdbPath, ServeError> {
+    let invalid = || bad("invalid module@version syntax");
+    if target.contains('%') {
+        return Err(invalid());
+    }
+    let (m, v) = target.split_once('@').ok_or_else(invalid)?;
+    if m.is_empty() || v.contains('@') || !lookup_version_syntax(v) {
+        return Err(invalid());
+    }
     let module = path::unescape_path(m).map_err(|_| invalid())?;
-    Ok(Target::SumdbLookup { module, version: v.to_string() })
+    let version = path::unescape_version(v).map_err(|_| invalid())?;
+    Ok(SumdbPath::Lookup { module, version, rel: format!("lookup/{target}") })
+}
+
+/// `v<n>.<n>.<n>`, then an optional `-...`, then an optional `+incompatible`.
+fn lookup_version_syntax(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else { return false };
+    let mut parts = rest.splitn(3, '.');
+    let (Some(a), Some(b), Some(c)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let end = c.find(|ch: char| !ch.is_ascii_digit()).unwrap_or(c.len());
+    let (patch, tail) = c.split_at(end);
+    let tail = tail.strip_suffix("+incompatible").unwrap_or(tail);
+    digits(a) && digits(b) && digits(patch) && (tail.is_empty() || tail.starts_with('-'))
 }
 
 #[cfg(test)]
@@ -371,12 +434,41 @@ mod tests {
         assert_eq!(Target::classify("/healthz", Some("x")), Ok(Target::Health));
         assert_eq!(Target::classify("/readyz", None), Ok(Target::Ready));
         assert_eq!(Target::classify("/-/admin/status", Some("q=1")), Ok(Target::Admin));
-        assert_eq!(Target::classify("/sumdb/sum.example/latest", None), Ok(Target::Sumdb));
         assert_eq!(
-            Target::classify("/sumdb/sum.example/lookup/corp.example/%21x@v1.0.0", None),
-            Ok(Target::SumdbLookup { module: "corp.example/X".into(), version: "v1.0.0".into() })
+            Target::classify("/sumdb/sum.example/latest", None),
+            Ok(Target::Sumdb { db: "sum.example".into(), path: SumdbPath::Latest })
         );
-        assert_eq!(Target::classify("/sumdb/s/lookup/corp.example/x", None).unwrap_err().status().as_u16(), 400);
+        assert_eq!(
+            Target::classify("/sumdb/sum.example/db/supported", None),
+            Ok(Target::Sumdb { db: "sum.example/db".into(), path: SumdbPath::Supported })
+        );
+        assert_eq!(
+            Target::classify("/sumdb/sum.example/lookup/corp.example/!x@v1.0.0-!r+incompatible", None),
+            Ok(Target::Sumdb {
+                db: "sum.example".into(),
+                path: SumdbPath::Lookup {
+                    module: "corp.example/X".into(),
+                    version: "v1.0.0-R+incompatible".into(),
+                    rel: "lookup/corp.example/!x@v1.0.0-!r+incompatible".into()
+                }
+            })
+        );
+        let t = Target::classify("/sumdb/sum.example/tile/8/0/x001/234.p/7", None).unwrap();
+        assert!(matches!(t, Target::Sumdb { path: SumdbPath::Tile(t), .. } if t.n == 1234 && t.w == 7));
+        for bad in [
+            "/sumdb/s/lookup/corp.example/x",
+            "/sumdb/s/lookup/corp.example/x@v1.0",
+            "/sumdb/s/lookup/corp.example/x@latest",
+            "/sumdb/s/lookup/corp.example%2Fx@v1.0.0",
+            "/sumdb/s/lookup/corp.example/x@v1.0.0@v1.0.0",
+            "/sumdb/s/tile/8/0/1",
+            "/sumdb/s/tile/8/0/001.p/256",
+        ] {
+            assert_eq!(Target::classify(bad, None).unwrap_err().status().as_u16(), 400, "{bad}");
+        }
+        for missing in ["/sumdb/s/other", "/sumdb//latest", "/sumdb/../latest", "/sumdb/a%2fb/latest"] {
+            assert_eq!(Target::classify(missing, None).unwrap_err().status().as_u16(), 404, "{missing}");
+        }
         let Ok(Target::Publish(p)) = Target::classify("/-/publish/corp.example/x/@v/v1.0.0", None) else {
             panic!("a publish target")
         };

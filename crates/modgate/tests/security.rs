@@ -228,8 +228,11 @@ fn bypass_attempts_never_reach_private_content() {
         "/CORP.EXAMPLE/secret/@v/list",
         "/corp.example/secret/v2/../@v/list",
         "/corp.example/secret/@v/v1.0.0.zip?x=1",
-        "/sumdb/sum.golang.org/lookup/corp.example/secret@v1.0.0",
-        "/sumdb/sum.golang.org/lookup/corp.example%2Fsecret@v1.0.0",
+        "/sumdb/sum.corp.example/lookup/corp.example/secret@v1.0.0",
+        "/sumdb/sum.corp.example/lookup/corp.example%2Fsecret@v1.0.0",
+        "/sumdb/sum.corp.example/lookup/corp.example/%73ecret@v1.0.0",
+        "/sumdb/sum.corp.example/lookup/corp.example/!secret@v1.0.0",
+        "/sumdb/sum.corp.example/db/lookup/corp.example/secret@v1.0.0",
         "/-/publish/corp.example/secret/@v/v1.0.0",
     ];
     let mut cases: Vec<(String, Vec<u8>)> = Vec::new();

@@ -8,5 +8,6 @@ pub mod gitrepo;
 pub mod gitserve;
 pub mod gorun;
 pub mod graph;
+pub mod sumdb;
 pub mod tlsgen;
 pub mod upstream;

@@ -175,6 +175,13 @@ impl Auth {
             a.record(entry);
         }
     }
+
+    /// A security event in the audit log (when there is one).
+    pub fn security_event(&self, event: &str, detail: &serde_json::Value) {
+        if let Some(a) = &self.audit {
+            a.event(event, detail);
+        }
+    }
 }
 
 #[cfg(test)]

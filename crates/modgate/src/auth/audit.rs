@@ -1,5 +1,6 @@
 //! The audit log (`[auth] audit_log`): one JSON line per access decision — who, module,
-//! version, action, allowed or denied, reason, request id — apart from the access log.
+//! version, action, allowed or denied, reason, request id — apart from the access log; and one
+//! per security event (a checksum mismatch, a misbehaving checksum database), with `event`.
 
 use super::principal::Action;
 use std::io::Write;
@@ -35,6 +36,17 @@ impl Audit {
             ),
         };
         Ok(Self { out: Mutex::new(out) })
+    }
+
+    /// A security event: `{"time", "event", ...detail}`.
+    pub fn event(&self, event: &str, detail: &serde_json::Value) {
+        let mut line = serde_json::json!({ "time": httpdate::fmt_http_date(SystemTime::now()), "event": event });
+        if let (Some(out), Some(more)) = (line.as_object_mut(), detail.as_object()) {
+            out.extend(more.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(w, "{line}");
+        let _ = w.flush();
     }
 
     pub fn record(&self, e: &Entry<'_>) {

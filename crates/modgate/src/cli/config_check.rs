@@ -22,7 +22,22 @@ pub fn run(file: &Path) -> ExitCode {
 fn print_settings(c: &Config) {
     println!("listen = {}", c.listen);
     println!("data_dir = {}", c.data_dir.display());
-    println!("upstream = {}", modgate::net::redact(&c.upstream_raw));
+    println!("upstream = {} (from {})", modgate::net::redact(&c.upstream_raw), c.upstream_origin);
+    let db = &c.checksum_db;
+    match &db.database {
+        Some(d) => println!(
+            "checksum_db.database = {} (from {}; key {}; verify {}; via {})",
+            d.name,
+            db.origin,
+            if d.key.is_some() { "known" } else { "unknown: proxied only" },
+            db.verify,
+            d.url.as_deref().unwrap_or("the upstream chain's /sumdb/, else https://<name>")
+        ),
+        None => println!("checksum_db.database = off (from {})", db.origin),
+    }
+    if let Some(own) = &db.own {
+        println!("checksum_db.own = {own} (key in {})", c.data_dir.join("sumdb-own").display());
+    }
     println!("log_level = {}, log_format = {:?}", c.log_level, c.log_format);
     println!("cache.list_ttl = {:?}, cache.negative_ttl = {:?}", c.list_ttl, c.negative_ttl);
     match &c.tls {

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`. Exit status 2
+//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`, `sumdb key`. Exit status 2
 //! for a configuration or usage problem, 1 for a failure while running.
 
 mod config_check;
+mod goenv;
 mod keys;
 mod publish;
 mod serve;
+mod sumdb;
 
 use clap::{Parser, Subcommand};
 use modgate::config::{Config, ConfigError, Overrides};
@@ -34,6 +36,11 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// modgate's own checksum database.
+    Sumdb {
+        #[command(subcommand)]
+        command: sumdb::SumdbCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -45,7 +52,7 @@ enum ConfigCommand {
 /// The configuration from a file (if any), the overrides and `$GOPROXY`, with the files it
 /// names checked as a start would load them.
 fn load_checked(file: Option<&Path>, over: &Overrides) -> Result<Config, ConfigError> {
-    let cfg = modgate::config::load(file, over, std::env::var("GOPROXY").ok())?;
+    let cfg = modgate::config::load(file, over, &goenv::defaults())?;
     modgate::server::check(&cfg)?;
     Ok(cfg)
 }
@@ -62,6 +69,13 @@ pub fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("modgate: publish: {e}");
                 ExitCode::FAILURE
+            }
+        },
+        Command::Sumdb { command } => match sumdb::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("modgate: sumdb: {e}");
+                ExitCode::from(2)
             }
         },
         Command::Keys { command } => match keys::run(command) {

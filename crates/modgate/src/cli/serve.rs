@@ -15,7 +15,7 @@ pub struct ServeArgs {
     /// Directory for the cache [default: ./modgate-data].
     #[arg(long, env = "MODGATE_DATA_DIR")]
     data_dir: Option<String>,
-    /// Upstream list in GOPROXY syntax [default: $GOPROXY, else direct].
+    /// Upstream list in GOPROXY syntax [default: $GOPROXY, else `go env GOPROXY`, else direct].
     #[arg(long, env = "MODGATE_UPSTREAM")]
     upstream: Option<String>,
     /// debug, info, warn or error [default: info].

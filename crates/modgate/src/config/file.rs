@@ -24,6 +24,7 @@ pub(super) struct FileConfig {
     pub auth: Option<Spanned<AuthSection>>,
     pub publish: Option<PublishSection>,
     pub limits: Option<LimitsSection>,
+    pub checksum_db: Option<ChecksumDbSection>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteEntry>>,
 }
@@ -144,4 +145,16 @@ pub(super) struct CacheSection {
     pub list_ttl: Option<Spanned<String>>,
     pub negative_ttl: Option<Spanned<String>>,
     pub memory_mb: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChecksumDbSection {
+    pub database: Option<Spanned<String>>,
+    #[serde(default)]
+    pub proxied: Vec<Spanned<String>>,
+    pub private: Option<String>,
+    pub verify: Option<bool>,
+    pub fresh: Option<Spanned<String>>,
+    pub own: Option<Spanned<String>>,
 }

@@ -2,18 +2,20 @@
 //! override.
 
 use super::file::{EgressSection, FileConfig, LimitsSection, PrefetchSection, RouteEntry};
-use super::loader::{duration, fail, line_of, Loader};
-use super::{direct, security};
+use super::loader::{duration, fail, line_of, Loader, Origin};
+use super::{direct, security, sumdb};
 use super::{
-    Config, ConfigError, Egress, Limits, LogFormat, Origins, Overrides, PrefetchConfig, RouteRule, RouteSource,
+    Config, ConfigError, Defaults, Egress, Limits, LogFormat, Origins, Overrides, PrefetchConfig, RouteRule,
+    RouteSource,
 };
 use gomod::proxylist::{self, ProxySpec};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// Builds the configuration from an optional file, the overrides and the `GOPROXY` variable.
-pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) -> Result<Config, ConfigError> {
+/// Builds the configuration from an optional file, the overrides and the defaults the
+/// environment and the go command give.
+pub fn load(file: Option<&Path>, over: &Overrides, defaults: &Defaults) -> Result<Config, ConfigError> {
     let text = match file {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -21,15 +23,11 @@ pub fn load(file: Option<&Path>, over: &Overrides, goproxy_env: Option<String>) 
         ),
         None => None,
     };
-    load_text(file.zip(text.as_deref()), over, goproxy_env)
+    load_text(file.zip(text.as_deref()), over, defaults)
 }
 
 /// [`load`] of a file already read: `file` is its path (for messages) and text.
-pub fn load_text(
-    file: Option<(&Path, &str)>,
-    over: &Overrides,
-    goproxy_env: Option<String>,
-) -> Result<Config, ConfigError> {
+pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defaults) -> Result<Config, ConfigError> {
     let (file_text, mut parsed) = parse(file)?;
     let file = file.map(|(p, _)| p);
     let l = Loader { file_path: file, file_text };
@@ -43,7 +41,8 @@ pub fn load_text(
     let auth = security::auth(&parsed.auth);
     let origins = origins(&l, &parsed);
     let prefetch = prefetch(&l, parsed.prefetch.take().unwrap_or_default())?;
-    let basics = basics(&l, over, &parsed, goproxy_env)?;
+    let basics = basics(&l, over, &parsed, defaults)?;
+    let checksum_db = sumdb::load(&l, parsed.checksum_db.take().unwrap_or_default(), defaults)?;
     let limits = limits(&l, parsed.limits.take().unwrap_or_default())?;
     let auth = auth.map(|a| super::AuthSettings { key_rate: limits.key_rate, key_burst: limits.key_burst, ..a });
     Ok(Config {
@@ -51,6 +50,8 @@ pub fn load_text(
         data_dir: basics.data_dir,
         upstream_raw: basics.upstream_raw,
         upstream: basics.upstream,
+        upstream_origin: basics.upstream_origin,
+        checksum_db,
         log_level: basics.log_level,
         log_format: basics.log_format,
         limits,
@@ -167,16 +168,12 @@ struct Basics {
     data_dir: PathBuf,
     upstream_raw: String,
     upstream: Vec<ProxySpec>,
+    upstream_origin: String,
     log_level: String,
     log_format: LogFormat,
 }
 
-fn basics(
-    l: &Loader<'_>,
-    over: &Overrides,
-    parsed: &FileConfig,
-    goproxy_env: Option<String>,
-) -> Result<Basics, ConfigError> {
+fn basics(l: &Loader<'_>, over: &Overrides, parsed: &FileConfig, defaults: &Defaults) -> Result<Basics, ConfigError> {
     let (v, o) = l.pick(&over.listen, &parsed.listen, "127.0.0.1:8080");
     let listen: SocketAddr =
         v.parse().map_err(|e| fail("listen", o, format!("{v:?} is not an address like 127.0.0.1:8080 ({e})")))?;
@@ -187,8 +184,17 @@ fn basics(
     }
     let data_dir = PathBuf::from(v);
 
-    let goproxy_default = goproxy_env.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "direct".to_string());
-    let (v, o) = l.pick(&over.upstream, &parsed.upstream, &goproxy_default);
+    let (goproxy_default, default_origin) = match &defaults.goproxy {
+        Some((v, from)) if !v.trim().is_empty() => (v.as_str(), from.as_str()),
+        _ => ("direct", "default"),
+    };
+    let (v, o) = l.pick(&over.upstream, &parsed.upstream, goproxy_default);
+    let upstream_origin = match o {
+        Origin::Flag => "--upstream",
+        Origin::File { .. } => "config",
+        Origin::Default => default_origin,
+    }
+    .to_string();
     let upstream = proxylist::parse(v).map_err(|e| fail("upstream", o, e))?;
     let upstream_raw = v.to_string();
 
@@ -204,5 +210,5 @@ fn basics(
         "json" => LogFormat::Json,
         _ => return Err(fail("log_format", o, format!("{v:?} is not text or json"))),
     };
-    Ok(Basics { listen, data_dir, upstream_raw, upstream, log_level, log_format })
+    Ok(Basics { listen, data_dir, upstream_raw, upstream, upstream_origin, log_level, log_format })
 }

@@ -11,12 +11,14 @@ mod file;
 mod load;
 mod loader;
 mod security;
+mod sumdb;
 #[cfg(test)]
 mod tests;
 
 pub use direct::{GitAuth, GitCredential, RepoMapping};
 pub use load::{load, load_text};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
+pub use sumdb::{parse_spec, ChecksumDb, SumdbSpec};
 
 use gomod::proxylist::ProxySpec;
 use std::net::SocketAddr;
@@ -43,6 +45,11 @@ pub struct Config {
     /// The upstream chain, as written (for logs) and parsed.
     pub upstream_raw: String,
     pub upstream: Vec<ProxySpec>,
+    /// Where the upstream chain came from: "--upstream", "config", "$GOPROXY", "go env GOPROXY"
+    /// or "default".
+    pub upstream_origin: String,
+    /// Checksum databases: proxied, and the one fills are verified against.
+    pub checksum_db: ChecksumDb,
     pub log_level: String,
     pub log_format: LogFormat,
     /// How long `list`, `@latest` and query answers are fresh.
@@ -136,7 +143,7 @@ pub enum RouteSource {
 pub struct RouteRule {
     pub modules: String,
     pub source: RouteSource,
-    /// Reserved for checksum-database verification per route.
+    /// Whether fills of these modules are verified against the checksum database.
     pub verify_checksums: bool,
 }
 
@@ -150,6 +157,28 @@ pub struct PrefetchConfig {
     pub depth: u32,
     /// Whether serving a version's `.info` warms its zip.
     pub zips: bool,
+}
+
+/// What the environment and the go command installed beside modgate say, for the values the
+/// configuration leaves out: each value with where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    /// The upstream list (GOPROXY syntax).
+    pub goproxy: Option<(String, String)>,
+    /// The checksum database (GOSUMDB syntax).
+    pub gosumdb: Option<(String, String)>,
+    /// Verifier keys of the databases the go command knows by name.
+    pub known_sumdb_keys: Vec<String>,
+}
+
+impl Defaults {
+    /// Only `$GOPROXY` (the behaviour of tests and embedders that ask nothing else).
+    pub fn goproxy_env(goproxy: Option<String>) -> Self {
+        Defaults {
+            goproxy: goproxy.filter(|s| !s.trim().is_empty()).map(|v| (v, "$GOPROXY".to_string())),
+            ..Default::default()
+        }
+    }
 }
 
 /// Values given on the command line or in the environment (clap folds the two together).

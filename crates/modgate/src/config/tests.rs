@@ -12,7 +12,7 @@ fn file(text: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn defaults() {
-    let c = load(None, &Overrides::default(), None).unwrap();
+    let c = load(None, &Overrides::default(), &Defaults::default()).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.data_dir, PathBuf::from("./modgate-data"));
     assert_eq!(c.upstream_raw, "direct");
@@ -23,56 +23,90 @@ fn defaults() {
 #[test]
 fn precedence_flag_over_file_over_env_goproxy() {
     let f = file("listen = \"127.0.0.1:9000\"\nupstream = \"http://file.example\"\n[cache]\nlist_ttl = \"5m\"\n");
-    let c = load(Some(f.path()), &Overrides::default(), Some("http://env.example".into())).unwrap();
+    let c =
+        load(Some(f.path()), &Overrides::default(), &Defaults::goproxy_env(Some("http://env.example".into()))).unwrap();
     assert_eq!(c.listen.port(), 9000);
     assert_eq!(c.upstream_raw, "http://file.example");
     assert_eq!(c.list_ttl, Duration::from_secs(300));
     let over = Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() };
-    let c = load(Some(f.path()), &over, None).unwrap();
+    let c = load(Some(f.path()), &over, &Defaults::default()).unwrap();
     assert_eq!(c.listen.port(), 9100);
-    let c = load(None, &Overrides::default(), Some("http://env.example".into())).unwrap();
+    let c = load(None, &Overrides::default(), &Defaults::goproxy_env(Some("http://env.example".into()))).unwrap();
     assert_eq!(c.upstream_raw, "http://env.example");
 }
 
 #[test]
 fn errors_name_key_and_line() {
     let f = file("listen = \"127.0.0.1:9000\"\n\nlog_level = \"loud\"\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":3: log_level:"), "{e}");
     assert!(!e.contains('\n'));
     let f = file("listen = \"nowhere\"\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":1: listen:"), "{e}");
     let f = file("a = 1\nlistne = \"x\"\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains("unknown field") && e.contains(":1:"), "{e}");
     let f = file("[cache]\nlist_ttl = \"soon\"\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":2: cache.list_ttl:"), "{e}");
     let over = Overrides { upstream: Some("ftp://x".into()), ..Default::default() };
-    let e = load(None, &over, None).unwrap_err().0;
+    let e = load(None, &over, &Defaults::default()).unwrap_err().0;
     assert!(e.contains("--upstream or MODGATE_UPSTREAM"), "{e}");
     let f = file("[prefetch]\nenabled = false\nconcurrency = 0\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":3: prefetch.concurrency"), "{e}");
     let f = file("[prefetch]\nenabled = false\ndepth = 2\n");
-    let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
     assert!(!c.prefetch.enabled);
     assert_eq!(c.prefetch.depth, 2);
     let f = file("[direct]\ntimeout = \"2m\"\n[[direct.repo]]\nprefix = \"corp.example/tools\"\nurl = \"https://git.corp.example/tools.git\"\n[[direct.repo]]\nprefix = \"corp.example\"\nurl = \"git@git.corp.example:all.git\"\n");
-    let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
     assert_eq!(c.direct_repos[0].prefix, "corp.example/tools", "longest prefix first");
     assert_eq!(c.git_timeout, Duration::from_secs(120));
     let f = file("[[route]]\nmodules = \"corp.example/*\"\nsource = \"direct\"\n[[route]]\nmodules = \"evil.example\"\nsource = \"deny\"\n");
-    let c = load(Some(f.path()), &Overrides::default(), None).unwrap();
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
     assert_eq!(c.routes.len(), 2);
     assert_eq!(c.routes[1].source, RouteSource::Deny);
     let f = file("[[route]]\nmodules = \"x.example\"\nsource = \"gopher://x\"\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":1: route.source"), "{e}");
     let f = file("[[direct.repo]]\nprefix = \"corp.example/x\"\nurl = \"ftp://nope\"\n");
-    let e = load(Some(f.path()), &Overrides::default(), None).unwrap_err().0;
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":1: direct.repo.url"), "{e}");
-    let e = load(Some(Path::new("/nonexistent/modgate.toml")), &Overrides::default(), None).unwrap_err().0;
+    let e =
+        load(Some(Path::new("/nonexistent/modgate.toml")), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains("cannot read"), "{e}");
+}
+
+const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+
+#[test]
+fn checksum_databases_in_gosumdb_syntax() {
+    let known = vec![VKEY.to_string()];
+    // A bare name the go command knows gets its key; one it does not know is proxied only.
+    let db = parse_spec("PeterNeumann", &known).unwrap().unwrap();
+    assert_eq!((db.name.as_str(), db.key.as_deref(), db.url), ("PeterNeumann", Some(VKEY), None));
+    assert_eq!(parse_spec("sum.corp.example", &known).unwrap().unwrap().key, None);
+    let db = parse_spec(&format!("{VKEY} https://sum.corp.example/db/"), &[]).unwrap().unwrap();
+    assert_eq!(db.url.as_deref(), Some("https://sum.corp.example/db"));
+    assert_eq!(parse_spec("off", &known).unwrap(), None);
+    for bad in ["", "a b c", "sum.corp.example ftp://x", "bad+key", "sum.corp.example/../x", "/x", "a//b"] {
+        assert!(parse_spec(bad, &known).is_err(), "{bad:?}");
+    }
+
+    // Where the database came from, and file errors naming the line.
+    let defaults = Defaults { gosumdb: Some((VKEY.into(), "go env GOSUMDB".into())), ..Default::default() };
+    let c = load(None, &Overrides::default(), &defaults).unwrap();
+    assert_eq!((c.checksum_db.origin.as_str(), c.checksum_db.verify), ("go env GOSUMDB", true));
+    let f = file("[checksum_db]\ndatabase = \"off\"\nown = \"sum.own.example\"\nfresh = \"1m\"\n");
+    let c = load(Some(f.path()), &Overrides::default(), &defaults).unwrap();
+    assert_eq!((c.checksum_db.database.clone(), c.checksum_db.own.as_deref()), (None, Some("sum.own.example")));
+    assert_eq!(c.checksum_db.fresh, Duration::from_secs(60));
+    let f = file("[checksum_db]\nproxied = [\"off\"]\n");
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
+    assert!(e.contains(":2: checksum_db.proxied"), "{e}");
+    let f = file(&format!("[checksum_db]\ndatabase = \"{VKEY}\"\nown = \"PeterNeumann\"\n"));
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
+    assert!(e.contains("configured twice"), "{e}");
 }

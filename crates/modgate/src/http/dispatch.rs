@@ -1,6 +1,6 @@
 //! The innermost service: hands each parsed target to its handler.
 
-use super::handler::{admin, goproxy, health, publish};
+use super::handler::{admin, goproxy, health, publish, sumdb};
 use super::layer::parse::Parsed;
 use crate::app::App;
 use crate::errors::ServeError;
@@ -57,10 +57,7 @@ where
         Target::Admin => admin::handle(&app, req.uri().path()),
         Target::Publish(r) if req.method() == Method::PUT => publish::handle(&app, &r, req).await,
         Target::Publish(_) => ServeError::MethodNotAllowed { allow: "PUT" }.into_response(),
-        // The checksum database is not proxied yet: the go command then asks it directly.
-        Target::Sumdb | Target::SumdbLookup { .. } => {
-            ServeError::not_found("not a module request: want /{module}/@v/... or /{module}/@latest").into_response()
-        }
+        Target::Sumdb { db, path } => sumdb::handle(&app, &db, &path, req.method()).await,
         Target::Module(r) => goproxy::handle(&app, &r, req.method(), req.headers()).await,
     }
 }

@@ -135,6 +135,9 @@ impl ModuleService {
 
     async fn fill_small(&self, req: &ModuleRequest, source: &SharedSource) -> Result<(), ServeError> {
         let limit = if req.endpoint == Endpoint::Mod { MAX_GO_MOD } else { MAX_SMALL };
+        if let (Endpoint::Mod, Some(v)) = (req.endpoint, &req.version) {
+            self.checksums.prepare(&req.module, v);
+        }
         let body = source.fetch(req).await.map_err(|e| fetch_error(req, e))?;
         let data = body.collect(limit).await.map_err(|e| fetch_error(req, e))?;
         match req.endpoint {

@@ -3,7 +3,7 @@
 //! committed, and the version added to the published index so `list` and `@latest` see it.
 
 use super::service::ModuleService;
-use super::verify::{self, Checked};
+use super::verify::{self, Checked, Committed};
 use crate::errors::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::store::{Commit, Staged};
@@ -41,7 +41,7 @@ impl ModuleService {
             Checked::GoMod { module: &req.module, version: &version, data: &go_mod },
             Checked::Zip { module: &req.module, version: &version, h1: &checked.h1 },
         ] {
-            self.checksums.check(&what).await.map_err(|reason| {
+            self.checksums.check_published(&what).await.map_err(|reason| {
                 ServeError::BadRequest(format!("publish: {}: checksum verification failed: {reason}", req.display()))
             })?;
         }
@@ -66,6 +66,11 @@ impl ModuleService {
             self.meta.forget_not_found(r.rel()).await;
         }
         tracing::info!(object = %req.rel(), bytes = written, h1 = %checked.h1, "published");
+        let mod_h1 = gomod::dirhash::hash_go_mod(&go_mod);
+        let done = Committed { module: &req.module, version: &version, zip_h1: &checked.h1, mod_h1: &mod_h1 };
+        if let Err(e) = self.checksums.committed(&done).await {
+            tracing::error!(object = %req.rel(), error = %e, "the published version could not be logged");
+        }
         Ok(checked.h1)
     }
 

@@ -18,11 +18,68 @@ pub enum Checked<'a> {
     Zip { module: &'a str, version: &'a str, h1: &'a str },
 }
 
+/// A version whose zip is committed, with both of its go.sum hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed<'a> {
+    pub module: &'a str,
+    pub version: &'a str,
+    pub zip_h1: &'a str,
+    pub mod_h1: &'a str,
+}
+
 /// Called before every commit of a `.mod` or `.zip`, fetched or published: `Err(reason)`
-/// refuses the object, and nothing is committed.
+/// refuses the object, and nothing is committed. After a zip is committed, `committed` tells
+/// the hook the version's hashes (a log of what was served keeps them).
 #[async_trait::async_trait]
 pub trait ChecksumHook: Send + Sync {
     async fn check(&self, what: &Checked<'_>) -> Result<(), String>;
+
+    /// A fill of `module@version` is starting: a hook that asks a remote service may start
+    /// asking now, alongside the fill, so that `check` finds the answer waiting.
+    fn prepare(&self, _module: &str, _version: &str) {}
+
+    /// The check for a version being published here: such a module is private by definition,
+    /// so a hook that would name it to a public checksum database skips it.
+    async fn check_published(&self, what: &Checked<'_>) -> Result<(), String> {
+        self.check(what).await
+    }
+
+    async fn committed(&self, _version: &Committed<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Several hooks: every one must agree, and every one hears of each commit.
+pub struct Hooks(pub Vec<std::sync::Arc<dyn ChecksumHook>>);
+
+#[async_trait::async_trait]
+impl ChecksumHook for Hooks {
+    async fn check(&self, what: &Checked<'_>) -> Result<(), String> {
+        for h in &self.0 {
+            h.check(what).await?;
+        }
+        Ok(())
+    }
+
+    fn prepare(&self, module: &str, version: &str) {
+        for h in &self.0 {
+            h.prepare(module, version);
+        }
+    }
+
+    async fn check_published(&self, what: &Checked<'_>) -> Result<(), String> {
+        for h in &self.0 {
+            h.check_published(what).await?;
+        }
+        Ok(())
+    }
+
+    async fn committed(&self, version: &Committed<'_>) -> Result<(), String> {
+        for h in &self.0 {
+            h.committed(version).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Accepts everything (no checksum database configured).

@@ -6,7 +6,7 @@
 use super::progress::{FillState, Joined, Progress};
 use super::reply::Reply;
 use super::service::{fetch_error, ModuleService};
-use super::verify::{self, Checked};
+use super::verify::{self, Checked, Committed};
 use crate::errors::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::source::SharedSource;
@@ -138,6 +138,11 @@ impl ModuleService {
             .await?;
         let outcome = staged.commit(req.rel()).await?;
         tracing::info!(object = %req.rel(), bytes = written, h1 = %checked.h1, created = (outcome == Commit::Created), "zip committed");
+        let mod_h1 = gomod::dirhash::hash_go_mod(&go_mod);
+        let done = Committed { module: &req.module, version, zip_h1: &checked.h1, mod_h1: &mod_h1 };
+        if let Err(e) = self.checksums.committed(&done).await {
+            tracing::error!(object = %req.rel(), error = %e, "the committed version could not be logged");
+        }
         Ok(())
     }
 

@@ -108,16 +108,43 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The start-up lines: where modgate listens and what it serves from.
+/// The start-up lines: where modgate listens, what it serves from and where that came from,
+/// and which checksum database it verifies against.
 fn announce(cfg: &Config, app: &App, addr: SocketAddr) {
     let upstream = crate::net::redact(&cfg.upstream_raw);
+    let from = cfg.upstream_origin.as_str();
     if cfg.upstream.iter().any(|s| s.entry == gomod::proxylist::Entry::Direct) {
         tracing::info!(
             "direct mode: modules not found upstream are fetched from their git repositories (mappings, hosting patterns, go-get discovery)"
         );
     }
+    if from == "default" {
+        tracing::warn!(
+            "no upstream is configured and no go command said which to use: only direct is configured; set `upstream` in the config file, --upstream or $GOPROXY (e.g. https://proxy.corp.example,direct)"
+        );
+    }
     if !app.modules.routes().can_answer() {
         tracing::warn!(upstream = %upstream, "no upstream proxy is configured: only cached modules will be served");
     }
-    tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, tls = cfg.tls.is_some(), auth = cfg.auth.is_some(), version = env!("CARGO_PKG_VERSION"), "listening");
+    announce_sumdb(cfg);
+    if let Some(own) = app.sumdb.as_ref().and_then(|d| d.own.as_ref()) {
+        tracing::info!(key = %own.verifier.encode(), records = own.size(), "own checksum log: served at /sumdb/{}/; clients set GOSUMDB=\"<key> <this server>/sumdb/{}\"", own.name, own.name);
+    }
+    tracing::info!(addr = %addr, data_dir = %cfg.data_dir.display(), upstream = %upstream, upstream_from = %from, tls = cfg.tls.is_some(), auth = cfg.auth.is_some(), version = env!("CARGO_PKG_VERSION"), "listening");
+}
+
+fn announce_sumdb(cfg: &Config) {
+    let c = &cfg.checksum_db;
+    match &c.database {
+        None => tracing::info!(from = %c.origin, "checksum database: off (fills are not verified against one)"),
+        Some(db) if db.key.is_none() => tracing::warn!(
+            database = %db.name, from = %c.origin,
+            "checksum database: proxied, but its key is unknown, so fills are not verified; write [checksum_db] database = \"<name>+<hash>+<key>\""
+        ),
+        Some(db) => tracing::info!(
+            database = %db.name, from = %c.origin, verify = c.verify, private = %c.private,
+            "checksum database: proxied at /sumdb/{}/ and {}", db.name,
+            if c.verify { "every fill is verified against it" } else { "fills are not verified (verify = false)" }
+        ),
+    }
 }

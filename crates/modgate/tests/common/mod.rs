@@ -34,7 +34,7 @@ pub fn test_config(upstream: &str, data_dir: &Path) -> Config {
         log_level: Some("debug".into()),
         log_format: None,
     };
-    config::load(None, &over, None).expect("test config")
+    config::load(None, &over, &config::Defaults::default()).expect("test config")
 }
 
 /// Turns on `[auth]` for `cfg` with `policy` (policy-file TOML) and an empty keys file in `dir`;
@@ -121,8 +121,18 @@ impl Process {
         Self::start_with(cmd)
     }
 
-    /// Starts a prepared command (which must make modgate listen on some address).
+    /// Starts a prepared command (which must make modgate listen on some address). Unless the
+    /// command names a go command to ask for defaults (`MODGATE_GO`), none is asked and no
+    /// checksum database is used unless it sets `GOSUMDB`: the machine's own settings must not
+    /// leak in.
     pub fn start_with(mut cmd: Command) -> Self {
+        let set = |cmd: &Command, k: &str| cmd.get_envs().any(|(key, _)| key == k);
+        if !set(&cmd, "MODGATE_GO") {
+            if !set(&cmd, "GOSUMDB") {
+                cmd.env("GOSUMDB", "off");
+            }
+            cmd.env("MODGATE_GO", "/nonexistent/go");
+        }
         let mut child = cmd
             .env_remove("GOPROXY")
             .stdin(Stdio::null())

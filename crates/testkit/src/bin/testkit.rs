@@ -41,6 +41,9 @@ enum Cmd {
         /// Skip zips (metadata-only benchmarks).
         #[arg(long)]
         no_zips: bool,
+        /// Write the go.sum lines of every version to this file (for testkit-sumdb).
+        #[arg(long)]
+        sums: Option<PathBuf>,
     },
     /// Write a one-version module with a large incompressible zip.
     Big {
@@ -79,9 +82,12 @@ enum Cmd {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Graph { modules, seed, out, root, walk, paths, lists, no_zips } => {
+        Cmd::Graph { modules, seed, out, root, walk, paths, lists, no_zips, sums } => {
             let g = graph::generate(modules, seed);
             g.write_proxy_dir_with(&out, !no_zips)?;
+            if let Some(p) = sums {
+                std::fs::write(p, testkit::sumdb::graph_sums(&g))?;
+            }
             if let Some(p) = lists {
                 let mut lines = String::new();
                 for m in &g.modules {

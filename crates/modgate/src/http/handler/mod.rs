@@ -1,6 +1,8 @@
-//! One file per kind of endpoint: the GOPROXY protocol, publishing, health, admin.
+//! One file per kind of endpoint: the GOPROXY protocol, checksum databases, publishing, health,
+//! admin.
 
 pub mod admin;
 pub mod goproxy;
 pub mod health;
 pub mod publish;
+pub mod sumdb;

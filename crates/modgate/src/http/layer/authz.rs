@@ -7,7 +7,7 @@ use super::parse::Parsed;
 use super::request_id::RequestId;
 use crate::auth::{Action, Auth, Authn, ClientCert, Principal};
 use crate::errors::ServeError;
-use crate::request::Target;
+use crate::request::{SumdbPath, Target};
 use axum::response::{IntoResponse, Response};
 use http::Request;
 use std::sync::Arc;
@@ -68,12 +68,15 @@ fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
         None => return Err(ServeError::BadRequest("the request target was not parsed".into())),
     };
     let (module, version, action) = match target {
-        Target::Health | Target::Ready | Target::Sumdb => return Ok(()),
+        Target::Health | Target::Ready => return Ok(()),
         Target::Admin => ("", None, Action::Admin),
         Target::Publish(r) => (r.module.as_str(), r.version.as_deref(), Action::Write),
         Target::Module(r) => (r.module.as_str(), r.version.as_deref(), Action::Read),
         // Checksum-database lookups name a module; tiles and signed heads do not.
-        Target::SumdbLookup { module, version } => (module.as_str(), Some(version.as_str()), Action::Read),
+        Target::Sumdb { path: SumdbPath::Lookup { module, version, .. }, .. } => {
+            (module.as_str(), Some(version.as_str()), Action::Read)
+        }
+        Target::Sumdb { .. } => return Ok(()),
     };
     authorize(auth, &who, module, version, action, request_id)
 }
