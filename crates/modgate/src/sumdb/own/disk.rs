@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 pub struct Disk {
     pub dir: PathBuf,
     records: File,
+    /// Bytes of `records` the signed head counts.
+    signed_len: u64,
 }
 
 /// What is on disk at start.
@@ -61,23 +63,43 @@ impl Disk {
         let mut bytes = Vec::new();
         records_file.read_to_end(&mut bytes).map_err(|e| context(&rec_path, e))?;
         let (records, whole_len) = split_records(&bytes);
-        Ok((Disk { dir: dir.to_path_buf(), records: records_file }, Loaded { signer_key, head, records, whole_len }))
+        let disk = Disk { dir: dir.to_path_buf(), records: records_file, signed_len: whole_len };
+        Ok((disk, Loaded { signer_key, head, records, whole_len }))
     }
 
     /// Cuts the records file to `len` bytes (records never signed).
     pub fn truncate(&mut self, len: u64) -> Result<(), String> {
-        self.records.set_len(len).and_then(|_| self.records.sync_all()).map_err(|e| context(&self.dir, e))
+        self.records.set_len(len).and_then(|_| self.records.sync_all()).map_err(|e| context(&self.dir, e))?;
+        self.signed_len = len;
+        Ok(())
     }
 
-    /// Appends records and syncs them.
-    pub fn append(&mut self, texts: &[&[u8]]) -> Result<(), String> {
+    /// Appends records, syncs them, then replaces the signed head that counts them. When
+    /// either step fails the records are cut off again, so the file never holds a record
+    /// before one the head counts that it does not.
+    pub fn commit(&mut self, texts: &[&[u8]], head: &[u8]) -> Result<(), String> {
         let mut buf = Vec::new();
         for t in texts {
             let len = u32::try_from(t.len()).map_err(|_| "record too large".to_string())?;
             buf.extend_from_slice(&len.to_be_bytes());
             buf.extend_from_slice(t);
         }
-        self.records.write_all(&buf).and_then(|_| self.records.sync_data()).map_err(|e| context(&self.dir, e))
+        let written = self
+            .records
+            .write_all(&buf)
+            .and_then(|_| self.records.sync_data())
+            .map_err(|e| context(&self.dir, e))
+            .and_then(|_| self.write_head(head));
+        match written {
+            Ok(()) => {
+                self.signed_len += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.records.set_len(self.signed_len);
+                Err(e)
+            }
+        }
     }
 
     /// Replaces the signed head.

@@ -165,8 +165,7 @@ impl OwnLog {
             (Tree { n: n + 1, hash: root }, added)
         };
         let head = self.signer.sign(&record::format_tree(&tree)).map_err(|e| e.to_string())?;
-        disk.append(&[&text])?;
-        disk.write_head(&head)?;
+        disk.commit(&[&text], &head)?;
         let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
         st.index.insert(key_of(module, version), tree.n - 1);
         st.texts.push(text.into());
@@ -213,6 +212,9 @@ impl State {
             return Ok(None);
         }
         let level = if t.is_data() { 0 } else { t.l as u32 * t.h };
+        if level >= 63 {
+            return Ok(None);
+        }
         let first = t.n.checked_mul(1 << t.h).ok_or("tile index overflows")?;
         let available = (self.tree.n >> level) - first;
         if i64::from(t.w) > available {

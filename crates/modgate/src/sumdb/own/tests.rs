@@ -37,6 +37,8 @@ fn appends_survive_a_restart_and_prove_inclusion() {
     assert_eq!(st.tile(&Tile { h: 8, l: 0, n: 1, w: 44 }).unwrap().unwrap().len(), 44 * 32);
     assert!(st.tile(&Tile { h: 8, l: 0, n: 1, w: 45 }).unwrap().is_none());
     assert!(st.tile(&Tile { h: 8, l: 1, n: 0, w: 1 }).unwrap().is_some());
+    assert!(st.tile(&Tile { h: 8, l: 63, n: 0, w: 1 }).unwrap().is_none());
+    assert!(st.tile(&Tile { h: 8, l: 2, n: i64::MAX / 1000, w: 1 }).unwrap().is_none());
     let data = st.tile(&Tile { h: 8, l: -1, n: 1, w: 2 }).unwrap().unwrap();
     assert!(data.starts_with(b"corp.example/m256 v1.0.0 "), "{:?}", String::from_utf8_lossy(&data));
 }
