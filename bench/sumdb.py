@@ -28,7 +28,7 @@ NAME = "sum.bench.invalid"
 
 
 def start_sumdb(sums, keys):
-    p, m = run.start([SUMDB, "-key", keys[0], "-sums", sums, "-preload", "-latency", "20ms"], r"listening (\S+)")
+    p, m = run.start([SUMDB, "-key", keys[0], "-sums", sums, "-preload", "-latency", os.environ.get("DB_LATENCY", "20ms")], r"listening (\S+)")
     return p, "http://" + m.group(1)
 
 

@@ -8,6 +8,7 @@
 //! - `verify`: the [`crate::proxy::ChecksumHook`] that checks fills against a database —
 //!   signed heads, inclusion proofs, and consistency with every head seen before (`heads`).
 
+mod memo;
 pub mod own;
 mod remote;
 mod verify;
@@ -54,6 +55,9 @@ pub struct Database {
     remote: Remote,
 }
 
+/// Bytes of answers kept in memory.
+const MEMO_BYTES: usize = 32 << 20;
+
 /// An answer for a client.
 pub struct SumdbReply {
     pub data: Bytes,
@@ -70,6 +74,7 @@ pub struct ChecksumDbs {
     meta: Arc<dyn MetaStore>,
     fresh: Duration,
     flights: Arc<Flights<Bytes>>,
+    memo: memo::Memo,
     /// Modules never looked up (GONOSUMDB syntax).
     private: String,
     /// modgate's own log, when it keeps one.
@@ -101,6 +106,7 @@ impl ChecksumDbs {
             meta,
             fresh: cfg.fresh,
             flights: Arc::default(),
+            memo: memo::Memo::new(MEMO_BYTES),
             private,
             own: None,
             alarm: Alarm::default(),
@@ -163,8 +169,13 @@ impl ChecksumDbs {
         data_tile: bool,
     ) -> Result<(Bytes, CacheStatus), ServeError> {
         let key = format!("sumdb/{}/{rel}", d.spec.name);
+        if let Some(data) = self.memo.get(&key, None) {
+            return Ok((data, CacheStatus::Hit));
+        }
         if let Some(data) = self.objects.read(&key, MAX_ANSWER).await? {
-            return Ok((Bytes::from(data), CacheStatus::Hit));
+            let data = Bytes::from(data);
+            self.memo.put(&key, &data, Duration::ZERO);
+            return Ok((data, CacheStatus::Hit));
         }
         let (d2, objects, rel2, key2) = (Arc::clone(d), Arc::clone(&self.objects), rel.to_string(), key.clone());
         let data = self
@@ -180,6 +191,7 @@ impl ChecksumDbs {
                 Ok(data)
             })
             .await?;
+        self.memo.put(&key, &data, Duration::ZERO);
         Ok((data, CacheStatus::Miss))
     }
 
@@ -188,9 +200,13 @@ impl ChecksumDbs {
     async fn mutable(&self, d: &Arc<Database>, path: &SumdbPath) -> Result<(Bytes, CacheStatus), ServeError> {
         let rel = path.rel();
         let key = format!("sumdb/{}/{rel}", d.spec.name);
+        if let Some(data) = self.memo.get(&key, Some(self.fresh)) {
+            return Ok((data, CacheStatus::Hit));
+        }
         let cached = self.meta.answer(&key).await?;
         if let Some((data, age)) = &cached {
             if *age < self.fresh {
+                self.memo.put(&key, data, *age);
                 return Ok((data.clone(), CacheStatus::Hit));
             }
         }
@@ -213,7 +229,10 @@ impl ChecksumDbs {
             })
             .await;
         match (res, cached) {
-            (Ok(data), _) => Ok((data, CacheStatus::Miss)),
+            (Ok(data), _) => {
+                self.memo.put(&key, &data, Duration::ZERO);
+                Ok((data, CacheStatus::Miss))
+            }
             (Err(e @ ServeError::NotFound { .. }), _) => Err(e),
             (Err(e), Some((data, age))) => {
                 tracing::warn!(object = %key, age_secs = age.as_secs(), error = %e, "checksum database unreachable; serving a stale answer");

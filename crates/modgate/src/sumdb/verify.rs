@@ -20,16 +20,21 @@ pub struct SumdbChecks {
     db: Arc<Database>,
     /// Modules whose routes turned verification off (GOPRIVATE syntax).
     unverified: String,
-    /// Reading, checking and replacing the latest head is one step at a time.
-    heads: tokio::sync::Mutex<()>,
+    /// The heads known to be consistent with each other, the latest first (read from the meta
+    /// store at the first check); reading, checking and replacing it is one step at a time.
+    heads: tokio::sync::Mutex<Vec<Tree>>,
 }
+
+/// How many consistent heads are remembered besides the latest (older ones come back in
+/// cached lookups).
+const KNOWN_HEADS: usize = 64;
 
 impl SumdbChecks {
     /// Checks against `db` (which must have a key).
     pub fn new(dbs: Arc<ChecksumDbs>, db: &str, unverified: String) -> Option<Self> {
         let db = Arc::clone(dbs.database(db)?);
         db.verifier.as_ref()?;
-        Some(Self { dbs, db, unverified, heads: tokio::sync::Mutex::new(()) })
+        Some(Self { dbs, db, unverified, heads: tokio::sync::Mutex::new(Vec::new()) })
     }
 
     fn name(&self) -> &str {
@@ -78,43 +83,59 @@ impl SumdbChecks {
     /// A newer consistent head replaces the kept one; an inconsistent one is refused and
     /// logged as a security event.
     async fn check_consistent(&self, tree: &Tree, signed: &[u8]) -> Result<(), String> {
-        let _one = self.heads.lock().await;
-        let key = format!("sumdb-state/{}/latest", self.name());
-        let kept = self.dbs.meta.answer(&key).await.map_err(|e| format!("reading the kept tree head: {e}"))?;
-        let Some((kept_note, _)) = kept else {
-            return self.dbs.meta.put_answer(&key, signed).await.map_err(|e| format!("keeping the tree head: {e}"));
-        };
-        let old = self.open_tree(&kept_note)?;
-        if old == *tree {
+        let mut known = self.heads.lock().await;
+        if known.contains(tree) {
             return Ok(());
         }
+        let key = format!("sumdb-state/{}/latest", self.name());
+        if known.is_empty() {
+            let kept = self.dbs.meta.answer(&key).await.map_err(|e| format!("reading the kept tree head: {e}"))?;
+            match kept {
+                Some((note, _)) => known.push(self.open_tree(&note)?),
+                None => {
+                    self.dbs.meta.put_answer(&key, signed).await.map_err(|e| format!("keeping the tree head: {e}"))?;
+                    known.push(*tree);
+                    return Ok(());
+                }
+            }
+        }
+        let old = known[0];
         let (small, big) = if tree.n >= old.n { (&old, tree) } else { (tree, &old) };
         let checked = match self.with_tiles(big.n, |r| proof::prove_tree(big.n, small.n, r)).await {
             Ok(p) => proof::check_tree(&p, big.n, &big.hash, small.n, &small.hash).map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         if let Err(why) = checked {
-            let b64 = |h: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
-            self.dbs.alarm.raise(
-                "checksum database misbehaviour: a tree head inconsistent with one seen before",
-                serde_json::json!({
-                    "database": self.name(),
-                    "kept_size": old.n, "kept_root": b64(&old.hash),
-                    "new_size": tree.n, "new_root": b64(&tree.hash),
-                    "error": why,
-                }),
-            );
-            return Err(format!(
-                "SECURITY ERROR: checksum database {} served tree {} that is inconsistent with tree {} seen before ({why})",
-                self.name(),
-                tree.n,
-                old.n
-            ));
+            return Err(self.misbehaved(&old, tree, &why));
         }
         if tree.n > old.n {
             self.dbs.meta.put_answer(&key, signed).await.map_err(|e| format!("keeping the tree head: {e}"))?;
+            known.insert(0, *tree);
+        } else {
+            known.push(*tree);
         }
+        known.truncate(KNOWN_HEADS);
         Ok(())
+    }
+
+    /// Raises the alarm for a head inconsistent with the kept one; the client's error line.
+    fn misbehaved(&self, old: &Tree, tree: &Tree, why: &str) -> String {
+        let b64 = |h: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, h);
+        self.dbs.alarm.raise(
+            "checksum database misbehaviour: a tree head inconsistent with one seen before",
+            serde_json::json!({
+                "database": self.name(),
+                "kept_size": old.n, "kept_root": b64(&old.hash),
+                "new_size": tree.n, "new_root": b64(&tree.hash),
+                "error": why,
+            }),
+        );
+        format!(
+            "SECURITY ERROR: checksum database {} served tree {} that is inconsistent with tree {} seen before ({why})",
+            self.name(),
+            tree.n,
+            old.n
+        )
     }
 
     /// Runs `f` over the hashes of the tree of `size` records: once to learn which stored
@@ -183,7 +204,9 @@ impl ChecksumHook for SumdbChecks {
         if gomod::glob::match_prefix_patterns(&self.unverified, module) || self.dbs.is_private(module).await {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let text = self.verified_record(module, version).await?;
+        tracing::debug!(module, version = %line_version, database = %self.name(), ms = started.elapsed().as_secs_f64() * 1e3, "verified against the checksum database");
         match record::hash_in_record(&text, module, &line_version) {
             Some(theirs) if theirs == ours => Ok(()),
             Some(theirs) => {
