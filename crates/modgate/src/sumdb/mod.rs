@@ -4,15 +4,19 @@
 //! - `remote`: how a database is reached (its URL, or the upstream chain's `/sumdb/`);
 //! - this file: the cached answers — full tiles are immutable and kept for good; lookups,
 //!   signed heads and partial tiles are fresh for `checksum_db.fresh` and served stale when
-//!   the database cannot be reached; one fetch per object however many ask;
+//!   the database cannot be reached; one fetch per object however many ask; `memo` keeps
+//!   them in memory too;
 //! - `verify`: the [`crate::proxy::ChecksumHook`] that checks fills against a database —
-//!   signed heads, inclusion proofs, and consistency with every head seen before (`heads`).
+//!   signed heads, inclusion proofs, and consistency with every head seen before;
+//! - `own/`: modgate's own log, served like a database and pinning what it has served.
 
+mod alarm;
 mod memo;
 pub mod own;
 mod remote;
 mod verify;
 
+pub use alarm::Alarm;
 pub use own::{OwnLog, Pinning};
 pub use verify::SumdbChecks;
 
@@ -30,22 +34,6 @@ use gomod::sumdb::note::Verifier;
 use remote::{Remote, MAX_ANSWER};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where security events go: an error line in the log (target `modgate::audit`) and, with
-/// `[auth] audit_log`, a line in the audit log.
-#[derive(Clone, Default)]
-pub struct Alarm {
-    pub auth: Option<Arc<crate::auth::Auth>>,
-}
-
-impl Alarm {
-    pub fn raise(&self, event: &str, detail: serde_json::Value) {
-        tracing::error!(target: "modgate::audit", event, detail = %detail, "SECURITY: {event}");
-        if let Some(a) = &self.auth {
-            a.security_event(event, &detail);
-        }
-    }
-}
 
 /// One configured database.
 pub struct Database {

@@ -234,7 +234,7 @@ impl State {
 
 /// The own log as a checksum hook: a version already logged must hash as it did when it was
 /// first served, and every committed version is logged.
-pub struct Pinning(pub Arc<OwnLog>, pub super::Alarm);
+pub struct Pinning(pub Arc<OwnLog>, pub super::alarm::Alarm);
 
 #[async_trait::async_trait]
 impl ChecksumHook for Pinning {
