@@ -18,6 +18,9 @@ pub enum ServeError {
     /// A route or the access policy denies the module.
     #[error("{0}")]
     Forbidden(String),
+    /// An upstream refused the module by policy (403 or 451): passed on as that status.
+    #[error("{reason}")]
+    Refused { status: u16, reason: String },
     /// The version exists already (publishing is create-only).
     #[error("{0}")]
     Conflict(String),
@@ -61,6 +64,9 @@ impl ServeError {
                 }
             }
             ServeError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ServeError::Refused { status, .. } => {
+                StatusCode::from_u16(*status).ok().filter(|s| s.is_client_error()).unwrap_or(StatusCode::FORBIDDEN)
+            }
             ServeError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ServeError::Conflict(_) => StatusCode::CONFLICT,
             ServeError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -194,6 +194,44 @@ fn not_found_is_cached_briefly_and_passed_on() {
 }
 
 #[test]
+fn a_policy_refusal_upstream_is_passed_on_never_cached_and_never_falls_through() {
+    let fx = fixture(12);
+    let other = fixture(12);
+    let plain = fx.graph.module("plain").unwrap();
+    let v = &plain.versions[0].version;
+    let info = obj_path(&plain.path, v, ".info");
+    let list = format!("/{}/@v/list", plain.path);
+    // A mirror that blocks the module (as real mirrors answer for blocked modules).
+    for p in [&info, &list] {
+        fx.upstream.fault(p, Fault::Status(403));
+    }
+    let data = tempfile::tempdir().unwrap();
+    // `,`: only 404/410 move on, so the second upstream is never asked.
+    let mg = InProcess::start(test_config(&format!("{},{}", fx.upstream.url(), other.upstream.url()), data.path()));
+    for _ in 0..2 {
+        let r = get(mg.addr, &info, &[]);
+        assert_eq!(r.status, 403, "{}", r.text());
+        assert!(r.text().contains("refused") && r.text().contains(&plain.path), "{}", r.text());
+    }
+    assert_eq!(fx.upstream.count(&info), 2, "a refusal is not remembered as a module answer");
+    assert_eq!(other.upstream.count(&info), 0, "fell through past a `,` on 403");
+    mg.stop();
+    // `|`: any error moves on.
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&format!("{}|{}", fx.upstream.url(), other.upstream.url()), data.path()));
+    assert_eq!(get(mg.addr, &info, &[]).status, 200);
+    // A list cached before the refusal is not served over it.
+    fx.upstream.clear_faults();
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(&fx.upstream.url(), data.path());
+    cfg.list_ttl = Duration::ZERO;
+    let mg = InProcess::start(cfg);
+    assert_eq!(get(mg.addr, &list, &[]).status, 200);
+    fx.upstream.fault(&list, Fault::Status(403));
+    assert_eq!(get(mg.addr, &list, &[]).status, 403);
+}
+
+#[test]
 fn validators_ranges_and_head() {
     let b = big(200_000);
     let data = tempfile::tempdir().unwrap();

@@ -79,7 +79,8 @@ impl ModuleService {
             .await;
         match res {
             Ok(data) => Ok(Reply::Mutable { data, cache: CacheStatus::Miss }),
-            Err(e @ ServeError::NotFound { .. }) => Err(e),
+            // A refusal is the upstream's policy now: no stale answer overrides it.
+            Err(e @ (ServeError::NotFound { .. } | ServeError::Refused { .. })) => Err(e),
             Err(e) => match cached {
                 Some((data, age)) => {
                     tracing::warn!(object = %key, age_secs = age.as_secs(), error = %e, "every source failed; serving a stale answer");

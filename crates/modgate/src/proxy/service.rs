@@ -70,6 +70,9 @@ pub(super) fn fetch_error(req: &ModuleRequest, e: FetchError) -> ServeError {
         FetchError::NotFound { status, reason } => {
             ServeError::NotFound { status, reason: format!("{}: {reason}", req.display()) }
         }
+        FetchError::Refused { status, reason } => {
+            ServeError::Refused { status, reason: format!("{}: {reason}", req.display()) }
+        }
         FetchError::Failed(r) => ServeError::BadGateway(format!("upstream failed: {r}")),
         FetchError::Timeout(r) => ServeError::Timeout(format!("upstream timed out: {r}")),
     }

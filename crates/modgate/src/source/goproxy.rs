@@ -47,6 +47,10 @@ pub async fn fetch_url(http: &HttpClient, url: &str) -> Result<Body, FetchError>
             reason: if detail.is_empty() { "not found".into() } else { detail },
         });
     }
+    if status == 403 || status == 451 {
+        let why = if detail.is_empty() { "refused".to_string() } else { detail };
+        return Err(FetchError::Refused { status, reason: format!("upstream refused it: {why}") });
+    }
     let reason =
         if detail.is_empty() { format!("{origin}: {status}") } else { format!("{origin}: {status}: {detail}") };
     Err(FetchError::Failed(reason))

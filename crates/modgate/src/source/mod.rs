@@ -27,6 +27,9 @@ use std::sync::Arc;
 pub enum FetchError {
     /// 404 or 410: "not here"; the go command falls through to its next proxy.
     NotFound { status: u16, reason: String },
+    /// The source refuses the module by policy (403, 451), with its one-line reason: passed on
+    /// as that status, never cached, and (like any error) no fall-through past a `,`.
+    Refused { status: u16, reason: String },
     /// Any other failure: bad status, transport error, invalid answer.
     Failed(String),
     /// The source did not answer in time.
@@ -40,7 +43,10 @@ impl FetchError {
 
     pub fn reason(&self) -> &str {
         match self {
-            FetchError::NotFound { reason, .. } | FetchError::Failed(reason) | FetchError::Timeout(reason) => reason,
+            FetchError::NotFound { reason, .. }
+            | FetchError::Refused { reason, .. }
+            | FetchError::Failed(reason)
+            | FetchError::Timeout(reason) => reason,
         }
     }
 }

@@ -221,7 +221,7 @@ impl ChecksumDbs {
                 self.memo.put(&key, &data, Duration::ZERO);
                 Ok((data, CacheStatus::Miss))
             }
-            (Err(e @ ServeError::NotFound { .. }), _) => Err(e),
+            (Err(e @ (ServeError::NotFound { .. } | ServeError::Refused { .. })), _) => Err(e),
             (Err(e), Some((data, age))) => {
                 tracing::warn!(object = %key, age_secs = age.as_secs(), error = %e, "checksum database unreachable; serving a stale answer");
                 Ok((data, CacheStatus::Stale))
@@ -256,6 +256,9 @@ fn fetch_error(db: &str, rel: &str, e: FetchError) -> ServeError {
     match e {
         FetchError::NotFound { status, reason } => {
             ServeError::NotFound { status, reason: format!("checksum database {db}: {rel}: {reason}") }
+        }
+        FetchError::Refused { status, reason } => {
+            ServeError::Refused { status, reason: format!("checksum database {db}: {rel}: {reason}") }
         }
         FetchError::Failed(r) => ServeError::BadGateway(format!("checksum database {db}: {rel}: {r}")),
         FetchError::Timeout(r) => ServeError::Timeout(format!("checksum database {db}: {rel}: {r}")),
