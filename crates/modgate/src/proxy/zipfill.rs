@@ -78,6 +78,7 @@ impl ModuleService {
         };
         let (this, r, source, own) = (Arc::clone(self), req.clone(), Arc::clone(source), rx.clone());
         self.spawn_fill(async move {
+            let memory = crate::rt::memory::FillMemory::start();
             let res = if this.is_cached(&r).await { Ok(()) } else { this.fill_zip(&r, &source, &tx).await };
             match &res {
                 Err(e @ ServeError::NotFound { .. }) => {
@@ -97,6 +98,7 @@ impl ModuleService {
                     Err(e) => FillState::Failed(e),
                 }
             });
+            drop(memory);
         });
         rx
     }
