@@ -125,6 +125,10 @@ def start_modgate(data, upstream, extra_toml="", env=None):
     cfg = os.path.join(data, "modgate.toml")
     os.makedirs(data, exist_ok=True)
     port = free_port()
+    # Synthetic modules are in no public checksum database: none unless the scenario names one
+    # (modgate would otherwise take the go command's default).
+    if "[checksum_db]" not in extra_toml:
+        extra_toml += '\n[checksum_db]\ndatabase = "off"\n'
     with open(cfg, "w") as f:
         f.write(f'data_dir = "{data}"\nupstream = "{upstream}"\nlog_level = "warn"\n'
                 f'listen = "127.0.0.1:{port}"\n' + extra_toml)

@@ -246,6 +246,26 @@ pub fn big_module(path: &str, version: &str, size: usize, seed: u64) -> Module {
     Module { path: path.to_string(), versions: vec![v], queries: BTreeMap::new(), kind: "big" }
 }
 
+/// Adds `n` small Go-like source files (1–16 KiB, compressible like source code) in a few
+/// hundred directories: the shape of a toolchain module's zip.
+pub fn add_small_files(v: &mut Version, n: usize, seed: u64) {
+    let mut rng = Rng(seed.max(1));
+    for i in 0..n {
+        let len = 1024 + rng.below(15 * 1024);
+        let mut text = format!("package p{}\n\n", i % 300);
+        while text.len() < len {
+            text.push_str(&format!(
+                "// line {} of file {i}: {:x}\nvar v{} = {}\n",
+                text.len(),
+                rng.next(),
+                text.len(),
+                rng.below(1000)
+            ));
+        }
+        v.files.push((format!("src/p{}/f{i}.go", i % 300), text.into_bytes()));
+    }
+}
+
 impl Graph {
     /// Writes the graph in GOPROXY layout (`$mod/@v/list`, `.info`, `.mod`, `.zip`, `@latest`).
     pub fn write_proxy_dir(&self, dir: &Path) -> Result<()> {

@@ -55,6 +55,9 @@ enum Cmd {
         size: usize,
         #[arg(long)]
         out: PathBuf,
+        /// Also this many small source files (a toolchain-shaped zip: thousands of entries).
+        #[arg(long, default_value_t = 0)]
+        files: usize,
     },
     /// Serve a GOPROXY directory as a fake upstream until killed.
     Upstream {
@@ -118,8 +121,9 @@ fn main() -> Result<()> {
             let versions: usize = g.modules.iter().map(|m| m.versions.len()).sum();
             println!("{} modules, {versions} versions", g.modules.len());
         }
-        Cmd::Big { module, version, size, out } => {
-            let m = graph::big_module(&module, &version, size, 7);
+        Cmd::Big { module, version, size, out, files } => {
+            let mut m = graph::big_module(&module, &version, size, 7);
+            graph::add_small_files(&mut m.versions[0], files, 11);
             let v = &m.versions[0];
             let g = graph::Graph { modules: vec![m.clone()] };
             g.write_proxy_dir(&out)?;
