@@ -1,6 +1,21 @@
 //! Dependency-aware prefetch. The go command walks a module graph largely one request at a
-//! time; when modgate serves a go.mod it already knows the next requests, so it warms the
-//! requirements' `.mod` and `.info` in parallel, and theirs in turn as they arrive.
+//! time; when modgate serves a go.mod it often knows the next requests, so it warms them in
+//! parallel. It predicts what the go command loads, not the requirement closure:
+//! - module graph pruning (go 1.17): the go command reads the go.mod of a module's
+//!   requirements only when that module is unpruned (no `go` line, or below 1.17) — and then of
+//!   everything below it, pruned or not. A pruned module's requirements are listed in the main
+//!   module when a build needs them, and asked for from there. So only go.mod files of unpruned
+//!   modules, and of everything below one, are expanded: their `.mod`, and their `.info` when
+//!   the version is the highest of its path seen so far (see below);
+//! - a version's `.info` is warmed after its `.mod` when the go command reached it directly
+//!   (it downloads those: `.info`, then the zip), not below an unpruned module, where most
+//!   versions are old ones minimal version selection never picks;
+//! - a pruned module's requirements are in the build list (and downloaded by `go mod download
+//!   all`: `.mod`, `.info`, zip) at the version minimal version selection picks, so each is
+//!   warmed (`.mod` and `.info`, no deeper) only when it is the highest version of its path
+//!   seen so far. These are guesses: together they stay within a quarter of the `.mod` and
+//!   `.info` clients asked for (plus a few), so a client that never downloads them (plain
+//!   `go mod download`, builds) costs little.
 //!
 //! It is a guess, never a cost: it runs after the reply on its own tasks, holds a bounded
 //! number of source fetches (the prefetcher's permits), stops at a configured depth, expands
@@ -16,22 +31,55 @@ use gomod::limits::MAX_GO_MOD;
 use std::sync::Arc;
 
 impl ModuleService {
-    /// Called after a go.mod was served: warms its requirements in the background.
+    /// Called after a go.mod was served: warms what the go command will ask for next.
     pub(super) fn after_go_mod(self: &Arc<Self>, req: &ModuleRequest, source: &SharedSource) {
         if !self.prefetcher.expands() || req.endpoint != Endpoint::Mod {
             return;
         }
-        if !self.prefetcher.first_expansion(req.rel()) {
-            return;
+        self.prefetcher.count_asked();
+        let below_unpruned = self.prefetcher.below_unpruned(req.rel());
+        if let Some(v) = &req.version {
+            self.prefetcher.at_least_highest(&req.module, v);
         }
-        let depth = self.prefetcher.cfg.depth;
-        // The go command asks for a version's .info right after its .mod (go mod download, go get).
+        // The go command asks for a version's .info right after its .mod when it downloads it.
         let own_info = req.with_endpoint(Endpoint::Info);
-        let (this, source2) = (Arc::clone(self), Arc::clone(source));
+        if !below_unpruned && self.prefetcher.first_expansion(own_info.rel()) {
+            let (this, source2) = (Arc::clone(self), Arc::clone(source));
+            tokio::spawn(async move {
+                this.warm_if_missing(&own_info, &source2).await;
+            });
+        }
+        let (this, req) = (Arc::clone(self), req.clone());
         tokio::spawn(async move {
-            this.warm_if_missing(&own_info, &source2).await;
+            let Ok(Some(go_mod)) = this.objects.read(req.rel(), MAX_GO_MOD).await else { return };
+            if !this.prefetcher.first_expansion(req.rel()) {
+                return;
+            }
+            if below_unpruned || unpruned(&go_mod) {
+                let depth = this.prefetcher.cfg.depth;
+                this.expand(req, depth).await;
+            } else {
+                this.warm_selected(&go_mod);
+            }
         });
-        tokio::spawn(Arc::clone(self).expand(req.clone(), depth));
+    }
+
+    /// Warms the `.mod` and `.info` of a pruned go.mod's requirements that are the highest
+    /// version of their path seen so far: those minimal version selection will pick.
+    fn warm_selected(self: &Arc<Self>, go_mod: &[u8]) {
+        for (path, version) in gomod::modfile::requires(go_mod) {
+            if !self.prefetcher.at_least_highest(&path, &version) || !self.prefetcher.take_guess() {
+                continue;
+            }
+            let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
+            let Ok(source) = self.routes.resolve(&dep.module).map(Arc::clone) else { continue };
+            let this = Arc::clone(self);
+            tokio::spawn(async move {
+                for r in [dep.clone(), dep.with_endpoint(Endpoint::Info)] {
+                    this.warm_if_missing(&r, &source).await;
+                }
+            });
+        }
     }
 
     /// Called after a canonical version's `.info` was served: the go command asks for the
@@ -44,6 +92,7 @@ impl ModuleService {
         if !self.prefetcher.warms_zips() || req.endpoint != Endpoint::Info || !source.can_answer() {
             return;
         }
+        self.prefetcher.count_asked();
         let zip = req.with_endpoint(Endpoint::Zip);
         // Cheap checks first: most .info hits are for modules whose zip is long cached.
         if !self.prefetcher.first_expansion(zip.rel()) {
@@ -82,8 +131,9 @@ impl ModuleService {
         }
     }
 
-    /// Warms the requirements of `req`'s go.mod (whose expansion the caller has claimed), each
-    /// from the source its own route names.
+    /// Warms the go.mod files of the requirements of `req`'s go.mod (whose expansion the caller
+    /// has claimed, and which is unpruned or below an unpruned module: the go command loads all
+    /// of them), each from the source its own route names, and theirs in turn.
     fn expand(self: Arc<Self>, req: ModuleRequest, depth: u32) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             if depth == 0 {
@@ -94,14 +144,16 @@ impl ModuleService {
                 let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
                 // Never for modules a route refuses.
                 let Ok(source) = self.routes.resolve(&dep.module).map(Arc::clone) else { continue };
+                self.prefetcher.mark_unpruned(dep.rel());
+                // Its .info too when minimal version selection may pick it (it is then downloaded).
+                let selected = self.prefetcher.at_least_highest(&path, &version) && self.prefetcher.take_guess();
                 let this = Arc::clone(&self);
                 tokio::spawn(async move {
-                    let mut filled = false;
-                    for r in [dep.clone(), dep.with_endpoint(Endpoint::Info)] {
-                        filled |= this.warm_if_missing(&r, &source).await;
-                    }
-                    if filled {
+                    if this.warm_if_missing(&dep, &source).await {
                         tracing::debug!(module = %dep.display(), "prefetched");
+                    }
+                    if selected {
+                        this.warm_if_missing(&dep.with_endpoint(Endpoint::Info), &source).await;
                     }
                     if this.prefetcher.first_expansion(dep.rel()) {
                         this.expand(dep, depth - 1).await;
@@ -109,5 +161,29 @@ impl ModuleService {
                 });
             }
         })
+    }
+}
+
+/// Whether a go.mod is unpruned: no `go` line, or one below 1.17 (an unparsable one counts as
+/// pruned: nothing is guessed from it).
+fn unpruned(go_mod: &[u8]) -> bool {
+    match gomod::modfile::parse_lax(go_mod) {
+        Ok(f) => match f.go {
+            None => true,
+            Some(g) => gomod::gover::compare(&gomod::gover::lang(&format!("go{g}")), "go1.17").is_lt(),
+        },
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pruning_follows_the_go_line() {
+        assert!(super::unpruned(b"module m\n"));
+        assert!(super::unpruned(b"module m\n\ngo 1.16\n"));
+        assert!(!super::unpruned(b"module m\n\ngo 1.17\n"));
+        assert!(!super::unpruned(b"module m\n\ngo 1.21.0\n"));
+        assert!(!super::unpruned(b"module m\ngo 1.21\nrequire (\n"));
     }
 }
