@@ -14,7 +14,6 @@ Prints JSON; with --write, writes bench/MEMORY.json.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -102,10 +101,7 @@ def main():
         module, version = args.real.split("@")
         # The module is named on the command line only (results name no public host).
         res["real"] = measure(go_env_goproxy(), os.path.join(work, "dr"), [zip_path(module, version)])
-    print(json.dumps(res, indent=2))
-    if args.write:
-        with open(os.path.join(ROOT, "bench", "MEMORY.json"), "w") as f:
-            json.dump(res, f, indent=2)
+    run.emit(res, "MEMORY.json", args.write)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Prints JSON; with --write, writes bench/REALGRAPH.json.
 """
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -131,10 +130,7 @@ def main():
         best = min(via, key=lambda r: r["seconds"])
         out.append({"direct_s": round(statistics.median(direct), 2), "modgate": best,
                     "ratio": round(best["seconds"] / statistics.median(direct), 2)})
-    print(json.dumps(out, indent=2))
-    if args.write:
-        with open(os.path.join(ROOT, "bench", "REALGRAPH.json"), "w") as f:
-            json.dump(out, f, indent=2)
+    run.emit(out, "REALGRAPH.json", args.write)
 
 
 if __name__ == "__main__":

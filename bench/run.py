@@ -245,6 +245,14 @@ def copy_objects(src, dst, exts):
                 shutil.copyfile(os.path.join(dirpath, f), os.path.join(dst, rel, f))
 
 
+def emit(result, name, write):
+    """Prints a benchmark's JSON result; with `write`, also keeps it as bench/NAME."""
+    print(json.dumps(result, indent=2))
+    if write:
+        with open(os.path.join(ROOT, "bench", name), "w") as f:
+            json.dump(result, f, indent=2)
+
+
 def ratio(a, b):
     return a / b if b else float("nan")
 

@@ -12,7 +12,6 @@ Prints a JSON object; with --write, also writes bench/SUMDB.json.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -89,10 +88,7 @@ def main():
     }
     run.stop(dbp)
     run.stop(up)
-    print(json.dumps(res, indent=2))
-    if args.write:
-        with open(os.path.join(ROOT, "bench", "SUMDB.json"), "w") as f:
-            json.dump(res, f, indent=2)
+    run.emit(res, "SUMDB.json", args.write)
 
 
 if __name__ == "__main__":
