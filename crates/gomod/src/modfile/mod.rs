@@ -60,7 +60,15 @@ impl ModFile {
     /// Whether the zip rules of Go 1.24 apply (`vendor/modules.txt` left out, nested
     /// `vendor/` judged by what follows it): the `go` line's language version is at least 1.24.
     pub fn go_1_24(&self) -> bool {
-        self.go.as_deref().is_some_and(|g| gover::compare(&gover::lang(&format!("go{g}")), "go1.24").is_ge())
+        self.go_at_least("1.24")
+    }
+
+    /// Whether the `go` line's language version is at least `lang` (`"1.17"`); false without
+    /// a `go` line.
+    pub fn go_at_least(&self, lang: &str) -> bool {
+        self.go
+            .as_deref()
+            .is_some_and(|g| gover::compare(&gover::lang(&format!("go{g}")), &format!("go{lang}")).is_ge())
     }
 }
 

@@ -51,23 +51,32 @@ impl ModuleService {
         }
         let (this, req) = (Arc::clone(self), req.clone());
         tokio::spawn(async move {
-            let Ok(Some(go_mod)) = this.objects.read(req.rel(), MAX_GO_MOD).await else { return };
+            let Some(f) = this.stored_go_mod(&req).await else { return };
             if !this.prefetcher.first_expansion(req.rel()) {
                 return;
             }
-            if below_unpruned || unpruned(&go_mod) {
+            let expands = below_unpruned || !f.go_at_least("1.17");
+            let requirements = f.require.into_iter().map(|r| (r.path, r.version)).collect();
+            if expands {
                 let depth = this.prefetcher.cfg.depth;
-                this.expand(req, depth).await;
+                this.expand(requirements, depth).await;
             } else {
-                this.warm_selected(&go_mod);
+                this.warm_selected(requirements);
             }
         });
     }
 
+    /// A stored go.mod, parsed (`None` when it is not there or does not parse: nothing is
+    /// guessed from it).
+    async fn stored_go_mod(&self, req: &ModuleRequest) -> Option<gomod::modfile::ModFile> {
+        let data = self.objects.read(req.rel(), MAX_GO_MOD).await.ok()??;
+        gomod::modfile::parse_lax(&data).ok()
+    }
+
     /// Warms the `.mod` and `.info` of a pruned go.mod's requirements that are the highest
     /// version of their path seen so far: those minimal version selection will pick.
-    fn warm_selected(self: &Arc<Self>, go_mod: &[u8]) {
-        for (path, version) in gomod::modfile::requires(go_mod) {
+    fn warm_selected(self: &Arc<Self>, requirements: Vec<(String, String)>) {
+        for (path, version) in requirements {
             if !self.prefetcher.at_least_highest(&path, &version) || !self.prefetcher.take_guess() {
                 continue;
             }
@@ -131,16 +140,15 @@ impl ModuleService {
         }
     }
 
-    /// Warms the go.mod files of the requirements of `req`'s go.mod (whose expansion the caller
+    /// Warms the go.mod files of `requirements` (those of a go.mod whose expansion the caller
     /// has claimed, and which is unpruned or below an unpruned module: the go command loads all
     /// of them), each from the source its own route names, and theirs in turn.
-    fn expand(self: Arc<Self>, req: ModuleRequest, depth: u32) -> BoxFuture<'static, ()> {
+    fn expand(self: Arc<Self>, requirements: Vec<(String, String)>, depth: u32) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             if depth == 0 {
                 return;
             }
-            let Ok(Some(go_mod)) = self.objects.read(req.rel(), MAX_GO_MOD).await else { return };
-            for (path, version) in gomod::modfile::requires(&go_mod) {
+            for (path, version) in requirements {
                 let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
                 // Never for modules a route refuses.
                 let Ok(source) = self.routes.resolve(&dep.module).map(Arc::clone) else { continue };
@@ -155,8 +163,11 @@ impl ModuleService {
                     if selected {
                         this.warm_if_missing(&dep.with_endpoint(Endpoint::Info), &source).await;
                     }
-                    if this.prefetcher.first_expansion(dep.rel()) {
-                        this.expand(dep, depth - 1).await;
+                    if let Some(f) = this.stored_go_mod(&dep).await {
+                        if this.prefetcher.first_expansion(dep.rel()) {
+                            let below = f.require.into_iter().map(|r| (r.path, r.version)).collect();
+                            this.expand(below, depth - 1).await;
+                        }
                     }
                 });
             }
@@ -164,26 +175,20 @@ impl ModuleService {
     }
 }
 
-/// Whether a go.mod is unpruned: no `go` line, or one below 1.17 (an unparsable one counts as
-/// pruned: nothing is guessed from it).
-fn unpruned(go_mod: &[u8]) -> bool {
-    match gomod::modfile::parse_lax(go_mod) {
-        Ok(f) => match f.go {
-            None => true,
-            Some(g) => gomod::gover::compare(&gomod::gover::lang(&format!("go{g}")), "go1.17").is_lt(),
-        },
-        Err(_) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    /// Unpruned: no `go` line, or one below 1.17.
+    fn unpruned(go_mod: &[u8]) -> bool {
+        gomod::modfile::parse_lax(go_mod).is_ok_and(|f| !f.go_at_least("1.17"))
+    }
+
     #[test]
     fn pruning_follows_the_go_line() {
-        assert!(super::unpruned(b"module m\n"));
-        assert!(super::unpruned(b"module m\n\ngo 1.16\n"));
-        assert!(!super::unpruned(b"module m\n\ngo 1.17\n"));
-        assert!(!super::unpruned(b"module m\n\ngo 1.21.0\n"));
-        assert!(!super::unpruned(b"module m\ngo 1.21\nrequire (\n"));
+        assert!(unpruned(b"module m\n"));
+        assert!(unpruned(b"module m\n\ngo 1.16\n"));
+        assert!(!unpruned(b"module m\n\ngo 1.17\n"));
+        assert!(!unpruned(b"module m\n\ngo 1.21.0\n"));
+        // An unparsable go.mod is never expanded (nothing is guessed from it).
+        assert!(gomod::modfile::parse_lax(b"module m\ngo 1.21\nrequire (\n").is_err());
     }
 }
