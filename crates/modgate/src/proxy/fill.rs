@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use gomod::limits::MAX_GO_MOD;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 /// Largest `.info`, `@latest` or `list` answer accepted from a source.
 pub(super) const MAX_SMALL: u64 = 4 << 20;
@@ -38,9 +39,10 @@ impl ModuleService {
         self.committed(req).await
     }
 
-    /// A stored immutable object, from memory or the store, if there is one.
+    /// A stored immutable object, from memory (or a commit in progress) or the store, if there
+    /// is one.
     pub(super) async fn stored(&self, req: &ModuleRequest) -> Result<Option<Reply>, ServeError> {
-        if let Some(obj) = self.memory.get(req.rel()) {
+        if let Some(obj) = self.in_memory(req.rel()) {
             return Ok(Some(Reply::Memory { obj, cache: CacheStatus::Hit }));
         }
         match self.objects.open(req.rel()).await? {
@@ -49,8 +51,25 @@ impl ModuleService {
         }
     }
 
-    /// The object a fill just committed.
+    /// A small object held in memory: cached, or verified and still being committed.
+    pub(super) fn in_memory(&self, key: &str) -> Option<Arc<MemObject>> {
+        self.memory.get(key).or_else(|| self.commits.get(key))
+    }
+
+    /// A small stored object's bytes (a go.mod), from memory or the store.
+    pub(super) async fn read_small(&self, key: &str, limit: u64) -> Result<Option<Bytes>, ServeError> {
+        if let Some(obj) = self.in_memory(key) {
+            return Ok(Some(obj.data.clone()));
+        }
+        Ok(self.objects.read(key, limit).await?.map(Bytes::from))
+    }
+
+    /// The object a fill just made: from memory when it is small (its commit may still be in
+    /// progress), else from the store.
     pub(super) async fn committed(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
+        if let Some(obj) = self.in_memory(req.rel()) {
+            return Ok(Reply::Memory { obj, cache: CacheStatus::Miss });
+        }
         match self.objects.open(req.rel()).await? {
             Some(obj) => self.reply_from_store(req, obj, CacheStatus::Miss).await,
             None => Err(ServeError::Storage(format!("{} was committed but cannot be read", req.rel()))),
@@ -72,18 +91,7 @@ impl ModuleService {
         if data.len() as u64 != len {
             return Err(ServeError::Storage(format!("{} changed size while being read", req.rel())));
         }
-        let etag = http::HeaderValue::from_str(&etag).map_err(|e| ServeError::Storage(e.to_string()))?;
-        let last_modified = http::HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-            .map_err(|e| ServeError::Storage(e.to_string()))?;
-        let mem = Arc::new(MemObject {
-            data: Bytes::from(data),
-            etag,
-            last_modified,
-            module: req.module.as_str().into(),
-            version: req.version.as_deref().unwrap_or_default().into(),
-            content_type: req.endpoint.content_type(),
-            prefetch_seen: std::sync::atomic::AtomicBool::new(false),
-        });
+        let mem = mem_object(req, Bytes::from(data), &etag, modified)?;
         self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
         Ok(Reply::Memory { obj: mem, cache })
     }
@@ -149,7 +157,45 @@ impl ModuleService {
             }
             _ => {}
         }
+        if data.len() as u64 <= MEM_OBJECT_MAX {
+            // Verified: served from memory now, made durable beside it.
+            let etag = content_etag(req.rel(), &data);
+            let mem = mem_object(req, data, &etag, SystemTime::now())?;
+            self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
+            self.commits.start(req.rel(), mem, Arc::clone(&self.objects));
+            return Ok(());
+        }
         self.objects.put(req.rel(), &data).await?;
         Ok(())
     }
+}
+
+/// A small object as the memory cache holds it, validators precomputed.
+fn mem_object(
+    req: &ModuleRequest,
+    data: Bytes,
+    etag: &str,
+    modified: SystemTime,
+) -> Result<Arc<MemObject>, ServeError> {
+    let etag = http::HeaderValue::from_str(etag).map_err(|e| ServeError::Storage(e.to_string()))?;
+    let last_modified = http::HeaderValue::from_str(&httpdate::fmt_http_date(modified))
+        .map_err(|e| ServeError::Storage(e.to_string()))?;
+    Ok(Arc::new(MemObject {
+        data,
+        etag,
+        last_modified,
+        module: req.module.as_str().into(),
+        version: req.version.as_deref().unwrap_or_default().into(),
+        content_type: req.endpoint.content_type(),
+        prefetch_seen: std::sync::atomic::AtomicBool::new(false),
+    }))
+}
+
+/// An entity tag from an object's key and bytes, for objects served before the store has them.
+fn content_etag(key: &str, data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(key.as_bytes());
+    h.update(data);
+    format!("\"c{}\"", &hex::encode(h.finalize())[..31])
 }

@@ -3,6 +3,7 @@
 //! publishing, and prefetch. It stands on three seams — `source::Source`,
 //! `store::ObjectStore`/`store::MetaStore` and the checksum hook — and knows nothing of HTTP.
 
+mod commits;
 mod fill;
 mod mutable;
 mod prefetch;

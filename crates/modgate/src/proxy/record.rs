@@ -30,8 +30,7 @@ impl ModuleService {
             return Ok(());
         }
         let go_mod = self
-            .objects
-            .read(mod_req.rel(), MAX_GO_MOD)
+            .read_small(mod_req.rel(), MAX_GO_MOD)
             .await?
             .ok_or_else(|| ServeError::Storage(format!("{} vanished", mod_req.rel())))?;
         let h1 = self.stored_zip_hash(&zip).await?;

@@ -3,6 +3,7 @@
 //! (lookups and small fills), `zipfill` (zips, streamed while they fill), `mutable` (lists,
 //! `@latest` and queries), `publish`, and `warm` (prefetch).
 
+use super::commits::Commits;
 use super::prefetch::Prefetcher;
 use super::progress::ZipFills;
 use super::reply::{CacheStatus, Reply};
@@ -54,6 +55,7 @@ pub struct ModuleService {
     pub(super) checksums: Arc<dyn ChecksumHook>,
     pub(super) published: Published,
     pub(super) memory: MemCache,
+    pub(super) commits: Commits,
     pub(super) small_fills: Arc<Flights<()>>,
     pub(super) answers: Arc<Flights<Bytes>>,
     pub(super) zip_fills: ZipFills,
@@ -84,6 +86,7 @@ impl ModuleService {
         Self {
             published: Published::new(Arc::clone(&meta), Arc::clone(&objects)),
             memory: MemCache::new(settings.memory_bytes),
+            commits: Commits::default(),
             prefetcher: Prefetcher::new(settings.prefetch.clone()),
             small_fills: Arc::default(),
             answers: Arc::default(),
@@ -120,6 +123,12 @@ impl ModuleService {
         self.memory.get(key)
     }
 
+    /// Waits until the small objects answered from memory are all committed (graceful
+    /// shutdown; tests that read the store).
+    pub async fn settle(&self) {
+        self.commits.settle().await;
+    }
+
     /// Runs a fill where fills run (see `rt::fill`).
     pub(super) fn spawn_fill<F>(&self, fut: F)
     where
@@ -140,7 +149,11 @@ impl ModuleService {
         // source chosen here serves every fill this request starts.
         let source = Arc::clone(self.routes.resolve(&req.module)?);
         if req.endpoint == Endpoint::Zip {
-            return self.zip(req, &source, may_stream).await;
+            let reply = self.zip(req, &source, may_stream).await;
+            if let Ok(r) = &reply {
+                self.learn(req, r.cache_status() == CacheStatus::Miss);
+            }
+            return reply;
         }
         if !req.is_immutable() {
             return self.mutable(req, &source).await;
@@ -154,6 +167,9 @@ impl ModuleService {
             Err(_) => false,
         };
         if first {
+            if let Ok(r) = &reply {
+                self.learn(req, r.cache_status() == CacheStatus::Miss);
+            }
             self.after_go_mod(req, &source);
             self.after_info(req, &source);
         }
@@ -180,7 +196,7 @@ impl ModuleService {
 
     /// Whether an immutable object is already stored.
     pub(super) async fn is_cached(&self, req: &ModuleRequest) -> bool {
-        self.memory.contains(req.rel()) || matches!(self.objects.open(req.rel()).await, Ok(Some(_)))
+        self.in_memory(req.rel()).is_some() || matches!(self.objects.open(req.rel()).await, Ok(Some(_)))
     }
 
     /// The not-found answer remembered for `key`, as an error.

@@ -15,13 +15,20 @@
 //!   warmed (`.mod` and `.info`, no deeper) only when it is the highest version of its path
 //!   seen so far. These are guesses: together they stay within a quarter of the `.mod` and
 //!   `.info` clients asked for (plus a few), so a client that never downloads them (plain
-//!   `go mod download`, builds) costs little.
+//!   `go mod download`, builds) costs little. Guesses clients do ask for earn two more each
+//!   (`go mod download all` asks for nearly all of them); guesses over the budget wait in a
+//!   bounded queue for their turn, and are dropped if a higher version of their path shows up.
+//!
+//! What clients then ask for is counted (`Prefetcher::client_asked`): warmed objects used,
+//! objects missed (filled by the client's own request), waste (warmed, never asked for) — a
+//! summary at debug level every 256 client requests.
 //!
 //! It is a guess, never a cost: it runs after the reply on its own tasks, holds a bounded
 //! number of source fetches (the prefetcher's permits), stops at a configured depth, expands
 //! each go.mod at most once per process, respects routes, and shares fills with client
 //! requests through the single flight.
 
+use super::prefetch::{Asked, Guess};
 use super::service::ModuleService;
 use crate::errors::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
@@ -31,12 +38,24 @@ use gomod::limits::MAX_GO_MOD;
 use std::sync::Arc;
 
 impl ModuleService {
+    /// Learns from a client's request for an immutable object: a used guess frees budget for
+    /// the guesses waiting for it.
+    pub(super) fn learn(self: &Arc<Self>, req: &ModuleRequest, filled_now: bool) {
+        if !self.prefetcher.cfg.enabled {
+            return;
+        }
+        if let Asked::Used { guess: true } = self.prefetcher.client_asked(req.rel(), filled_now) {
+            self.release_deferred();
+        }
+    }
+
     /// Called after a go.mod was served: warms what the go command will ask for next.
     pub(super) fn after_go_mod(self: &Arc<Self>, req: &ModuleRequest, source: &SharedSource) {
         if !self.prefetcher.expands() || req.endpoint != Endpoint::Mod {
             return;
         }
         self.prefetcher.count_asked();
+        self.release_deferred();
         let below_unpruned = self.prefetcher.below_unpruned(req.rel());
         if let Some(v) = &req.version {
             self.prefetcher.at_least_highest(&req.module, v);
@@ -46,7 +65,7 @@ impl ModuleService {
         if !below_unpruned && self.prefetcher.first_expansion(own_info.rel()) {
             let (this, source2) = (Arc::clone(self), Arc::clone(source));
             tokio::spawn(async move {
-                this.warm_if_missing(&own_info, &source2).await;
+                this.warm_if_missing(&own_info, &source2, false).await;
             });
         }
         let (this, req) = (Arc::clone(self), req.clone());
@@ -69,7 +88,7 @@ impl ModuleService {
     /// A stored go.mod, parsed (`None` when it is not there or does not parse: nothing is
     /// guessed from it).
     async fn stored_go_mod(&self, req: &ModuleRequest) -> Option<gomod::modfile::ModFile> {
-        let data = self.objects.read(req.rel(), MAX_GO_MOD).await.ok()??;
+        let data = self.read_small(req.rel(), MAX_GO_MOD).await.ok()??;
         gomod::modfile::parse_lax(&data).ok()
     }
 
@@ -77,17 +96,39 @@ impl ModuleService {
     /// version of their path seen so far: those minimal version selection will pick.
     fn warm_selected(self: &Arc<Self>, requirements: Vec<(String, String)>) {
         for (path, version) in requirements {
-            if !self.prefetcher.at_least_highest(&path, &version) || !self.prefetcher.take_guess() {
+            if !self.prefetcher.at_least_highest(&path, &version) {
                 continue;
             }
-            let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
-            let Ok(source) = self.routes.resolve(&dep.module).map(Arc::clone) else { continue };
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                for r in [dep.clone(), dep.with_endpoint(Endpoint::Info)] {
-                    this.warm_if_missing(&r, &source).await;
-                }
-            });
+            let Some(req) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
+            self.guess(Guess { req, endpoints: &[Endpoint::Mod, Endpoint::Info] });
+        }
+    }
+
+    /// Warms a guess now if the budget allows, else keeps it until clients show that guesses
+    /// are used (or ask for more).
+    fn guess(self: &Arc<Self>, g: Guess) {
+        if self.prefetcher.take_guess() {
+            self.warm_guess(g);
+        } else {
+            self.prefetcher.defer(g);
+        }
+    }
+
+    fn warm_guess(self: &Arc<Self>, g: Guess) {
+        // Never for modules a route refuses.
+        let Ok(source) = self.routes.resolve(&g.req.module).map(Arc::clone) else { return };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            for e in g.endpoints {
+                this.warm_if_missing(&g.req.with_endpoint(*e), &source, true).await;
+            }
+        });
+    }
+
+    /// Warms the deferred guesses the budget now allows.
+    pub(super) fn release_deferred(self: &Arc<Self>) {
+        while let Some(g) = self.prefetcher.next_deferred() {
+            self.warm_guess(g);
         }
     }
 
@@ -102,6 +143,7 @@ impl ModuleService {
             return;
         }
         self.prefetcher.count_asked();
+        self.release_deferred();
         let zip = req.with_endpoint(Endpoint::Zip);
         // Cheap checks first: most .info hits are for modules whose zip is long cached.
         if !self.prefetcher.first_expansion(zip.rel()) {
@@ -109,7 +151,7 @@ impl ModuleService {
         }
         let (this, source) = (Arc::clone(self), Arc::clone(source));
         tokio::spawn(async move {
-            if this.warm_if_missing(&zip, &source).await {
+            if this.warm_if_missing(&zip, &source, false).await {
                 tracing::debug!(object = %zip.rel(), "zip prefetched");
             }
         });
@@ -125,15 +167,18 @@ impl ModuleService {
     }
 
     /// Fills one object unless it is stored or known missing, holding a prefetch permit while
-    /// the source is asked. True when it was filled now.
-    async fn warm_if_missing(self: &Arc<Self>, r: &ModuleRequest, source: &SharedSource) -> bool {
+    /// the source is asked; `guess` says what kind of prediction it was, for learning. True
+    /// when it was filled now.
+    async fn warm_if_missing(self: &Arc<Self>, r: &ModuleRequest, source: &SharedSource, guess: bool) -> bool {
         if self.is_cached(r).await || self.known_missing(r.rel()).await.is_some() {
             return false;
         }
         let Ok(_permit) = Arc::clone(&self.prefetcher.permits).acquire_owned().await else { return false };
+        self.prefetcher.warming(r.rel(), guess);
         match self.warm(r, source).await {
             Ok(()) => true,
             Err(e) => {
+                self.prefetcher.warm_failed(r.rel());
                 tracing::debug!(object = %r.rel(), error = %e, "prefetch failed");
                 false
             }
@@ -154,14 +199,13 @@ impl ModuleService {
                 let Ok(source) = self.routes.resolve(&dep.module).map(Arc::clone) else { continue };
                 self.prefetcher.mark_unpruned(dep.rel());
                 // Its .info too when minimal version selection may pick it (it is then downloaded).
-                let selected = self.prefetcher.at_least_highest(&path, &version) && self.prefetcher.take_guess();
+                if self.prefetcher.at_least_highest(&path, &version) {
+                    self.guess(Guess { req: dep.with_endpoint(Endpoint::Info), endpoints: &[Endpoint::Info] });
+                }
                 let this = Arc::clone(&self);
                 tokio::spawn(async move {
-                    if this.warm_if_missing(&dep, &source).await {
+                    if this.warm_if_missing(&dep, &source, false).await {
                         tracing::debug!(module = %dep.display(), "prefetched");
-                    }
-                    if selected {
-                        this.warm_if_missing(&dep.with_endpoint(Endpoint::Info), &source).await;
                     }
                     if let Some(f) = this.stored_go_mod(&dep).await {
                         if this.prefetcher.first_expansion(dep.rel()) {

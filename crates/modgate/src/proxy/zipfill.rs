@@ -122,8 +122,7 @@ impl ModuleService {
             Err(e) => return Err(ServeError::BadGateway(format!("{}: .mod fill failed: {e}", req.display()))),
         }
         let go_mod = self
-            .objects
-            .read(mod_req.rel(), MAX_GO_MOD)
+            .read_small(mod_req.rel(), MAX_GO_MOD)
             .await?
             .ok_or_else(|| ServeError::Storage(format!("{} vanished after fill", mod_req.rel())))?;
         let checked = verify::check_zip(staged.reader()?, written, req)

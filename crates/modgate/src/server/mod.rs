@@ -67,7 +67,12 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let stopped = async move {
         let _ = rx.await;
     };
-    let task = tokio::spawn(listen::serve(listener, Arc::clone(&app), stopped, cfg.shutdown_timeout, tls, cfg.limits));
+    let serving = listen::serve(listener, Arc::clone(&app), stopped, cfg.shutdown_timeout, tls, cfg.limits);
+    let modules = Arc::clone(&app.modules);
+    let task = tokio::spawn(async move {
+        serving.await;
+        modules.settle().await;
+    });
     Ok(Running { addr, app, stop: Some(tx), task })
 }
 
@@ -104,7 +109,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         // The SIGHUP handler is in place before the first connection is accepted.
         tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), reload::hangup()));
     }
+    let modules = Arc::clone(&app.modules);
     listen::serve(listener, app, stopped(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
+    // Objects already answered from memory reach the store before the process ends.
+    modules.settle().await;
     Ok(())
 }
 

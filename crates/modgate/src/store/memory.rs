@@ -29,6 +29,8 @@ pub struct MemoryObjects {
     seq: Arc<AtomicU64>,
     /// Staged objects not yet committed or dropped.
     staged: Arc<AtomicU64>,
+    /// While true, commits wait (tests of what happens before a commit ends).
+    held: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl MemoryObjects {
@@ -39,6 +41,15 @@ impl MemoryObjects {
     /// How many objects are being written (staged and neither committed nor dropped).
     pub fn staged_now(&self) -> u64 {
         self.staged.load(Ordering::SeqCst)
+    }
+
+    /// Holds every commit until `release_commits`.
+    pub fn hold_commits(&self) {
+        self.held.send_replace(true);
+    }
+
+    pub fn release_commits(&self) {
+        self.held.send_replace(false);
     }
 
     /// Whether an object is committed under `key`.
@@ -66,6 +77,7 @@ impl ObjectStore for MemoryObjects {
             objects: Arc::clone(&self.objects),
             seq: Arc::clone(&self.seq),
             staged: Arc::clone(&self.staged),
+            held: self.held.subscribe(),
         }))
     }
 
@@ -97,6 +109,7 @@ struct MemoryStaged {
     objects: Objects,
     seq: Arc<AtomicU64>,
     staged: Arc<AtomicU64>,
+    held: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Drop for MemoryStaged {
@@ -120,7 +133,8 @@ impl Staged for MemoryStaged {
         Ok(Arc::clone(&self.buf) as Arc<dyn ReadAt>)
     }
 
-    async fn commit(self: Box<Self>, key: &str) -> io::Result<Commit> {
+    async fn commit(mut self: Box<Self>, key: &str) -> io::Result<Commit> {
+        let _ = self.held.wait_for(|held| !held).await;
         let data = Bytes::from(self.buf.0.read().unwrap_or_else(|p| p.into_inner()).clone());
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let mut map = self.objects.write().unwrap_or_else(|p| p.into_inner());

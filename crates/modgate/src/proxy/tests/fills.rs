@@ -138,3 +138,23 @@ async fn small_objects_move_into_memory_and_keep_their_validators() {
     assert_eq!((&*hit.module, &*hit.version), ("example.com/m", "v1.0.0"));
     assert!(Arc::ptr_eq(&hit, &first));
 }
+
+#[tokio::test]
+async fn a_small_object_is_answered_before_its_commit_ends_and_reaches_the_store_after() {
+    let fx = service(settings());
+    publish_version(&fx.source, "example.com/m", "v1.0.0", 1000);
+    fx.objects.hold_commits();
+    let key = "example.com/m/@v/v1.0.0.mod";
+    let r = req(&format!("/{key}"));
+    let first = fx.svc.serve(&r, false).await.expect("answered while the commit is held");
+    assert_eq!(first.cache_status(), CacheStatus::Miss);
+    assert!(bytes_of(first).await.starts_with(b"module example.com/m\n"));
+    assert!(!fx.objects.contains(key), "the store has it only once the commit ends");
+    // Readers see it meanwhile, from memory: no second fetch.
+    let again = fx.svc.serve(&r, false).await.unwrap();
+    assert_eq!(again.cache_status(), CacheStatus::Hit);
+    assert_eq!(fx.source.calls(key), 1);
+    fx.objects.release_commits();
+    fx.svc.settle().await;
+    assert!(fx.objects.contains(key));
+}
