@@ -82,6 +82,7 @@ pub fn check_zip<R: Read + Seek>(mut r: R, module: &str, version: &str) -> Resul
     let mut hash = Hash1::new();
     let mut go_mod = None;
     let mut files = 0;
+    let mut buf = vec![0u8; 64 * 1024];
     // Go's HashZip opens entries by name, so each entry of a repeated (directory) name is read
     // as the last entry of that name.
     let last: HashMap<String, u64> = entries.iter().cloned().collect();
@@ -124,7 +125,7 @@ pub fn check_zip<R: Read + Seek>(mut r: R, module: &str, version: &str) -> Resul
         }
         // File names are unique here (a second entry of a name failed the collision check).
         let mut f = archive.by_name(&full).map_err(|e| ZipError::Unreadable(format!("{full}: {e}")))?;
-        let (sum, kept) = read_entry(&mut f, &full, declared, name == "go.mod")?;
+        let (sum, kept) = read_entry(&mut f, &full, declared, name == "go.mod", &mut buf)?;
         if kept.is_some() {
             go_mod = kept;
         }
@@ -140,14 +141,14 @@ fn read_entry<R: Read>(
     full: &str,
     declared: u64,
     keep: bool,
+    buf: &mut [u8],
 ) -> Result<([u8; 32], Option<Vec<u8>>), ZipError> {
     let mut sha = Sha256::new();
     let mut kept = Vec::new();
-    let mut buf = [0u8; 64 * 1024];
     let mut read: u64 = 0;
     let mut limited = f.take(declared.saturating_add(1));
     loop {
-        let n = limited.read(&mut buf).map_err(|e| ZipError::Unreadable(format!("{full}: {e}")))?;
+        let n = limited.read(buf).map_err(|e| ZipError::Unreadable(format!("{full}: {e}")))?;
         if n == 0 {
             break;
         }

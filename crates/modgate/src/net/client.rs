@@ -105,10 +105,15 @@ impl HttpClient {
         let req = req
             .body(http_body_util::Full::new(Bytes::new()))
             .map_err(|e| NetError::Failed(format!("{origin}: {e}")))?;
+        let start = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, self.client.request(req)).await {
             Err(_) => Err(NetError::Timeout(format!("{origin}: no answer within {:?}", self.timeout))),
             Ok(Err(e)) => Err(NetError::Failed(format!("{origin}: {}", error_chain(&e)))),
-            Ok(Ok(r)) => Ok(r),
+            Ok(Ok(r)) => {
+                let (status, version, ms) = (r.status().as_u16(), r.version(), start.elapsed().as_secs_f64() * 1e3);
+                tracing::debug!(url = %origin, status, ?version, ms, "upstream answered");
+                Ok(r)
+            }
         }
     }
 

@@ -155,10 +155,7 @@ pub(super) async fn check_zip(
     req: &ModuleRequest,
 ) -> Result<Result<CheckedZip, ZipError>, ServeError> {
     let (module, version) = (req.module.clone(), req.version.clone().unwrap_or_default());
-    tokio::task::spawn_blocking(move || {
-        let cursor = std::io::BufReader::new(ReadAtCursor::new(reader, len));
-        gomod::zipcheck::check_zip(cursor, &module, &version)
-    })
-    .await
-    .map_err(|e| ServeError::Storage(format!("zip check task: {e}")))
+    tokio::task::spawn_blocking(move || gomod::zipcheck::check_zip(ReadAtCursor::new(reader, len), &module, &version))
+        .await
+        .map_err(|e| ServeError::Storage(format!("zip check task: {e}")))
 }

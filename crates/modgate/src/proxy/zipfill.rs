@@ -163,21 +163,27 @@ impl ModuleService {
             p.total = body.len_hint();
         });
         let (mut written, mut published) = (0u64, 0u64);
+        // Network chunks are small (a TLS record, an HTTP/2 frame): they are gathered and written
+        // PUBLISH_STEP at a time, one trip to the store instead of dozens.
+        let mut pending = bytes::BytesMut::new();
         while let Some(chunk) = body.next_chunk().await.map_err(|e| fetch_error(req, e))? {
             written += chunk.len() as u64;
             if written > MAX_ZIP_FILE {
                 return Err(ServeError::BadGateway(format!("{}: zip larger than {MAX_ZIP_FILE} bytes", req.display())));
             }
-            staged.write(&chunk).await?;
+            pending.extend_from_slice(&chunk);
             // Waiting readers are woken for the first bytes and then every PUBLISH_STEP bytes:
             // fewer, larger reads for them and far fewer wake-ups for a big herd. Flushed bytes
             // are readable.
             if written - published >= PUBLISH_STEP || published == 0 {
+                staged.write(&pending).await?;
+                pending.clear();
                 staged.flush().await?;
                 progress.send_modify(|p| p.written = written);
                 published = written;
             }
         }
+        staged.write(&pending).await?;
         staged.flush().await?;
         progress.send_modify(|p| {
             p.written = written;
