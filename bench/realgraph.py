@@ -49,7 +49,7 @@ def main_module(work, mirror_url, project):
 
 
 def download(root, proxy, work):
-    tmp = tempfile.mkdtemp(dir=work)
+    tmp = run.client_tmp(work)
     env = run.go_env(tmp, proxy)
     t = time.monotonic()
     out = subprocess.run([run.GO, "mod", "download"], cwd=root, env=env, capture_output=True, text=True)
@@ -96,13 +96,29 @@ def through_modgate(root, upstream, work, i, extra_toml):
             time.sleep(0.01)
     elapsed = download(root, url, work)
     time.sleep(1)  # what prefetch still does shows in CPU, not in the client's time
-    res = {"seconds": round(elapsed, 2), "cpu_s": round(cpu_seconds(p.pid), 2),
+    cold_cpu = cpu_seconds(p.pid)
+    log.flush()
+    cold_log_end = os.path.getsize(os.path.join(data, "log"))
+    res = {"seconds": round(elapsed, 2), "cpu_s": round(cold_cpu, 2),
            "peak_rss_mb": round(run.rss_kb(p.pid, "VmHWM") / 1024, 1)}
+    # Warm: fresh clients against the filled cache, and nginx serving the same files (the cache's
+    # layout is a GOPROXY tree) to the same client — best of two each, alternating.
+    ng, ng_url = run.start_nginx(os.path.join(data, "cache"), os.path.join(data, "nginx"))
+    warm, static, warm_cpu = [], [], []
+    for _ in range(2):
+        before = cpu_seconds(p.pid)
+        warm.append(download(root, url, work))
+        warm_cpu.append(cpu_seconds(p.pid) - before)
+        static.append(download(root, ng_url, work))
+    run.stop(ng)
+    res.update({"warm_s": round(min(warm), 2), "nginx_s": round(min(static), 2),
+                "warm_cpu_s": round(min(warm_cpu), 2), "warm_vs_nginx": round(min(warm) / min(static), 2)})
     run.stop(p)
     log.close()
     with open(os.path.join(data, "log")) as f:
         asked = {}
-        for line in f:
+        # What the client asked for in the cold run only.
+        for line in f.read(cold_log_end).splitlines():
             m = re.search(r"path=\S+?(\.mod|\.info|\.zip|/list|@latest) status", line)
             if m:
                 asked[m.group(1).lstrip("./")] = asked.get(m.group(1).lstrip("./"), 0) + 1
@@ -111,26 +127,51 @@ def through_modgate(root, upstream, work, i, extra_toml):
     return res
 
 
+# Three shapes: a web framework, a cloud storage SDK, a monitoring server (a Kubernetes-style
+# graph of hundreds of modules).
+PROJECTS = ["github.com/gin-gonic/gin@v1.12.0", "cloud.google.com/go/storage@v1.70.0",
+            "github.com/prometheus/prometheus@v0.316.0"]
+
+
+def fetched_over_asked(res):
+    asked = sum(res["client_asked"].get(k, 0) for k in ("mod", "info", "zip"))
+    fetched = sum(res["fetched_objects"].get(k, 0) for k in ("mod", "info", "zip"))
+    return fetched / asked if asked else float("nan")
+
+
+def scenario(projects, trials, work, extra_toml=""):
+    """Each project: direct (median of `trials`), modgate cold (best of `trials`) and warm."""
+    up = mirror()
+    out = []
+    for project in projects:
+        root = main_module(work, up, project)
+        direct, via = [], []
+        for i in range(trials):
+            direct.append(download(root, up, work))
+            via.append(through_modgate(root, up, work, i, extra_toml))
+        best = min(via, key=lambda r: r["seconds"])
+        out.append({"project": project, "direct_s": round(statistics.median(direct), 2), "modgate": best,
+                    "ratio": round(best["seconds"] / statistics.median(direct), 2),
+                    "fetched_over_asked": round(fetched_over_asked(best), 2)})
+    return {"projects": out}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("projects", nargs="+", help="MODULE@VERSION of real projects")
+    ap.add_argument("projects", nargs="*", help="MODULE@VERSION of real projects (default: three of different shapes)")
     ap.add_argument("--trials", type=int, default=2)
     ap.add_argument("--extra-toml", default="", help="more modgate configuration (e.g. '[prefetch]\\nenabled = false')")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="modgate-realgraph-")
-    up = mirror()
-    out = []
-    for project in args.projects:
-        root = main_module(work, up, project)
-        direct, via = [], []
-        for i in range(args.trials):
-            direct.append(download(root, up, work))
-            via.append(through_modgate(root, up, work, i, args.extra_toml.replace("\\n", "\n")))
-        best = min(via, key=lambda r: r["seconds"])
-        out.append({"direct_s": round(statistics.median(direct), 2), "modgate": best,
-                    "ratio": round(best["seconds"] / statistics.median(direct), 2)})
-    run.emit(out, "REALGRAPH.json", args.write)
+    os.chmod(work, 0o755)  # nginx workers may run as an unprivileged user
+    try:
+        res = scenario(args.projects or PROJECTS, args.trials, work, args.extra_toml.replace("\\n", "\n"))
+    finally:
+        run.cleanup()
+        subprocess.run(["chmod", "-R", "u+w", work], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+    run.emit(res, "REALGRAPH.json", args.write)
 
 
 if __name__ == "__main__":
