@@ -6,7 +6,7 @@
 use crate::config::PrefetchConfig;
 use crate::request::{Endpoint, ModuleRequest};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
@@ -53,6 +53,10 @@ pub struct Prefetcher {
     /// Guesses waiting for budget.
     deferred: Mutex<VecDeque<Guess>>,
     deferred_len: AtomicUsize,
+    /// Set by the first `.info` a client asks for: until a client downloads, it is loading its
+    /// module graph, asking for its main module's requirements — at versions often higher than
+    /// the guesses, which would be wasted.
+    downloading: AtomicBool,
     stats: Stats,
 }
 
@@ -85,6 +89,7 @@ impl Prefetcher {
             warmed: Mutex::new(HashMap::new()),
             deferred: Mutex::new(VecDeque::new()),
             deferred_len: AtomicUsize::new(0),
+            downloading: AtomicBool::new(false),
             stats: Stats::default(),
         }
     }
@@ -120,9 +125,17 @@ impl Prefetcher {
     /// Takes one guess from the budget — a quarter of what clients asked for, plus a few, plus
     /// two for every guess clients used — false when it is spent.
     pub fn take_guess(&self) -> bool {
+        if !self.downloading.load(Ordering::Relaxed) {
+            return false;
+        }
         let s = &self.stats;
         let budget = s.asked.load(Ordering::Relaxed) / 4 + FREE_GUESSES + 2 * s.guesses_used.load(Ordering::Relaxed);
         s.guessed.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |g| (g < budget).then_some(g + 1)).is_ok()
+    }
+
+    /// A client asked for a `.info`: guesses may go. True the first time.
+    pub fn client_downloads(&self) -> bool {
+        !self.downloading.swap(true, Ordering::Relaxed)
     }
 
     /// Keeps a guess the budget did not allow, for when clients show the guesses are used.
@@ -282,6 +295,8 @@ mod tests {
     #[test]
     fn guesses_clients_use_earn_the_deferred_ones_their_turn() {
         let p = prefetcher();
+        assert!(!p.take_guess(), "no guesses before a client downloads");
+        assert!(p.client_downloads());
         // The free budget is spent; the next guesses wait.
         for _ in 0..FREE_GUESSES {
             assert!(p.take_guess());

@@ -150,9 +150,7 @@ impl ModuleService {
         let source = Arc::clone(self.routes.resolve(&req.module)?);
         if req.endpoint == Endpoint::Zip {
             let reply = self.zip(req, &source, may_stream).await;
-            if let Ok(r) = &reply {
-                self.learn(req, r.cache_status() == CacheStatus::Miss);
-            }
+            self.learn(req, &reply);
             return reply;
         }
         if !req.is_immutable() {
@@ -167,9 +165,7 @@ impl ModuleService {
             Err(_) => false,
         };
         if first {
-            if let Ok(r) = &reply {
-                self.learn(req, r.cache_status() == CacheStatus::Miss);
-            }
+            self.learn(req, &reply);
             self.after_go_mod(req, &source);
             self.after_info(req, &source);
         }

@@ -18,6 +18,9 @@
 //!   `go mod download`, builds) costs little. Guesses clients do ask for earn two more each
 //!   (`go mod download all` asks for nearly all of them); guesses over the budget wait in a
 //!   bounded queue for their turn, and are dropped if a higher version of their path shows up.
+//!   None goes before a client has asked for a `.info`: until then it is loading its module
+//!   graph, asking for its main module's requirements, usually at higher versions than those
+//!   its dependencies name (on a real project, most guesses made then were overtaken so).
 //!
 //! What clients then ask for is counted (`Prefetcher::client_asked`): warmed objects used,
 //! objects missed (filled by the client's own request), waste (warmed, never asked for) — a
@@ -29,6 +32,7 @@
 //! requests through the single flight.
 
 use super::prefetch::{Asked, Guess};
+use super::reply::{CacheStatus, Reply};
 use super::service::ModuleService;
 use crate::errors::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
@@ -38,12 +42,14 @@ use gomod::limits::MAX_GO_MOD;
 use std::sync::Arc;
 
 impl ModuleService {
-    /// Learns from a client's request for an immutable object: a used guess frees budget for
-    /// the guesses waiting for it.
-    pub(super) fn learn(self: &Arc<Self>, req: &ModuleRequest, filled_now: bool) {
+    /// Learns from a client's request for an immutable object (its answer): a used guess
+    /// frees budget for the guesses waiting for it.
+    pub(super) fn learn(self: &Arc<Self>, req: &ModuleRequest, reply: &Result<Reply, ServeError>) {
+        let Ok(reply) = reply else { return };
         if !self.prefetcher.cfg.enabled {
             return;
         }
+        let filled_now = reply.cache_status() == CacheStatus::Miss;
         if let Asked::Used { guess: true } = self.prefetcher.client_asked(req.rel(), filled_now) {
             self.release_deferred();
         }
@@ -138,8 +144,14 @@ impl ModuleService {
     /// parallel with the others, instead of one round trip at a time later. Off with
     /// `prefetch.zips = false`.
     pub(super) fn after_info(self: &Arc<Self>, req: &ModuleRequest, source: &SharedSource) {
+        if req.endpoint != Endpoint::Info {
+            return;
+        }
+        if self.prefetcher.expands() && self.prefetcher.client_downloads() {
+            self.release_deferred();
+        }
         // Nothing to warm from when the module's sources are only `off`.
-        if !self.prefetcher.warms_zips() || req.endpoint != Endpoint::Info || !source.can_answer() {
+        if !self.prefetcher.warms_zips() || !source.can_answer() {
             return;
         }
         self.prefetcher.count_asked();
