@@ -97,7 +97,6 @@ def through_modgate(root, upstream, work, i, extra_toml):
     elapsed = download(root, url, work)
     time.sleep(1)  # what prefetch still does shows in CPU, not in the client's time
     cold_cpu = cpu_seconds(p.pid)
-    log.flush()
     cold_log_end = os.path.getsize(os.path.join(data, "log"))
     res = {"seconds": round(elapsed, 2), "cpu_s": round(cold_cpu, 2),
            "peak_rss_mb": round(run.rss_kb(p.pid, "VmHWM") / 1024, 1)}

@@ -110,8 +110,14 @@ impl HttpClient {
             Err(_) => Err(NetError::Timeout(format!("{origin}: no answer within {:?}", self.timeout))),
             Ok(Err(e)) => Err(NetError::Failed(format!("{origin}: {}", error_chain(&e)))),
             Ok(Ok(r)) => {
-                let (status, version, ms) = (r.status().as_u16(), r.version(), start.elapsed().as_secs_f64() * 1e3);
-                tracing::debug!(url = %origin, status, ?version, ms, "upstream answered");
+                // Fields are evaluated only when debug is on.
+                tracing::debug!(
+                    url = %origin,
+                    status = r.status().as_u16(),
+                    version = ?r.version(),
+                    ms = start.elapsed().as_secs_f64() * 1e3,
+                    "upstream answered"
+                );
                 Ok(r)
             }
         }

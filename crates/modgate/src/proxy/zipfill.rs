@@ -183,7 +183,9 @@ impl ModuleService {
                 published = written;
             }
         }
-        staged.write(&pending).await?;
+        if !pending.is_empty() {
+            staged.write(&pending).await?;
+        }
         staged.flush().await?;
         progress.send_modify(|p| {
             p.written = written;
