@@ -118,6 +118,17 @@ fn best_version(tags: &[String], prefix: &str, path_major: &str, tree_has_go_mod
     best
 }
 
+/// The pseudo-version base among a commit's ancestor tags (Go's `RecentTag` with its
+/// "allowed" rule): the highest tag naming a version of the module, if any.
+pub fn pseudo_base(
+    ancestor_tags: &[String],
+    code_dir: &str,
+    path_major: &str,
+    tree_has_go_mod: bool,
+) -> Option<String> {
+    best_version(ancestor_tags, &tag_prefix(code_dir), path_major, tree_has_go_mod, false)
+}
+
 /// The canonical version of a commit (spec §3.4): its own highest version tag when it has one;
 /// otherwise a pseudo-version (§3.3) based on the highest version tag among its ancestors.
 /// `timestamp` is the commit time in UTC as `yyyymmddhhmmss`, `rev` the 12-hex short hash.

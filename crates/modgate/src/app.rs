@@ -179,6 +179,7 @@ fn routes(cfg: &Config, http: &Arc<HttpClient>) -> Routes {
             egress_env: crate::net::egress::child_env(&cfg.egress),
             timeout: cfg.git_timeout,
             fresh: cfg.list_ttl,
+            mirror_idle: cfg.mirror_idle,
         };
         Arc::new(Direct::new(settings, Arc::clone(http)))
     });

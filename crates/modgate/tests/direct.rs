@@ -35,10 +35,28 @@ fn build_repos(root: &Path) -> Vec<Case> {
     r.tag("v1.2.0-rc.1").unwrap();
     r.write("later.go", b"package plain\n\nconst Later = 1\n").unwrap();
     let head = r.commit("four").unwrap();
+    // Pseudo-versions asked for by name: right ones (with the nearest base, an older base the
+    // commit still descends from, no base) and wrong ones (time, base on the commit itself, a
+    // v1 without a base, a base it does not descend from).
+    let (h12, ts) = (&head[..12], r.stamp("HEAD").unwrap());
+    let first = r.git(&["rev-parse", "v1.0.0"]).unwrap();
+    let (f12, fts) = (&first[..12], r.stamp("v1.0.0").unwrap());
+    let right = leak(format!("v1.2.0-rc.1.0.{ts}-{h12}"));
+    let older_base = leak(format!("v1.1.1-0.{ts}-{h12}"));
+    let no_base = leak(format!("v0.0.0-{ts}-{h12}"));
+    let mut queries = vec!["latest".into(), "main".into(), head[..12].to_string(), "v1.1.0".into(), "v1.2".into()];
+    queries.extend([right, older_base, no_base].map(String::from));
+    queries.extend([
+        format!("v0.0.0-20000101000000-{h12}"),
+        format!("v1.0.1-0.{fts}-{f12}"),
+        format!("v1.0.0-{ts}-{h12}"),
+        format!("v1.3.1-0.{ts}-{h12}"),
+        format!("v0.0.0-{ts}-{}", &head[..10]),
+    ]);
     cases.push(Case {
         module: "github.com/acme/plain",
-        queries: vec!["latest".into(), "main".into(), head[..12].to_string(), "v1.1.0".into(), "v1.2".into()],
-        versions_to_download: vec!["v1.0.0", "v1.1.0", "v1.2.0-rc.1"],
+        queries,
+        versions_to_download: vec!["v1.0.0", "v1.1.0", "v1.2.0-rc.1", right, no_base],
     });
 
     // No go.mod, v2+ tags: +incompatible.

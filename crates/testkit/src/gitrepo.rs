@@ -74,6 +74,11 @@ impl Repo {
         self.git(&["log", "-1", "--format=%cd", "--date=format-local:%Y-%m-%dT%H:%M:%SZ"])
     }
 
+    /// A commit's time as a pseudo-version timestamp (`yyyymmddhhmmss`, UTC).
+    pub fn stamp(&self, rev: &str) -> Result<String> {
+        self.git(&["log", "-1", "--format=%cd", "--date=format:%Y%m%d%H%M%S", rev])
+    }
+
     /// `file://` URL of the repository.
     pub fn url(&self) -> String {
         format!("file://{}", self.dir.display())

@@ -104,6 +104,7 @@ pub(super) struct EgressSection {
 #[serde(deny_unknown_fields)]
 pub(super) struct DirectSection {
     pub timeout: Option<Spanned<String>>,
+    pub mirror_idle: Option<Spanned<String>>,
     pub insecure: Option<String>,
     #[serde(default)]
     pub repo: Vec<Spanned<RepoEntry>>,

@@ -69,6 +69,10 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
         tls,
         auth,
         git_timeout: duration("direct.timeout", l.pick_file(&direct.timeout, "5m"))?,
+        mirror_idle: match l.pick_file(&direct.mirror_idle, "30d") {
+            ("off", _) => None,
+            picked => Some(duration("direct.mirror_idle", picked)?),
+        },
         memory_cache_bytes: l.int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
         publish_max_bytes: l.int("publish.max_mb", &parsed.publish.take().unwrap_or_default().max_mb, 500, 1, 500)?
             as u64

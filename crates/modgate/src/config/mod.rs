@@ -69,6 +69,8 @@ pub struct Config {
     pub direct_repos: Vec<RepoMapping>,
     /// Longest a git command of direct mode may run.
     pub git_timeout: Duration,
+    /// `[direct] mirror_idle`: git mirrors unused this long are removed (`None`: kept).
+    pub mirror_idle: Option<Duration>,
     pub routes: Vec<RouteRule>,
     pub git_credentials: Vec<GitCredential>,
     /// Direct mode: module patterns (GOINSECURE syntax) whose discovery may fall back to plain

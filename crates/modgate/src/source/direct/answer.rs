@@ -2,12 +2,12 @@
 //! `.info`, and a version's `.mod` and `.zip`.
 
 use super::location::Location;
+use super::mirror::Mirror;
 use super::Direct;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::source::{Body, FetchError};
 use gomod::{path, vcs, zipcreate};
 use std::collections::HashMap;
-use std::path::Path;
 
 fn info_json(version: &str, time: i64) -> Body {
     Body::from_bytes(format!("{{\"Version\":\"{version}\",\"Time\":\"{}\"}}\n", crate::time::rfc3339(time)))
@@ -16,17 +16,23 @@ fn info_json(version: &str, time: i64) -> Body {
 impl Direct {
     /// Answers one request from the module's repository.
     pub(super) async fn answer(&self, req: &ModuleRequest, loc: &Location) -> Result<Body, FetchError> {
-        let dir = self.mirror(&loc.repo_url).await?;
+        let m = self.mirror(&loc.repo_url);
         match req.endpoint {
-            Endpoint::List => self.list(&dir, loc).await,
-            Endpoint::Latest => self.latest(&dir, loc, &req.module).await,
-            Endpoint::Info => self.info(&dir, loc, req).await,
-            Endpoint::Mod | Endpoint::Zip => self.object(&dir, loc, req).await,
+            Endpoint::List => self.list(&m, loc).await,
+            Endpoint::Latest => self.latest(&m, loc, &req.module).await,
+            Endpoint::Info => self.info(&m, loc, req).await,
+            Endpoint::Mod | Endpoint::Zip => self.object(&m, loc, req).await,
         }
     }
 
-    async fn list(&self, dir: &Path, loc: &Location) -> Result<Body, FetchError> {
-        let tags = self.tags(dir).await?;
+    /// The server's tags, from its refs alone.
+    async fn tags(&self, m: &Mirror) -> Result<Vec<String>, FetchError> {
+        let refs = m.refs().await?;
+        Ok(refs.keys().filter_map(|r| r.strip_prefix("refs/tags/")).map(str::to_string).collect())
+    }
+
+    async fn list(&self, m: &Mirror, loc: &Location) -> Result<Body, FetchError> {
+        let tags = self.tags(m).await?;
         let prefix = vcs::tag_prefix(&loc.code_dir);
         // First pass: which versions would the +incompatible rules ask about? (Answering
         // "no go.mod" asks the most.) Then one batched git call answers them all.
@@ -35,9 +41,10 @@ impl Direct {
             asked.push(v.to_string());
             Ok::<_, FetchError>(false)
         })?;
-        let objects: Vec<String> =
-            asked.iter().map(|v| format!("refs/tags/{prefix}{v}^{{commit}}:{prefix}go.mod")).collect();
-        let answers = self.batch_exists(dir, &objects).await?;
+        // Their commits, fetched together (the mirror batches fetches that wait side by side).
+        let commits = futures::future::try_join_all(asked.iter().map(|v| m.stat_owned(format!("{prefix}{v}")))).await?;
+        let objects: Vec<String> = commits.iter().map(|c| format!("{}:{prefix}go.mod", c.hash)).collect();
+        let answers = m.batch_exists(&objects).await?;
         let has: HashMap<&str, bool> = asked.iter().map(String::as_str).zip(answers).collect();
         let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |v| {
             Ok::<_, FetchError>(has.get(v).copied().unwrap_or(false))
@@ -45,20 +52,17 @@ impl Direct {
         Ok(Body::from_bytes(list.iter().map(|v| format!("{v}\n")).collect::<String>()))
     }
 
-    async fn latest(&self, dir: &Path, loc: &Location, module: &str) -> Result<Body, FetchError> {
-        let tags = self.tags(dir).await?;
+    async fn latest(&self, m: &Mirror, loc: &Location, module: &str) -> Result<Body, FetchError> {
+        let tags = self.tags(m).await?;
         let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |_| Ok::<_, FetchError>(false))?;
         let best = list.iter().rev().find(|v| gomod::semver::prerelease(v).is_empty()).or(list.last()).cloned();
-        let (version, time) = match best {
-            Some(v) => self.resolve(dir, loc, module, &v).await?,
-            None => self.resolve(dir, loc, module, "HEAD").await?,
-        };
-        Ok(info_json(&version, time))
+        let (version, c) = self.resolve(m, loc, module, best.as_deref().unwrap_or("HEAD")).await?;
+        Ok(info_json(&version, c.time))
     }
 
-    async fn info(&self, dir: &Path, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
+    async fn info(&self, m: &Mirror, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
         let query = req.version.as_deref().unwrap_or("HEAD");
-        let (version, time) = self.resolve(dir, loc, &req.module, query).await?;
+        let (version, c) = self.resolve(m, loc, &req.module, query).await?;
         if path::check_canonical(&req.module, &version).is_err() {
             return Err(FetchError::not_found(format!(
                 "{}@{query}: resolves to {version}, not a version of this module",
@@ -74,19 +78,19 @@ impl Direct {
                 req.module
             )));
         }
-        Ok(info_json(&version, time))
+        Ok(info_json(&version, c.time))
     }
 
     /// A version's `.mod` (the raw go.mod blob, or a synthesized one) or `.zip`.
-    async fn object(&self, dir: &Path, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
+    async fn object(&self, m: &Mirror, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
         let version = req.version.as_deref().unwrap_or_default();
-        let (resolved, _) = self.resolve(dir, loc, &req.module, version).await?;
-        if resolved != version && !gomod::pseudo::is_pseudo_version(version) {
+        let (resolved, c) = self.resolve(m, loc, &req.module, version).await?;
+        if resolved != version {
             return Err(FetchError::not_found(format!("{}@{version}: no such version", req.module)));
         }
-        let commit = self.commit_of(dir, loc, version).await?;
-        let mdir = self.module_dir(dir, loc, &req.module, &commit).await?;
-        let go_mod = self.blob(dir, &format!("{commit}:{mdir}go.mod")).await?;
+        let commit = c.hash;
+        let mdir = self.module_dir(m, loc, &req.module, &commit).await?;
+        let go_mod = m.blob(&format!("{commit}:{mdir}go.mod")).await?;
         if go_mod.is_some() {
             if version.ends_with("+incompatible") {
                 return Err(FetchError::not_found(format!(
@@ -100,7 +104,7 @@ impl Direct {
         if req.endpoint == Endpoint::Mod {
             return Ok(Body::from_bytes(go_mod.unwrap_or_else(|| zipcreate::synthesize_go_mod(&req.module))));
         }
-        let zip = self.zip(dir, &req.module, version, &commit, &mdir).await?;
+        let zip = self.zip(m, &req.module, version, &commit, &mdir).await?;
         Ok(Body::from_file(tokio::fs::File::from_std(zip)))
     }
 }

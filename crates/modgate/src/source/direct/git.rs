@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;
 
+#[derive(Clone)]
 pub(super) struct Git {
     pub timeout: Duration,
     /// Proxy settings for git, when the config names an egress proxy.

@@ -1,7 +1,9 @@
 //! Direct mode: modules served straight from their git repositories, with the `git` CLI driven
 //! the way the go command drives it — one bare mirror per repository under the data dir,
-//! fetched at most once per freshness window and by one task at a time, raw blobs (no
-//! export-subst, no CRLF conversion) for `.mod` and `.zip`.
+//! refs listed with `ls-remote`, a version's commit fetched alone with depth 1 and the whole
+//! history only when an answer needs ancestry, fetches queued per repository, raw blobs (no
+//! export-subst, no CRLF conversion) for `.mod` and `.zip`. Mirrors unused for
+//! `[direct] mirror_idle` are pruned.
 //!
 //! Repositories are found through configured mappings (`[[direct.repo]]`: module prefix →
 //! repository URL, for private servers), the built-in hosting patterns (github.com,
@@ -9,8 +11,8 @@
 //! the named server a GOPROXY source for the module.
 //!
 //! The files: `location` (static rules), `discover` (probe and go-get), `creds` (per-host
-//! credentials), `git` (running git), `mirror`, `resolve` (queries to versions), `answer`
-//! (GOPROXY answers), `zip` (building module zips).
+//! credentials), `git` (running git), `mirror` (refs, fetches, pruning), `stat` (revisions to
+//! commits), `resolve` (queries to versions), `answer` (GOPROXY answers), `zip` (module zips).
 
 mod answer;
 mod creds;
@@ -19,6 +21,7 @@ mod git;
 mod location;
 mod mirror;
 mod resolve;
+mod stat;
 mod zip;
 
 use super::{Body, FetchError, Source};
@@ -45,8 +48,10 @@ pub struct DirectSettings {
     pub egress_env: Vec<(String, String)>,
     /// Longest a git command may run.
     pub timeout: Duration,
-    /// How long a fetched mirror and a found location stay fresh.
+    /// How long a listing of refs, a full fetch and a found location stay fresh.
     pub fresh: Duration,
+    /// Mirrors not used for this long are removed (`None`: never).
+    pub mirror_idle: Option<Duration>,
 }
 
 pub struct Direct {
@@ -55,8 +60,10 @@ pub struct Direct {
     scratch: PathBuf,
     git: git::Git,
     http: Arc<HttpClient>,
-    /// One lock per repository, holding when its mirror was last fetched.
-    repos: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
+    /// The mirrors in use, by repository URL.
+    mirrors: Arc<Mutex<HashMap<String, Arc<mirror::Mirror>>>>,
+    /// When idle mirrors were last looked for.
+    pruned: Mutex<Option<Instant>>,
     /// Where modules were found (discovery and scheme probes), for the freshness window.
     located: Mutex<HashMap<String, (Instant, Found)>>,
 }
@@ -70,7 +77,15 @@ impl Direct {
             }
         }
         let git = git::Git { timeout: settings.timeout, egress_env: settings.egress_env.clone() };
-        Self { settings, scratch, git, http, repos: Mutex::new(HashMap::new()), located: Mutex::new(HashMap::new()) }
+        Self {
+            settings,
+            scratch,
+            git,
+            http,
+            mirrors: Arc::default(),
+            pruned: Mutex::new(None),
+            located: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -81,5 +96,52 @@ impl Source for Direct {
             Found::Git(loc) => self.answer(req, &loc).await,
             Found::Proxy(base) => super::goproxy::fetch_url(&self.http, &format!("{base}/{}", req.rel())).await,
         }
+    }
+}
+
+/// How often idle mirrors are looked for.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+impl Direct {
+    fn mirror_dir(&self, url: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        self.settings.root.join(&hex::encode(Sha256::digest(url.as_bytes()))[..24])
+    }
+
+    /// The mirror of a repository (one per URL, shared by every request).
+    fn mirror(&self, url: &str) -> Arc<mirror::Mirror> {
+        self.maybe_prune();
+        let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
+        let m = mirrors.entry(url.to_string()).or_insert_with(|| {
+            let (dir, auth) = (self.mirror_dir(url), self.auth_env(url));
+            Arc::new(mirror::Mirror::new(url.to_string(), dir, self.git.clone(), auth, self.settings.fresh))
+        });
+        Arc::clone(m)
+    }
+
+    /// At most once per hour, removes mirrors idle for longer than `mirror_idle`, off the
+    /// request path. A mirror some request holds is never removed.
+    fn maybe_prune(&self) {
+        let Some(idle) = self.settings.mirror_idle else { return };
+        {
+            let mut last = self.pruned.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let (mirrors, root) = (Arc::clone(&self.mirrors), self.settings.root.clone());
+        tokio::task::spawn_blocking(move || {
+            // The map stays locked while idle mirrors go, so no request can pick one up then.
+            let mut map = mirrors.lock().unwrap_or_else(|p| p.into_inner());
+            mirror::prune(&root, idle, |dir| {
+                let held = map.iter().find(|(_, m)| m.dir == dir).map(|(url, m)| (url.clone(), Arc::strong_count(m)));
+                match held {
+                    Some((_, n)) if n > 1 => false,
+                    Some((url, _)) => map.remove(&url).is_some(),
+                    None => true,
+                }
+            });
+        });
     }
 }

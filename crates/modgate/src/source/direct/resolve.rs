@@ -1,43 +1,52 @@
 //! Queries to versions: a branch, tag, version or commit prefix to a commit, the module's
 //! directory at that commit, and the canonical version (tag or pseudo-version) with its time.
+//! A pseudo-version asked for by name is checked the go command's way (its revision, time and
+//! base tag) rather than recomputed, so it needs history only when it has a base.
 
 use super::location::Location;
+use super::mirror::Mirror;
+use super::stat::Commit;
 use super::Direct;
 use crate::source::FetchError;
-use gomod::{path, vcs};
-use std::path::Path;
+use gomod::{path, pseudo, semver, vcs};
+
+fn invalid(module: &str, version: &str, why: impl std::fmt::Display) -> FetchError {
+    FetchError::not_found(format!("{module}@{version}: invalid version: {why}"))
+}
 
 impl Direct {
-    /// A query (branch, tag, version, commit prefix) to a full commit hash.
-    pub(super) async fn commit_of(&self, dir: &Path, loc: &Location, query: &str) -> Result<String, FetchError> {
+    /// A query (version, pseudo-version, branch, tag, `HEAD`, commit prefix) to its commit.
+    pub(super) async fn commit_of(&self, m: &Mirror, loc: &Location, query: &str) -> Result<Commit, FetchError> {
         if query.starts_with('-') {
             return Err(FetchError::not_found(format!("invalid revision {query:?}")));
         }
         let prefix = vcs::tag_prefix(&loc.code_dir);
-        let mut candidates = Vec::new();
+        let mut revs = Vec::new();
         let plain = query.strip_suffix("+incompatible").unwrap_or(query);
-        if gomod::semver::is_valid(plain) {
-            candidates.push(format!("refs/tags/{prefix}{plain}^{{commit}}"));
+        if let Some(p) = pseudo::parse(query) {
+            revs.push(p.rev.to_string());
+        } else if semver::is_valid(plain) {
+            revs.push(format!("{prefix}{plain}"));
         }
-        if let Some(p) = gomod::pseudo::parse(query) {
-            candidates.push(format!("{}^{{commit}}", p.rev));
-        }
-        candidates.push(format!("{query}^{{commit}}"));
-        for c in candidates {
-            let (ok, out, _) =
-                self.git.status(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &c]).await?;
-            if ok {
-                return Ok(String::from_utf8_lossy(&out).trim().to_string());
+        revs.push(query.to_string());
+        let mut first_error = None;
+        for rev in revs {
+            match m.stat(&rev).await {
+                Ok(c) => return Ok(c),
+                Err(e @ FetchError::NotFound { .. }) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
             }
         }
-        Err(FetchError::not_found(format!("unknown revision {query}")))
+        Err(first_error.unwrap_or_else(|| FetchError::not_found(format!("unknown revision {query}"))))
     }
 
     /// The module's directory at a commit: `code_dir`, or its `vN/` subdirectory when that
     /// holds the go.mod for a `/vN` path (major-version subdirectory).
     pub(super) async fn module_dir(
         &self,
-        dir: &Path,
+        m: &Mirror,
         loc: &Location,
         module: &str,
         commit: &str,
@@ -45,7 +54,7 @@ impl Direct {
         let base = if loc.code_dir.is_empty() { String::new() } else { format!("{}/", loc.code_dir) };
         if let Some(n) = loc.path_major.strip_prefix('/').filter(|_| loc.major_subdir) {
             let sub = format!("{base}{n}/");
-            if let Some(gm) = self.blob(dir, &format!("{commit}:{sub}go.mod")).await? {
+            if let Some(gm) = m.blob(&format!("{commit}:{sub}go.mod")).await? {
                 if gomod::modfile::module_path(&gm).as_deref() == Some(module) {
                     return Ok(sub);
                 }
@@ -54,23 +63,17 @@ impl Direct {
         Ok(base)
     }
 
-    pub(super) async fn commit_time(&self, dir: &Path, commit: &str) -> Result<i64, FetchError> {
-        let out = self.git.run(dir, &["log", "-1", "--format=%ct", commit]).await?;
-        String::from_utf8_lossy(&out).trim().parse().map_err(|_| FetchError::Failed("unreadable commit time".into()))
-    }
-
-    /// The canonical version and time of a query.
+    /// The canonical version and time of a query, with its commit.
     pub(super) async fn resolve(
         &self,
-        dir: &Path,
+        m: &Mirror,
         loc: &Location,
         module: &str,
         query: &str,
-    ) -> Result<(String, i64), FetchError> {
-        let commit = self.commit_of(dir, loc, query).await?;
-        let time = self.commit_time(dir, &commit).await?;
-        let mdir = self.module_dir(dir, loc, module, &commit).await?;
-        let go_mod = self.blob(dir, &format!("{commit}:{mdir}go.mod")).await?;
+    ) -> Result<(String, Commit), FetchError> {
+        let c = self.commit_of(m, loc, query).await?;
+        let mdir = self.module_dir(m, loc, module, &c.hash).await?;
+        let go_mod = m.blob(&format!("{}:{mdir}go.mod", c.hash)).await?;
         let has_go_mod = go_mod.is_some();
         // Like the go command, a go.mod may name another path, but not another major version.
         if let Some(declared) = go_mod.as_deref().and_then(gomod::modfile::module_path) {
@@ -78,31 +81,105 @@ impl Direct {
             if major != loc.path_major {
                 return Err(FetchError::not_found(format!(
                     "{module}@{query}: invalid version: go.mod has module path {declared:?} at revision {}",
-                    &commit[..12]
+                    &c.hash[..12]
                 )));
             }
         }
-        // A version asked for by its own tag is that version, even when the commit carries a
-        // higher tag too.
-        if path::is_canonical_version(query) && !gomod::pseudo::is_pseudo_version(query) {
-            let plain = query.strip_suffix("+incompatible").unwrap_or(query);
-            let tag = format!("refs/tags/{}{plain}", vcs::tag_prefix(&loc.code_dir));
-            let tagged = self.git.status(dir, &["rev-parse", "--verify", "--quiet", "--end-of-options", &tag]).await?.0;
-            let fits = if query.ends_with("+incompatible") {
+        let fits = |v: &str| {
+            if v.ends_with("+incompatible") {
                 !has_go_mod && loc.code_dir.is_empty() && loc.path_major.is_empty()
             } else {
-                path::check_path_major(query, &loc.path_major).is_ok()
-            };
-            if tagged && fits {
-                return Ok((query.to_string(), time));
+                path::check_path_major(v, &loc.path_major).is_ok()
+            }
+        };
+        if pseudo::is_pseudo_version(query) {
+            self.check_pseudo(m, loc, module, &c, query).await?;
+            if !fits(query) {
+                return Err(invalid(module, query, "the major version does not fit the module path"));
+            }
+            return Ok((query.to_string(), c));
+        }
+        let prefix = vcs::tag_prefix(&loc.code_dir);
+        // A version asked for by its own tag is that version, even when the commit carries a
+        // higher tag too.
+        if path::is_canonical_version(query) {
+            let plain = query.strip_suffix("+incompatible").unwrap_or(query);
+            if c.tags.iter().any(|t| *t == format!("{prefix}{plain}")) && fits(query) {
+                return Ok((query.to_string(), c));
             }
         }
-        let lines = |b: Vec<u8>| String::from_utf8_lossy(&b).lines().map(str::to_string).collect::<Vec<_>>();
-        let own = lines(self.git.run(dir, &["tag", "--points-at", &commit]).await?);
-        let ancestors = lines(self.git.run(dir, &["tag", "--merged", &commit]).await?);
-        let ts = crate::time::compact(time);
-        let version =
-            vcs::resolve_commit(&own, &ancestors, &loc.code_dir, &loc.path_major, has_go_mod, &ts, &commit[..12]);
-        Ok((version, time))
+        let ts = crate::time::compact(c.time);
+        let short = &c.hash[..12];
+        let (dir, major) = (&loc.code_dir, &loc.path_major);
+        let own = vcs::resolve_commit(&c.tags, &[], dir, major, has_go_mod, &ts, short);
+        if !pseudo::is_pseudo_version(&own) {
+            return Ok((own, c));
+        }
+        let ancestors =
+            m.ancestor_tags(&c.hash, &prefix, |tags| vcs::pseudo_base(tags, dir, major, has_go_mod).is_some()).await?;
+        let version = vcs::resolve_commit(&c.tags, &ancestors, dir, major, has_go_mod, &ts, short);
+        Ok((version, c))
+    }
+
+    /// Whether a pseudo-version really names `c` (Go's `validatePseudoVersion`): its revision
+    /// is the commit's 12-digit short hash, its time the commit time, and its base a tag the
+    /// commit descends from but does not carry.
+    async fn check_pseudo(
+        &self,
+        m: &Mirror,
+        loc: &Location,
+        module: &str,
+        c: &Commit,
+        version: &str,
+    ) -> Result<(), FetchError> {
+        let bad = |why: String| Err(invalid(module, version, why));
+        let (Some(rev), Some(ts)) = (pseudo::rev(version), pseudo::time(version)) else {
+            return bad("not a valid pseudo-version".into());
+        };
+        let short = &c.hash[..12];
+        if rev != short {
+            return bad(if rev.starts_with(short) {
+                format!("revision is longer than canonical (expected {short})")
+            } else if short.starts_with(rev) {
+                format!("revision is shorter than canonical (expected {short})")
+            } else {
+                format!("does not match short name of revision (expected {short})")
+            });
+        }
+        let want = crate::time::compact(c.time);
+        if ts != want {
+            return bad(format!("does not match version-control timestamp (expected {want})"));
+        }
+        let Some(base) = pseudo::base_version(version.strip_suffix("+incompatible").unwrap_or(version)) else {
+            return bad("not a valid pseudo-version".into());
+        };
+        if base.is_empty() {
+            if loc.path_major.is_empty() && semver::major(version) == "v1" {
+                return bad("major version without preceding tag must be v0, not v1".into());
+            }
+            return Ok(());
+        }
+        let prefix = vcs::tag_prefix(&loc.code_dir);
+        if let Some(t) = c.tags.iter().find(|t| t.strip_prefix(&prefix) == Some(base.as_str())) {
+            return bad(format!(
+                "tag ({t}) found on revision {rev} is already canonical, so should not be replaced with a pseudo-version derived from that tag"
+            ));
+        }
+        let refs = m.refs().await?;
+        let named = format!("refs/tags/{prefix}{base}");
+        let mut last = None;
+        for tag in refs.keys().filter(|r| r.starts_with(&named)).filter_map(|r| r.strip_prefix("refs/tags/")) {
+            let v = tag.strip_prefix(&prefix).unwrap_or(tag);
+            if semver::compare(v, &base).is_eq() {
+                last = Some(tag.to_string());
+                if m.descends_from(&c.hash, tag).await? {
+                    return Ok(());
+                }
+            }
+        }
+        match last {
+            None => bad(format!("preceding tag ({base}) not found")),
+            Some(t) => bad(format!("revision {rev} is not a descendent of preceding tag ({t})")),
+        }
     }
 }

@@ -4,11 +4,12 @@
 //! file set, plus the repository's root LICENSE for subdirectory modules. The archive and the
 //! zip live in temporary files in the scratch directory, never whole in memory.
 
+use super::mirror::Mirror;
 use super::Direct;
 use crate::source::FetchError;
 use gomod::zipcreate::{self, FileKind, TreeFile};
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn io(e: std::io::Error) -> FetchError {
     FetchError::Failed(format!("direct zip: {e}"))
@@ -45,12 +46,13 @@ impl Direct {
     /// file is already unlinked.
     pub(super) async fn zip(
         &self,
-        dir: &Path,
+        m: &Mirror,
         module: &str,
         version: &str,
         commit: &str,
         mdir: &str,
     ) -> Result<File, FetchError> {
+        let dir = &m.dir;
         let attrs = dir.join("info").join("attributes");
         if !attrs.exists() {
             std::fs::create_dir_all(dir.join("info")).map_err(io)?;
@@ -69,8 +71,8 @@ impl Direct {
         if !sub.is_empty() {
             args.push(&sub);
         }
-        self.git.run(dir, &args).await?;
-        let license = if sub.is_empty() { None } else { self.blob(dir, &format!("{commit}:LICENSE")).await? };
+        m.git().run(dir, &args).await?;
+        let license = if sub.is_empty() { None } else { m.blob(&format!("{commit}:LICENSE")).await? };
         let build = Build { archive, out, sub, module: module.to_string(), version: version.to_string(), license };
         // Reading and writing zips is blocking work.
         tokio::task::spawn_blocking(move || build.run())
