@@ -102,6 +102,8 @@ struct HttpState {
     pages: HashMap<String, String>,
     /// "METHOD host/path?query user" per request, in order.
     log: Vec<String>,
+    /// Bytes of git answers sent so far (bodies of http-backend responses).
+    sent: u64,
 }
 
 /// `git http-backend` over the repositories under a root, plus `?go-get=1` pages.
@@ -133,6 +135,11 @@ impl GitHttp {
     /// Answers `GET /<path>?go-get=1` for Host `host` with `html`; `host_path` is `host/path`.
     pub fn set_page(&self, host_path: &str, html: &str) {
         self.state.lock().unwrap().pages.insert(host_path.to_string(), html.to_string());
+    }
+
+    /// Bytes of git answers (http-backend response bodies) sent so far.
+    pub fn sent_bytes(&self) -> u64 {
+        self.state.lock().unwrap().sent
     }
 
     /// Every request so far: `METHOD host/target user`.
@@ -229,7 +236,9 @@ fn handle_git_http(conn: TcpStream, root: &Path, want: Option<&str>, state: &Mut
             }
         }
     }
-    Ok(respond(&mut w, &status, &headers, &out.stdout[end + sep..])?)
+    let body = &out.stdout[end + sep..];
+    state.lock().unwrap().sent += body.len() as u64;
+    Ok(respond(&mut w, &status, &headers, body)?)
 }
 
 /// Hands a connected socket to a child as its stdin and stdout (inetd style).

@@ -103,7 +103,9 @@ impl Mirror {
             .get_or_try_init(|| async {
                 if self.dir.join("HEAD").exists() {
                     // A mirror from before shallow fetches holds the whole history.
-                    if !self.dir.join(LISTING).exists() && !self.dir.join("shallow").exists() {
+                    let fetched =
+                        std::fs::read_dir(self.dir.join("objects/pack")).is_ok_and(|mut d| d.next().is_some());
+                    if fetched && !self.dir.join(LISTING).exists() && !self.dir.join("shallow").exists() {
                         let _ = std::fs::write(self.dir.join(COMPLETE), b"");
                     }
                 } else {
@@ -122,13 +124,17 @@ impl Mirror {
     /// The server's refs, listed at most once per freshness window. When the server cannot
     /// be reached, the last listing the mirror kept, with a warning.
     pub async fn refs(&self) -> Result<Arc<Refs>, FetchError> {
-        self.ready().await?;
         let mut listed = self.listed.lock().await;
-        if let Some((at, refs)) = listed.as_ref().filter(|(at, _)| at.elapsed() < self.fresh) {
-            let _ = at;
+        if let Some((_, refs)) = listed.as_ref().filter(|(at, _)| at.elapsed() < self.fresh) {
             return Ok(Arc::clone(refs));
         }
-        match self.git.run_env(&self.dir, &["ls-remote", "-q", "--end-of-options", "origin"], &self.auth).await {
+        // Listing needs no repository: it runs beside the mirror's creation.
+        let root = self.dir.parent().unwrap_or(&self.dir).to_path_buf();
+        let _ = std::fs::create_dir_all(&root);
+        let args = ["ls-remote", "-q", "--end-of-options", self.url.as_str()];
+        let (ready, listing) = tokio::join!(self.ready(), self.git.run_env(&root, &args, &self.auth));
+        ready?;
+        match listing {
             Ok(out) => {
                 let refs = Arc::new(parse_refs(&String::from_utf8_lossy(&out)));
                 let _ = std::fs::write(self.dir.join(LISTING), &out);
@@ -159,8 +165,8 @@ impl Mirror {
 
     /// Makes sure the mirror holds `hash`, the commit `refname` names on the server: fetched
     /// with depth 1 together with every other ref waiting, or incrementally once the mirror
-    /// has the whole history. `false` when the server would not give it that way.
-    pub async fn fetch_ref(&self, refname: &str, hash: &str) -> Result<bool, FetchError> {
+    /// has the whole history. Whether it worked, the caller sees in the mirror.
+    pub async fn fetch_ref(&self, refname: &str, hash: &str) -> Result<(), FetchError> {
         self.ready().await?;
         // HEAD is fetched by hash under a name no lookup uses, which still brings along the
         // tags that point at it (as the go command does).
@@ -169,7 +175,7 @@ impl Mirror {
         let _writing = self.writer.lock().await;
         if self.holds(&[hash.to_string()]).await?.first() == Some(&true) {
             self.wanted.lock().unwrap_or_else(|p| p.into_inner()).remove(&spec);
-            return Ok(true);
+            return Ok(());
         }
         let mut specs: Vec<String> =
             std::mem::take(&mut *self.wanted.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect();
@@ -183,7 +189,7 @@ impl Mirror {
                 let _ = self.fetch_specs(std::slice::from_ref(s), complete).await;
             }
         }
-        Ok(self.holds(&[hash.to_string()]).await?.first() == Some(&true))
+        Ok(())
     }
 
     async fn fetch_specs(&self, specs: &[String], complete: bool) -> Result<(), FetchError> {

@@ -121,11 +121,10 @@ impl Mirror {
             }
         }
         if let (Some(name), Some(h)) = (&refname, &hash) {
-            if self.fetch_ref(name, h).await? {
-                if let Some(c) = self.stat_local(h, Some(&refs)).await? {
-                    self.keep_tag(refname.as_deref(), &c).await?;
-                    return Ok(c);
-                }
+            // The fetch names the tag in the mirror too.
+            self.fetch_ref(name, h).await?;
+            if let Some(c) = self.stat_local(h, Some(&refs)).await? {
+                return Ok(c);
             }
         }
         // The last resort: every branch and tag with its history, and hope the commit is in it.
