@@ -503,8 +503,10 @@ def scenario_direct(work):
     same_mirror = list_mirrors() == mirrors
     stop(p)
     subprocess.run(["chmod", "-R", "u+w", tmp], check=False)
+    import directbig
     return {"go_direct_s": go_s, "modgate_first_zip_s": first_s, "modgate_second_zip_s": second_s,
-            "ok": status == 200 and status2 == 200 and len(body) > 0, "one_mirror": same_mirror and len(mirrors) == 1}
+            "ok": status == 200 and status2 == 200 and len(body) > 0, "one_mirror": same_mirror and len(mirrors) == 1,
+            "large": directbig.scenario(work)}
 
 
 def scenario_startup(work):
@@ -643,6 +645,9 @@ def report(r, args):
                   f"| modgate, a second version's `.zip` | {s['modgate_second_zip_s']:.2f} |", "",
                   f"First zip: {rr:.2f}× go (goal ≤ 2: {verdict(rr <= 2)}); second version from the same mirror, "
                   f"no re-clone: {verdict(s['one_mirror'])}; answers 200: {s['ok']}.", ""]
+        if "large" in s:
+            import directbig
+            lines += directbig.report(s["large"])
     if "real" in r:
         lines += real_report(r["real"])
     if "startup" in r:

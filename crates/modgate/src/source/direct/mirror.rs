@@ -206,6 +206,12 @@ impl Mirror {
         out.map(|_| ())
     }
 
+    /// Points a ref of the mirror at a commit it holds, in the writers' queue.
+    pub async fn write_ref(&self, name: &str, hash: &str) -> Result<(), FetchError> {
+        let _writing = self.writer.lock().await;
+        self.git.run(&self.dir, &["update-ref", "--end-of-options", name, hash]).await.map(|_| ())
+    }
+
     /// Whether the mirror holds the whole history: a full fetch worked and nothing since made
     /// it shallow.
     fn complete(&self) -> bool {
@@ -315,6 +321,30 @@ mod tests {
         assert_eq!(refs.get("refs/tags/v0.1.0").map(String::as_str), Some("fff"));
         assert!(!refs.contains_key("refs/pull/1/head"));
         assert_eq!(refs.len(), 4);
+    }
+
+    #[test]
+    fn idle_mirrors_go_and_used_or_held_ones_stay() {
+        let root = tempfile::tempdir().unwrap();
+        let old = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+        let mirror = |name: &str, used: std::time::SystemTime| {
+            let dir = root.path().join(name);
+            std::fs::create_dir_all(dir.join("objects")).unwrap();
+            let f = std::fs::File::create(dir.join(USED)).unwrap();
+            f.set_modified(used).unwrap();
+            dir
+        };
+        let idle = mirror("aaaaaaaaaaaaaaaaaaaaaaaa", old);
+        let held = mirror("bbbbbbbbbbbbbbbbbbbbbbbb", old);
+        let fresh = mirror("cccccccccccccccccccccccc", std::time::SystemTime::now());
+        let other = root.path().join("tmp");
+        std::fs::create_dir_all(&other).unwrap();
+        let removed = prune(root.path(), Duration::from_secs(30 * 86_400), |d| d != held);
+        assert_eq!(removed, 1);
+        assert!(!idle.exists(), "idle for 40 days, past 30: removed");
+        assert!(held.exists(), "held by a request: kept");
+        assert!(fresh.exists(), "used just now: kept");
+        assert!(other.exists(), "not a mirror: never touched");
     }
 
     #[test]

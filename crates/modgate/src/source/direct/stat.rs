@@ -144,8 +144,7 @@ impl Mirror {
         let (held, _, _) =
             self.git().status(&self.dir, &["rev-parse", "--verify", "-q", &format!("refs/tags/{tag}")]).await?;
         if !held {
-            let name = format!("refs/tags/{tag}");
-            let _ = self.git().status(&self.dir, &["update-ref", &name, &c.hash]).await?;
+            self.write_ref(&format!("refs/tags/{tag}"), &c.hash).await?;
         }
         Ok(())
     }
