@@ -291,6 +291,29 @@ fn build_repos(root: &Path) -> Vec<Case> {
         versions_to_download: vec!["v1.0.0"],
     });
 
+    // Retracted tags: the latest release's go.mod retracts v1.1.0, so neither a commit tagged
+    // only v1.1.0 nor one descending from it takes v1.1.0 as its version or base.
+    let mut r = Repo::init(&root.join("acme/retracts")).unwrap();
+    r.write("go.mod", b"module github.com/acme/retracts\n\ngo 1.21\n").unwrap();
+    r.write("r.go", b"package retracts\n").unwrap();
+    r.commit("A").unwrap();
+    r.tag("v1.0.0").unwrap();
+    r.write("r2.go", b"package retracts\n\nconst B = 1\n").unwrap();
+    let b = r.commit("B").unwrap();
+    r.tag("v1.1.0").unwrap();
+    r.git(&["checkout", "-q", "-b", "dev"]).unwrap();
+    r.write("dev.go", b"package retracts\n\nconst D = 1\n").unwrap();
+    r.commit("D").unwrap();
+    r.git(&["checkout", "-q", "main"]).unwrap();
+    r.write("go.mod", b"module github.com/acme/retracts\n\ngo 1.21\n\nretract v1.1.0 // broken\n").unwrap();
+    r.commit("C").unwrap();
+    r.tag("v1.2.0").unwrap();
+    cases.push(Case {
+        module: "github.com/acme/retracts",
+        queries: vec!["latest".into(), "dev".into(), b[..12].to_string(), "v1.1.0".into()],
+        versions_to_download: vec!["v1.1.0", "v1.2.0"],
+    });
+
     // Untagged repository: pseudo-versions only.
     let mut r = Repo::init(&root.join("acme/untagged")).unwrap();
     r.write("go.mod", b"module github.com/acme/untagged\n\ngo 1.21\n").unwrap();

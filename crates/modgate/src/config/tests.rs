@@ -64,6 +64,12 @@ fn errors_name_key_and_line() {
     let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
     assert_eq!(c.direct_repos[0].prefix, "corp.example/tools", "longest prefix first");
     assert_eq!(c.git_timeout, Duration::from_secs(120));
+    assert_eq!(c.mirror_idle, Some(Duration::from_secs(30 * 86_400)), "mirrors idle for 30 days go by default");
+    let c = load(Some(file("[direct]\nmirror_idle = \"off\"\n").path()), &Overrides::default(), &Defaults::default());
+    assert_eq!(c.unwrap().mirror_idle, None);
+    let f = file("[direct]\n\nmirror_idle = \"soon\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
+    assert!(e.contains(":3: direct.mirror_idle"), "{e}");
     let f = file("[[route]]\nmodules = \"corp.example/*\"\nsource = \"direct\"\n[[route]]\nmodules = \"evil.example\"\nsource = \"deny\"\n");
     let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
     assert_eq!(c.routes.len(), 2);

@@ -26,7 +26,7 @@ impl Direct {
     }
 
     /// The server's tags, from its refs alone.
-    async fn tags(&self, m: &Mirror) -> Result<Vec<String>, FetchError> {
+    pub(super) async fn tags(&self, m: &Mirror) -> Result<Vec<String>, FetchError> {
         let refs = m.refs().await?;
         Ok(refs.keys().filter_map(|r| r.strip_prefix("refs/tags/")).map(str::to_string).collect())
     }

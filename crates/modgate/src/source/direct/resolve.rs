@@ -111,14 +111,46 @@ impl Direct {
         let ts = crate::time::compact(c.time);
         let short = &c.hash[..12];
         let (dir, major) = (&loc.code_dir, &loc.path_major);
-        let own = vcs::resolve_commit(&c.tags, &[], dir, major, has_go_mod, &ts, short);
+        // Retracted versions are neither a commit's version nor a pseudo-version's base.
+        let retracted = self.retractions(m, loc, module).await;
+        let live = |tags: &[String]| -> Vec<String> {
+            let gone = |t: &String| {
+                vcs::tag_base(t, &prefix).is_some_and(|(v, _)| {
+                    retracted.iter().any(|(lo, hi)| semver::compare(lo, &v).is_le() && semver::compare(&v, hi).is_le())
+                })
+            };
+            tags.iter().filter(|t| !gone(t)).cloned().collect()
+        };
+        let own_tags = live(&c.tags);
+        let own = vcs::resolve_commit(&own_tags, &[], dir, major, has_go_mod, &ts, short);
         if !pseudo::is_pseudo_version(&own) {
             return Ok((own, c));
         }
-        let ancestors =
-            m.ancestor_tags(&c.hash, &prefix, |tags| vcs::pseudo_base(tags, dir, major, has_go_mod).is_some()).await?;
-        let version = vcs::resolve_commit(&c.tags, &ancestors, dir, major, has_go_mod, &ts, short);
+        let pick = |tags: &[String]| vcs::pseudo_base(&live(tags), dir, major, has_go_mod).is_some();
+        let ancestors = live(&m.ancestor_tags(&c.hash, &prefix, pick).await?);
+        let version = vcs::resolve_commit(&own_tags, &ancestors, dir, major, has_go_mod, &ts, short);
         Ok((version, c))
+    }
+
+    /// The version intervals the module's latest release retracts (Go's `retractedVersions`):
+    /// from the go.mod of the highest release among the compatible versions, else of the
+    /// highest pre-release. Nothing when that cannot be read.
+    async fn retractions(&self, m: &Mirror, loc: &Location, module: &str) -> Vec<(String, String)> {
+        let Ok(tags) = self.tags(m).await else { return Vec::new() };
+        // "Every version has a go.mod" lists the compatible versions alone.
+        let Ok(list) = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |_| Ok::<_, ()>(true)) else {
+            return Vec::new();
+        };
+        let Some(highest) = list.iter().rev().find(|v| semver::prerelease(v).is_empty()).or(list.last()) else {
+            return Vec::new();
+        };
+        let Ok(c) = m.stat(&format!("{}{highest}", vcs::tag_prefix(&loc.code_dir))).await else { return Vec::new() };
+        let Ok(mdir) = self.module_dir(m, loc, module, &c.hash).await else { return Vec::new() };
+        let Ok(Some(go_mod)) = m.blob(&format!("{}:{mdir}go.mod", c.hash)).await else { return Vec::new() };
+        match gomod::modfile::parse_lax(&go_mod) {
+            Ok(f) => f.retract.into_iter().map(|r| (r.low, r.high)).collect(),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Whether a pseudo-version really names `c` (Go's `validatePseudoVersion`): its revision
