@@ -248,3 +248,48 @@ fn servers_with_partial_history_answer_what_the_go_command_answers() {
         assert_eq!(r.status, want, "{v}: {}", r.text());
     }
 }
+
+#[test]
+fn a_server_that_goes_away_leaves_the_mirror_answering() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source(&tmp.path().join("src"));
+    let root = tmp.path().join("srv");
+    std::fs::create_dir_all(root.join("acme")).unwrap();
+    let url = format!("file://{}", src.repo.dir.display());
+    git(&root.join("acme"), &["clone", "-q", "--bare", &url, "part"]);
+    let server = GitHttp::start(&root, None).unwrap();
+    let gitconfig = redirect_config(tmp.path(), &server);
+    // Nothing is fresh for long: every answer goes back to the source.
+    let cfg = tmp.path().join("modgate.toml");
+    std::fs::write(&cfg, "upstream = \"direct\"\n[cache]\nlist_ttl = \"0s\"\nnegative_ttl = \"0s\"\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&cfg)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .env("GIT_CONFIG_GLOBAL", &gitconfig)
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    let mg = Process::start_with(cmd);
+    let base = "/github.com/acme/part/@v";
+    // A branch query: its pseudo-version needs the whole history.
+    let first = get(mg.addr, &format!("{base}/main.info"), &[]);
+    assert_eq!(first.status, 200, "{}", first.text());
+
+    // The repository goes away.
+    std::fs::rename(root.join("acme/part"), root.join("acme/gone")).unwrap();
+    let seen = server.requests().len();
+    // What the mirror holds is still answered: the list from the last listing of refs, a tag
+    // and a commit prefix never asked for before.
+    let list = get(mg.addr, &format!("{base}/list"), &[]);
+    assert_eq!(list.status, 200, "{}", list.text());
+    assert_eq!(list.text().split_whitespace().collect::<Vec<_>>(), ["v1.0.0", "v1.0.1", "v1.1.0"]);
+    let info = get(mg.addr, &format!("{base}/v1.0.1.info"), &[]);
+    assert_eq!(info.status, 200, "{}", info.text());
+    let by_hash = get(mg.addr, &format!("{base}/{}.info", &src.d[..9]), &[]);
+    assert_eq!(by_hash.status, 200, "{}", by_hash.text());
+    assert_eq!(by_hash.text(), first.text(), "the same commit, the same version");
+    assert!(server.requests().len() > seen, "the server was asked, and could not answer");
+    // A version the mirror never held is a 404 that says why.
+    let missing = get(mg.addr, &format!("{base}/v9.9.9.info"), &[]);
+    assert_eq!(missing.status, 404, "{}", missing.text());
+}

@@ -144,7 +144,10 @@ impl Mirror {
             Err(e) => match std::fs::read(self.dir.join(LISTING)) {
                 Ok(kept) => {
                     tracing::warn!(repo = %redact(&self.url), error = %e.reason(), "listing refs failed; using the last listing");
-                    Ok(Arc::new(parse_refs(&String::from_utf8_lossy(&kept))))
+                    // Asked again after the freshness window, not by every request of an outage.
+                    let refs = Arc::new(parse_refs(&String::from_utf8_lossy(&kept)));
+                    *listed = Some((Instant::now(), Arc::clone(&refs)));
+                    Ok(refs)
                 }
                 // A server that hangs is a timeout (504); one that refuses is "not here" (404).
                 Err(_) => Err(match e {
