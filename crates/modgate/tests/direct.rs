@@ -334,12 +334,7 @@ fn leak(s: String) -> &'static str {
 }
 
 fn go_env(proxy: &str, gitconfig: &Path) -> GoEnv {
-    let mut g = GoEnv::new(proxy).unwrap();
-    g.extra.push(("GIT_CONFIG_GLOBAL".into(), gitconfig.display().to_string()));
-    g.extra.push(("GIT_CONFIG_NOSYSTEM".into(), "1".into()));
-    // No GOPRIVATE/GONOPROXY: the client must really ask the proxy (GOSUMDB is off).
-    std::fs::write(g.work().join("go.mod"), "module example.com/oracle\n\ngo 1.21\n").unwrap();
-    g
+    GoEnv::with_git_config(proxy, gitconfig).unwrap()
 }
 
 /// What a go client sees for one module: versions, query answers, hashes.

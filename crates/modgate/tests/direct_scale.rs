@@ -32,11 +32,7 @@ fn modgate(data: &Path, gitconfig: &Path) -> Process {
 }
 
 fn go_env(proxy: &str, gitconfig: &Path) -> GoEnv {
-    let mut g = GoEnv::new(proxy).unwrap();
-    g.extra.push(("GIT_CONFIG_GLOBAL".into(), gitconfig.display().to_string()));
-    g.extra.push(("GIT_CONFIG_NOSYSTEM".into(), "1".into()));
-    std::fs::write(g.work().join("go.mod"), "module example.com/scale\n\ngo 1.21\n").unwrap();
-    g
+    GoEnv::with_git_config(proxy, gitconfig).unwrap()
 }
 
 /// `go list -m -json module@query`: the version and time, or `None` when the go command

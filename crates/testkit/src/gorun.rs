@@ -26,6 +26,17 @@ impl GoEnv {
         Ok(Self { dir, goproxy: goproxy.to_string(), extra: Vec::new() })
     }
 
+    /// A client for direct-mode comparisons: git reads only `gitconfig` (which points module
+    /// hosts at local servers), and a main module waits in `work()`. No GOPRIVATE/GONOPROXY, so
+    /// with a proxy the client really asks it.
+    pub fn with_git_config(goproxy: &str, gitconfig: &Path) -> Result<Self> {
+        let mut g = Self::new(goproxy)?;
+        g.extra.push(("GIT_CONFIG_GLOBAL".into(), gitconfig.display().to_string()));
+        g.extra.push(("GIT_CONFIG_NOSYSTEM".into(), "1".into()));
+        std::fs::write(g.work().join("go.mod"), "module example.com/client\n\ngo 1.21\n")?;
+        Ok(g)
+    }
+
     pub fn root(&self) -> &Path {
         self.dir.path()
     }

@@ -16,6 +16,19 @@ pub(super) struct Commit {
     pub tags: Vec<String>,
 }
 
+impl Commit {
+    /// Adds the tags the server has on the commit (a shallow fetch need not bring them along).
+    fn add_server_tags(&mut self, refs: Option<&Refs>) {
+        for (name, h) in refs.into_iter().flatten() {
+            if let Some(t) = name.strip_prefix("refs/tags/").filter(|_| *h == self.hash) {
+                self.tags.push(t.to_string());
+            }
+        }
+        self.tags.sort();
+        self.tags.dedup();
+    }
+}
+
 /// The shortest hash prefix the go command takes for a commit.
 const MIN_HASH_DIGITS: usize = 7;
 
@@ -59,14 +72,9 @@ impl Mirror {
                 }
             }
         }
-        for (name, h) in refs.into_iter().flatten() {
-            if let Some(t) = name.strip_prefix("refs/tags/").filter(|_| h == hash) {
-                tags.push(t.to_string());
-            }
-        }
-        tags.sort();
-        tags.dedup();
-        Ok(Some(Commit { hash: hash.to_string(), time, tags }))
+        let mut c = Commit { hash: hash.to_string(), time, tags };
+        c.add_server_tags(refs);
+        Ok(Some(c))
     }
 
     /// A revision — tag, branch, `HEAD`, or a hash or hash prefix of at least 7 digits — to a
@@ -77,16 +85,16 @@ impl Mirror {
             return Err(unknown(rev));
         }
         let hex = hex_rev(rev);
-        if hex {
-            if let Some(c) = self.stat_local(rev, None).await? {
-                return Ok(c);
-            }
-        }
-        // Tags are taken never to move: one the mirror holds needs no trip to the server.
-        if plain_ref_name(rev) {
-            if let Some(c) = self.stat_local(&format!("refs/tags/{rev}"), None).await? {
-                return Ok(self.stat_local(&c.hash, self.refs().await.ok().as_deref()).await?.unwrap_or(c));
-            }
+        // A commit the mirror holds, or a tag it holds (tags are taken never to move), needs no
+        // fetch; the server's tags on it are added as far as they are known.
+        let held = if hex { self.stat_local(rev, None).await? } else { None };
+        let held = match held {
+            None if plain_ref_name(rev) => self.stat_local(&format!("refs/tags/{rev}"), None).await?,
+            held => held,
+        };
+        if let Some(mut c) = held {
+            c.add_server_tags(self.refs().await.ok().as_deref());
+            return Ok(c);
         }
         let refs = self.refs().await?;
         let plain = plain_ref_name(rev);
