@@ -183,7 +183,8 @@ fn routes(cfg: &Config, http: &Arc<HttpClient>) -> Routes {
         };
         Arc::new(Direct::new(settings, Arc::clone(http)))
     });
-    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct.as_ref())) };
+    let pools: Vec<_> = cfg.pools.iter().map(|p| crate::source::pool::Pool::start(p.clone(), http)).collect();
+    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct.as_ref(), &pools)) };
     let mut routes = Routes::new(chain(&cfg.upstream));
     for r in &cfg.routes {
         let source = match &r.source {

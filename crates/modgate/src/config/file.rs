@@ -27,6 +27,39 @@ pub(super) struct FileConfig {
     pub checksum_db: Option<ChecksumDbSection>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteEntry>>,
+    #[serde(default)]
+    pub pool: Vec<Spanned<PoolEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PoolEntry {
+    pub name: String,
+    pub balance: Option<String>,
+    #[serde(default)]
+    pub members: Vec<PoolMemberEntry>,
+    pub health: Option<PoolHealthEntry>,
+    pub eject_after: Option<u32>,
+    pub eject_for: Option<String>,
+    pub slow_start: Option<String>,
+    pub retries: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PoolMemberEntry {
+    pub url: String,
+    pub weight: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PoolHealthEntry {
+    pub path: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub healthy: Option<u32>,
+    pub unhealthy: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,12 +3,12 @@
 
 use super::file::{EgressSection, FileConfig, LimitsSection, PrefetchSection, RouteEntry};
 use super::loader::{duration, fail, line_of, Loader, Origin};
-use super::{direct, security, sumdb};
+use super::{direct, security, sumdb, PoolSettings};
 use super::{
     Config, ConfigError, Defaults, Egress, Limits, LogFormat, Origins, Overrides, PrefetchConfig, RouteRule,
     RouteSource,
 };
-use gomod::proxylist::{self, ProxySpec};
+use gomod::proxylist::ProxySpec;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -35,13 +35,14 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
     let direct = parsed.direct.take().unwrap_or_default();
     let direct_repos = direct::repos(&l, &direct)?;
     let git_credentials = direct::credentials(&l, &direct)?;
-    let routes = routes(&l, &parsed.route)?;
+    let pools = super::pool::load(&l, &parsed.pool)?;
+    let routes = routes(&l, &parsed.route, &pools)?;
     let egress = egress(&l, parsed.egress.take().unwrap_or_default())?;
     let tls = security::tls(&l, &parsed.tls)?;
     let auth = security::auth(&parsed.auth);
     let origins = origins(&l, &parsed);
     let prefetch = prefetch(&l, parsed.prefetch.take().unwrap_or_default())?;
-    let basics = basics(&l, over, &parsed, defaults)?;
+    let basics = basics(&l, over, &parsed, defaults, &pools)?;
     let checksum_db = sumdb::load(&l, parsed.checksum_db.take().unwrap_or_default(), defaults)?;
     let limits = limits(&l, parsed.limits.take().unwrap_or_default())?;
     let auth = auth.map(|a| super::AuthSettings { key_rate: limits.key_rate, key_burst: limits.key_burst, ..a });
@@ -63,6 +64,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
         prefetch,
         direct_repos,
         routes,
+        pools,
         git_credentials,
         direct_insecure: direct.insecure.clone().unwrap_or_default(),
         egress,
@@ -105,7 +107,11 @@ fn origins(l: &Loader<'_>, parsed: &FileConfig) -> Origins {
     Origins(out)
 }
 
-fn routes(l: &Loader<'_>, entries: &[Spanned<RouteEntry>]) -> Result<Vec<RouteRule>, ConfigError> {
+fn routes(
+    l: &Loader<'_>,
+    entries: &[Spanned<RouteEntry>],
+    pools: &[PoolSettings],
+) -> Result<Vec<RouteRule>, ConfigError> {
     let mut out = Vec::new();
     for entry in entries {
         let e = entry.get_ref();
@@ -117,7 +123,7 @@ fn routes(l: &Loader<'_>, entries: &[Spanned<RouteEntry>]) -> Result<Vec<RouteRu
             "deny" => RouteSource::Deny,
             other => RouteSource::Chain {
                 raw: other.to_string(),
-                specs: proxylist::parse(other).map_err(|err| fail("route.source", origin(), err))?,
+                specs: super::pool::parse_list(other, pools).map_err(|err| fail("route.source", origin(), err))?,
             },
         };
         out.push(RouteRule { modules: e.modules.clone(), source, verify_checksums: e.verify_checksums });
@@ -177,7 +183,13 @@ struct Basics {
     log_format: LogFormat,
 }
 
-fn basics(l: &Loader<'_>, over: &Overrides, parsed: &FileConfig, defaults: &Defaults) -> Result<Basics, ConfigError> {
+fn basics(
+    l: &Loader<'_>,
+    over: &Overrides,
+    parsed: &FileConfig,
+    defaults: &Defaults,
+    pools: &[PoolSettings],
+) -> Result<Basics, ConfigError> {
     let (v, o) = l.pick(&over.listen, &parsed.listen, "127.0.0.1:8080");
     let listen: SocketAddr =
         v.parse().map_err(|e| fail("listen", o, format!("{v:?} is not an address like 127.0.0.1:8080 ({e})")))?;
@@ -199,7 +211,7 @@ fn basics(l: &Loader<'_>, over: &Overrides, parsed: &FileConfig, defaults: &Defa
         Origin::Default => default_origin,
     }
     .to_string();
-    let upstream = proxylist::parse(v).map_err(|e| fail("upstream", o, e))?;
+    let upstream = super::pool::parse_list(v, pools).map_err(|e| fail("upstream", o, e))?;
     let upstream_raw = v.to_string();
 
     let (v, o) = l.pick(&over.log_level, &parsed.log_level, "info");

@@ -10,6 +10,7 @@ mod direct;
 mod file;
 mod load;
 mod loader;
+mod pool;
 mod security;
 mod sumdb;
 #[cfg(test)]
@@ -17,6 +18,7 @@ mod tests;
 
 pub use direct::{GitAuth, GitCredential, RepoMapping};
 pub use load::{load, load_text};
+pub use pool::{pool_of, Balance, HealthCheck, PoolMember, PoolSettings};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
 pub use sumdb::{parse_spec, ChecksumDb, SumdbSpec};
 
@@ -72,6 +74,8 @@ pub struct Config {
     /// `[direct] mirror_idle`: git mirrors unused this long are removed (`None`: kept).
     pub mirror_idle: Option<Duration>,
     pub routes: Vec<RouteRule>,
+    /// `[[pool]]`: named groups of upstream proxies (`pool:NAME` in any list).
+    pub pools: Vec<PoolSettings>,
     pub git_credentials: Vec<GitCredential>,
     /// Direct mode: module patterns (GOINSECURE syntax) whose discovery may fall back to plain
     /// HTTP and whose repositories may use `http://` or `git://`.

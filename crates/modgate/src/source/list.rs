@@ -5,6 +5,7 @@
 use super::direct::Direct;
 use super::file::FileDir;
 use super::goproxy::GoProxy;
+use super::pool::Pool;
 use super::{Body, FetchError, SharedSource, Source};
 use crate::net::HttpClient;
 use crate::request::ModuleRequest;
@@ -46,8 +47,14 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// The chain a GOPROXY list names, sharing the HTTP client and the direct-mode source.
-    pub fn build(specs: &[ProxySpec], http: &Arc<HttpClient>, direct: Option<&Arc<Direct>>) -> Self {
+    /// The chain a GOPROXY list names, sharing the HTTP client, the direct-mode source and the
+    /// pools (`pool:NAME` entries).
+    pub fn build(
+        specs: &[ProxySpec],
+        http: &Arc<HttpClient>,
+        direct: Option<&Arc<Direct>>,
+        pools: &[Arc<Pool>],
+    ) -> Self {
         let links = specs
             .iter()
             .map(|spec| {
@@ -57,9 +64,13 @@ impl Chain {
                         Some(d) => Arc::clone(d) as SharedSource,
                         None => Arc::new(Off::new("direct mode is not configured")),
                     },
-                    Entry::Url(base) => match base.strip_prefix("file://") {
-                        Some(dir) => Arc::new(FileDir::new(dir)),
-                        None => Arc::new(GoProxy::new(base, Arc::clone(http))),
+                    Entry::Url(base) => match (base.strip_prefix("file://"), crate::config::pool_of(base)) {
+                        (Some(dir), _) => Arc::new(FileDir::new(dir)),
+                        (None, Some(name)) => match pools.iter().find(|p| p.name() == name) {
+                            Some(p) => Arc::clone(p) as SharedSource,
+                            None => Arc::new(Off::new("the pool is not configured")),
+                        },
+                        (None, None) => Arc::new(GoProxy::new(base, Arc::clone(http))),
                     },
                 };
                 let last = matches!(spec.entry, Entry::Off | Entry::Direct);

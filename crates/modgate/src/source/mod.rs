@@ -14,6 +14,7 @@ pub mod direct;
 pub mod file;
 pub mod goproxy;
 pub mod list;
+pub mod pool;
 pub mod published;
 
 pub use body::Body;

@@ -1,0 +1,100 @@
+//! Upstream pools (`[[pool]]`, `pool:NAME`): the real go command through a pool of two
+//! upstreams, one of them killed mid-run; a member answering 503 is ejected while every
+//! request is still served by the other.
+
+mod common;
+use common::*;
+use modgate::config::{self, Overrides};
+use std::path::Path;
+use std::time::Duration;
+use testkit::gorun::{parse_download_json, GoEnv};
+use testkit::upstream::{FakeUpstream, Fault};
+
+fn pool_config(dir: &Path, members: &[String], extra: &str) -> config::Config {
+    let members: Vec<String> = members.iter().map(|u| format!("{{ url = \"{u}\" }}")).collect();
+    let text = format!(
+        "upstream = \"pool:mirrors\"\n[[pool]]\nname = \"mirrors\"\nmembers = [{}]\n{extra}\n",
+        members.join(", ")
+    );
+    let path = dir.join("modgate.toml");
+    std::fs::write(&path, &text).unwrap();
+    let over = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.join("data").display().to_string()),
+        upstream: None,
+        log_level: Some("debug".into()),
+        log_format: None,
+    };
+    config::load_text(Some((&path, &text)), &over, &config::Defaults::default()).expect("pool config")
+}
+
+#[test]
+fn go_mod_download_all_survives_a_pool_member_killed_mid_run() {
+    let fx = fixture(120);
+    let second = FakeUpstream::start(fx.dir.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = pool_config(tmp.path(), &[fx.upstream.url(), second.url()], "retries = 1\neject_after = 2");
+    let mg = InProcess::start(cfg);
+
+    // The second member dies once it has served a share of the run.
+    let killer = std::thread::spawn(move || {
+        wait_until(Duration::from_secs(120), "the second member served 20 requests", || second.total() >= 20);
+        let served = second.total();
+        second.stop();
+        served
+    });
+    let go = GoEnv::new(&mg.url()).unwrap();
+    fx.graph.write_root_module(&go.work(), "example.com/root").unwrap();
+    let out = go.run(&go.work(), &["mod", "download", "-json", "all"]).unwrap();
+    let served_by_second = killer.join().unwrap();
+    let expected = fx.graph.expected_sums();
+    let mut checked = 0;
+    for d in parse_download_json(&out.stdout).unwrap() {
+        if d.path == "example.com/root" {
+            continue;
+        }
+        assert!(d.error.is_none(), "{}@{}: {:?}", d.path, d.version, d.error);
+        let (zip_h1, mod_h1) = &expected[&(d.path.clone(), d.version.clone())];
+        assert_eq!((&d.sum, &d.go_mod_sum), (zip_h1, mod_h1), "{}@{}", d.path, d.version);
+        checked += 1;
+    }
+    assert!(checked >= 100, "only {checked} modules");
+    // go.sum as the go command writes it: every line the graph's own hash.
+    go.run(&go.work(), &["mod", "download", "all"]).unwrap();
+    let sums = std::fs::read_to_string(go.work().join("go.sum")).unwrap_or_default();
+    for line in sums.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (version, is_mod) = f[1].strip_suffix("/go.mod").map_or((f[1], false), |v| (v, true));
+        let (zip_h1, mod_h1) = &expected[&(f[0].to_string(), version.to_string())];
+        assert_eq!(f[2], if is_mod { mod_h1 } else { zip_h1 }, "{line}");
+    }
+    let first = fx.upstream.total();
+    eprintln!("pool: {checked} modules; the killed member served {served_by_second}, the other {first}");
+    assert!(served_by_second >= 20 && first > served_by_second, "both members worked: {served_by_second}, {first}");
+}
+
+#[test]
+fn a_member_answering_503_is_ejected_and_nothing_fails() {
+    let fx = fixture(20);
+    let sick = FakeUpstream::start(fx.dir.path());
+    sick.fault_every(1, vec![Fault::Status(503)]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = pool_config(
+        tmp.path(),
+        &[sick.url(), fx.upstream.url()],
+        "eject_after = 2\neject_for = \"60s\"\n[prefetch]\nenabled = false",
+    );
+    let mg = InProcess::start(cfg);
+    let mut asked = 0;
+    for m in &fx.graph.modules {
+        for v in &m.versions {
+            let r = get(mg.addr, &obj_path(&m.path, &v.version, ".info"), &[]);
+            assert_eq!(r.status, 200, "{}@{}: {}", m.path, v.version, r.text());
+            asked += 1;
+        }
+    }
+    assert!(asked >= 20);
+    // Requests come one at a time (no prefetch): two failures in a row eject it, and it is not
+    // asked again within the minute.
+    assert_eq!(sick.total(), 2, "the sick member was asked {} times", sick.total());
+}
