@@ -9,6 +9,7 @@ use crate::proxy::{ChecksumHook, Hooks, ModuleService, NoChecksums, Parts, Route
 use crate::rt::FillRuntime;
 use crate::source::direct::{Direct, DirectSettings};
 use crate::source::list::Chain;
+use crate::source::pool::Pool;
 use crate::source::SharedSource;
 use crate::store::local::LocalObjects;
 use crate::store::local_meta::LocalMeta;
@@ -34,6 +35,8 @@ pub struct App {
     /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
     pub auth: Option<Arc<Auth>>,
     pub summary: Summary,
+    /// The upstream pools the routes use (their members' health is shown in the admin status).
+    pub pools: Vec<Arc<Pool>>,
     /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
     #[cfg(debug_assertions)]
     parses: std::sync::atomic::AtomicU64,
@@ -47,6 +50,7 @@ impl App {
             sumdb: None,
             auth,
             summary,
+            pools: Vec::new(),
             #[cfg(debug_assertions)]
             parses: Default::default(),
         }
@@ -60,7 +64,8 @@ impl App {
         let fill_rt = FillRuntime::start().context("starting the fill runtime")?;
         let http =
             Arc::new(HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout, fill_rt.spawner()));
-        let routes = routes(cfg, &http);
+        let pools: Vec<_> = cfg.pools.iter().map(|p| Pool::start(p.clone(), &http)).collect();
+        let routes = routes(cfg, &http, &pools);
         let objects: Arc<dyn ObjectStore> = Arc::new(objects);
         let meta: Arc<dyn MetaStore> = Arc::new(meta);
         let auth = match &cfg.auth {
@@ -79,6 +84,7 @@ impl App {
         let parts = Parts { objects, meta, routes, checksums, fill_rt: Some(fill_rt), settings };
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
+        app.pools = pools;
         Ok(app)
     }
 
@@ -167,7 +173,7 @@ fn uses_direct(specs: &[ProxySpec]) -> bool {
 
 /// The route table: each `[[route]]` with its own list, the default list for the rest, all
 /// sharing one HTTP client and (when any list names `direct`) one direct-mode source.
-fn routes(cfg: &Config, http: &Arc<HttpClient>) -> Routes {
+fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>]) -> Routes {
     let any_direct = uses_direct(&cfg.upstream)
         || cfg.routes.iter().any(|r| matches!(&r.source, RouteSource::Chain { specs, .. } if uses_direct(specs)));
     let direct = any_direct.then(|| {
@@ -183,8 +189,7 @@ fn routes(cfg: &Config, http: &Arc<HttpClient>) -> Routes {
         };
         Arc::new(Direct::new(settings, Arc::clone(http)))
     });
-    let pools: Vec<_> = cfg.pools.iter().map(|p| crate::source::pool::Pool::start(p.clone(), http)).collect();
-    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct.as_ref(), &pools)) };
+    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct.as_ref(), pools)) };
     let mut routes = Routes::new(chain(&cfg.upstream));
     for r in &cfg.routes {
         let source = match &r.source {

@@ -79,16 +79,18 @@ fn a_member_answering_503_is_ejected_and_nothing_fails() {
     let sick = FakeUpstream::start(fx.dir.path());
     sick.fault_every(1, vec![Fault::Status(503)]);
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = pool_config(
+    let mut cfg = pool_config(
         tmp.path(),
         &[sick.url(), fx.upstream.url()],
         "eject_after = 2\neject_for = \"60s\"\n[prefetch]\nenabled = false",
     );
+    let keys = with_auth(&mut cfg, tmp.path(), "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"ops\"]\n");
+    let ops = format!("Bearer {}", new_key(&keys, "oncall", "ops"));
     let mg = InProcess::start(cfg);
     let mut asked = 0;
     for m in &fx.graph.modules {
         for v in &m.versions {
-            let r = get(mg.addr, &obj_path(&m.path, &v.version, ".info"), &[]);
+            let r = get(mg.addr, &obj_path(&m.path, &v.version, ".info"), &[("Authorization", &ops)]);
             assert_eq!(r.status, 200, "{}@{}: {}", m.path, v.version, r.text());
             asked += 1;
         }
@@ -97,4 +99,46 @@ fn a_member_answering_503_is_ejected_and_nothing_fails() {
     // Requests come one at a time (no prefetch): two failures in a row eject it, and it is not
     // asked again within the minute.
     assert_eq!(sick.total(), 2, "the sick member was asked {} times", sick.total());
+    // The admin status shows each member's health.
+    let status = get(mg.addr, "/-/admin/status", &[("Authorization", &ops)]);
+    assert_eq!(status.status, 200, "{}", status.text());
+    let v: serde_json::Value = serde_json::from_str(&status.text()).unwrap();
+    let members = &v["pools"][0]["members"];
+    assert_eq!(v["pools"][0]["name"], "mirrors");
+    assert_eq!(members[0]["url"], sick.url().as_str());
+    assert_eq!(members[0]["healthy"], false);
+    assert_eq!(members[1]["healthy"], true);
+}
+
+#[test]
+fn active_checks_take_a_member_out_and_bring_it_back() {
+    let fx = fixture(10);
+    let flaky = FakeUpstream::start(fx.dir.path());
+    flaky.fault("/health-check", Fault::Status(503));
+    let tmp = tempfile::tempdir().unwrap();
+    let health =
+        "[pool.health]\npath = \"/health-check\"\ninterval = \"100ms\"\ntimeout = \"1s\"\nhealthy = 2\nunhealthy = 2\n";
+    let extra = format!("slow_start = \"0s\"\n{health}[prefetch]\nenabled = false");
+    let mut cfg = pool_config(tmp.path(), &[flaky.url(), fx.upstream.url()], &extra);
+    let keys = with_auth(&mut cfg, tmp.path(), "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"ops\"]\n");
+    let ops = format!("Bearer {}", new_key(&keys, "oncall", "ops"));
+    let mg = InProcess::start(cfg);
+    let healthy = |i: usize| {
+        let status = get(mg.addr, "/-/admin/status", &[("Authorization", &ops)]);
+        let v: serde_json::Value = serde_json::from_str(&status.text()).unwrap();
+        v["pools"][0]["members"][i]["healthy"] == true
+    };
+    wait_until(Duration::from_secs(10), "the failing member taken out", || !healthy(0));
+    assert!(healthy(1));
+    // While it is out, module requests go to the other member only.
+    let before = flaky.total() - flaky.count("/health-check");
+    for m in &fx.graph.modules {
+        let v = &m.versions[0];
+        let r = get(mg.addr, &obj_path(&m.path, &v.version, ".info"), &[("Authorization", &ops)]);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(flaky.total() - flaky.count("/health-check"), before, "no module request reached it");
+    // Its checks pass again: it comes back.
+    flaky.clear_faults();
+    wait_until(Duration::from_secs(10), "the member back", || healthy(0));
 }

@@ -24,6 +24,13 @@ fn status(app: &App) -> Response {
         "upstream": app.summary.upstream,
         "routes": app.summary.routes,
         "auth": true,
+        "pools": app.pools.iter().map(|p| serde_json::json!({
+            "name": p.name(),
+            "members": p.health().into_iter().map(|(url, up)| serde_json::json!({
+                "url": crate::net::redact(&url),
+                "healthy": up,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
         // Tasks alive in the runtime: fills, prefetch, connections (a leak shows here first).
         "tasks": tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).ok(),
     });
