@@ -650,6 +650,9 @@ def report(r, args):
             lines += directbig.report(s["large"])
     if "real" in r:
         lines += real_report(r["real"])
+    if "pool" in r:
+        import poolbench
+        lines += poolbench.report(r["pool"])
     if "startup" in r:
         s = r["startup"]
         lines += ["## 6. Startup and idle", "",
@@ -697,7 +700,7 @@ def scenario_real(work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,real,startup")
+    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,real,pool,startup")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -719,6 +722,9 @@ def main():
             results["direct"] = scenario_direct(work)
         if "real" in only:
             results["real"] = scenario_real(work)
+        if "pool" in only:
+            import poolbench
+            results["pool"] = poolbench.scenario(work)
         if "startup" in only:
             results["startup"] = scenario_startup(work)
     finally:
