@@ -142,3 +142,22 @@ fn active_checks_take_a_member_out_and_bring_it_back() {
     flaky.clear_faults();
     wait_until(Duration::from_secs(10), "the member back", || healthy(0));
 }
+
+#[test]
+fn a_member_slower_than_the_pool_timeout_is_passed_over() {
+    let fx = fixture(10);
+    let slow = FakeUpstream::start(fx.dir.path());
+    slow.set_latency(Duration::from_secs(5));
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "timeout = \"300ms\"\nretries = 1\neject_after = 1\neject_for = \"60s\"\n[prefetch]\nenabled = false";
+    let mg = InProcess::start(pool_config(tmp.path(), &[slow.url(), fx.upstream.url()], extra));
+    let start = std::time::Instant::now();
+    for m in &fx.graph.modules {
+        let r = get(mg.addr, &obj_path(&m.path, &m.versions[0].version, ".info"), &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // One request waited out the timeout, which ejected the slow member; the rest went by it.
+    let took = start.elapsed();
+    assert_eq!(slow.total(), 1, "the slow member was asked {} times", slow.total());
+    assert!(took < Duration::from_secs(4), "no request waited for the slow member: {took:?}");
+}

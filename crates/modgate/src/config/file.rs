@@ -43,6 +43,7 @@ pub(super) struct PoolEntry {
     pub eject_for: Option<String>,
     pub slow_start: Option<String>,
     pub retries: Option<u32>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +51,7 @@ pub(super) struct PoolEntry {
 pub(super) struct PoolMemberEntry {
     pub url: String,
     pub weight: Option<u32>,
+    pub max_in_flight: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -26,6 +26,9 @@ pub enum Balance {
 pub struct PoolMember {
     pub url: String,
     pub weight: u32,
+    /// Requests the member may have in flight at once (`None`: no limit); a member at its
+    /// limit is skipped like one that is out.
+    pub max_in_flight: Option<u32>,
 }
 
 /// Active checks: `GET <member><path>` every `interval`; an answer below 500 within `timeout`
@@ -55,6 +58,9 @@ pub struct PoolSettings {
     pub slow_start: Duration,
     /// Other members a failed idempotent request may be tried on.
     pub retries: u32,
+    /// Longest a member may take to start answering before the request moves on (`None`: the
+    /// upstream timeout).
+    pub timeout: Option<Duration>,
 }
 
 const SUFFIX: &str = ".pool.modgate.invalid";
@@ -142,7 +148,14 @@ pub(super) fn load(l: &Loader<'_>, entries: &[Spanned<PoolEntry>]) -> Result<Vec
             if m.weight == Some(0) {
                 return Err(fail("pool.members.weight", origin(), "a weight is at least 1"));
             }
-            members.push(PoolMember { url: url.to_string(), weight: m.weight.unwrap_or(1) });
+            if m.max_in_flight == Some(0) {
+                return Err(fail("pool.members.max_in_flight", origin(), "a limit is at least 1"));
+            }
+            members.push(PoolMember {
+                url: url.to_string(),
+                weight: m.weight.unwrap_or(1),
+                max_in_flight: m.max_in_flight,
+            });
         }
         let dur =
             |key: &str, v: &Option<String>, default: &str| duration(key, (v.as_deref().unwrap_or(default), origin()));
@@ -165,6 +178,10 @@ pub(super) fn load(l: &Loader<'_>, entries: &[Spanned<PoolEntry>]) -> Result<Vec
             eject_for: dur("pool.eject_for", &e.eject_for, "10s")?,
             slow_start: dur("pool.slow_start", &e.slow_start, "10s")?,
             retries: e.retries.unwrap_or(2),
+            timeout: match &e.timeout {
+                None => None,
+                Some(_) => Some(dur("pool.timeout", &e.timeout, "30s")?),
+            },
         });
     }
     Ok(out)
@@ -178,12 +195,13 @@ mod tests {
         PoolSettings {
             name: name.into(),
             balance: Balance::RoundRobin,
-            members: vec![PoolMember { url: "http://a".into(), weight: 1 }],
+            members: vec![PoolMember { url: "http://a".into(), weight: 1, max_in_flight: None }],
             health: None,
             eject_after: 3,
             eject_for: Duration::from_secs(10),
             slow_start: Duration::from_secs(10),
             retries: 2,
+            timeout: None,
         }
     }
 

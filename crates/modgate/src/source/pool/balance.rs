@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct MemberState {
     pub weight: u32,
+    pub max_in_flight: Option<u32>,
     pub in_flight: AtomicU32,
     /// Latency EWMA in microseconds (0 until the first answer).
     pub ewma_us: AtomicU64,
@@ -28,9 +29,10 @@ pub struct MemberState {
 }
 
 impl MemberState {
-    pub fn new(weight: u32) -> Self {
+    pub fn new(weight: u32, max_in_flight: Option<u32>) -> Self {
         Self {
             weight: weight.max(1),
+            max_in_flight,
             in_flight: AtomicU32::new(0),
             ewma_us: AtomicU64::new(0),
             fails_in_row: AtomicU32::new(0),
@@ -45,7 +47,8 @@ impl MemberState {
     /// Whether requests may go to the member now.
     pub fn available(&self, now: Instant) -> bool {
         let ejected = self.out_until.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| now < t);
-        !ejected && self.check_ok.load(Ordering::Relaxed)
+        let full = self.max_in_flight.is_some_and(|max| self.in_flight.load(Ordering::Relaxed) >= max);
+        !ejected && !full && self.check_ok.load(Ordering::Relaxed)
     }
 
     /// The weight to use now: ramping up from a tenth to the full weight over `slow_start`
@@ -166,7 +169,7 @@ mod tests {
     use super::*;
 
     fn members(weights: &[u32]) -> Vec<MemberState> {
-        weights.iter().map(|&w| MemberState::new(w)).collect()
+        weights.iter().map(|&w| MemberState::new(w, None)).collect()
     }
 
     fn counts(b: &Balancer, m: &[MemberState], n: usize) -> Vec<usize> {
@@ -249,8 +252,18 @@ mod tests {
     }
 
     #[test]
+    fn a_member_at_its_limit_is_skipped() {
+        let m = vec![MemberState::new(1, Some(2)), MemberState::new(1, None)];
+        let b = Balancer::new(Balance::RoundRobin, Duration::ZERO, 2);
+        m[0].in_flight.store(2, Ordering::Relaxed);
+        assert_eq!(counts(&b, &m, 10), [0, 10]);
+        m[0].in_flight.store(1, Ordering::Relaxed);
+        assert_eq!(counts(&b, &m, 10), [5, 5]);
+    }
+
+    #[test]
     fn a_returning_member_ramps_up() {
-        let m = MemberState::new(10);
+        let m = MemberState::new(10, None);
         let now = Instant::now();
         *m.back_since.lock().unwrap() = Some(now);
         let slow = Duration::from_secs(10);

@@ -47,7 +47,7 @@ impl Pool {
             .iter()
             .map(|m| Member { url: m.url.clone(), source: GoProxy::new(&m.url, Arc::clone(http)) })
             .collect();
-        let states = settings.members.iter().map(|m| MemberState::new(m.weight)).collect();
+        let states = settings.members.iter().map(|m| MemberState::new(m.weight, m.max_in_flight)).collect();
         let balancer = Balancer::new(settings.balance, settings.slow_start, settings.members.len());
         let pool = Arc::new(Self { settings, members, states, balancer, budget: Mutex::new(BUDGET_CAP) });
         if pool.settings.health.is_some() {
@@ -116,7 +116,13 @@ impl Source for Pool {
             let state = &self.states[i];
             state.in_flight.fetch_add(1, Ordering::Relaxed);
             let start = Instant::now();
-            let answer = self.members[i].source.fetch(req).await;
+            let fetch = self.members[i].source.fetch(req);
+            let answer = match self.settings.timeout {
+                Some(limit) => tokio::time::timeout(limit, fetch).await.unwrap_or_else(|_| {
+                    Err(FetchError::Timeout(format!("pool {}: no answer within {limit:?}", self.settings.name)))
+                }),
+                None => fetch.await,
+            };
             state.in_flight.fetch_sub(1, Ordering::Relaxed);
             match answer {
                 Err(e @ (FetchError::Failed(_) | FetchError::Timeout(_))) => {
