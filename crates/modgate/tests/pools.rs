@@ -161,3 +161,27 @@ fn a_member_slower_than_the_pool_timeout_is_passed_over() {
     assert_eq!(slow.total(), 1, "the slow member was asked {} times", slow.total());
     assert!(took < Duration::from_secs(4), "no request waited for the slow member: {took:?}");
 }
+
+#[test]
+fn a_zip_cut_off_by_one_member_is_finished_by_another() {
+    let fx = fixture(10);
+    let cutting = FakeUpstream::start(fx.dir.path());
+    cutting.fault(".zip", Fault::Truncate(100));
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "eject_after = 100\n[prefetch]\nenabled = false";
+    let mg = InProcess::start(pool_config(tmp.path(), &[cutting.url(), fx.upstream.url()], extra));
+    let expected = fx.graph.expected_sums();
+    let mut zips = 0;
+    for m in &fx.graph.modules {
+        for v in &m.versions {
+            let r = get(mg.addr, &obj_path(&m.path, &v.version, ".zip"), &[]);
+            assert_eq!(r.status, 200, "{}@{}: {}", m.path, v.version, r.text());
+            let h1 = gomod::dirhash::hash_zip(std::io::Cursor::new(&r.body)).unwrap();
+            assert_eq!(h1, expected[&(m.path.clone(), v.version.clone())].0, "{}@{}", m.path, v.version);
+            zips += 1;
+        }
+    }
+    let cut = cutting.count_suffix(".zip");
+    eprintln!("{zips} zips, {cut} of them cut off after 100 bytes and finished by the other member");
+    assert!(cut >= 3, "round robin sent the cutting member some zips: {cut}");
+}

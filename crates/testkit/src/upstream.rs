@@ -187,7 +187,8 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("/").to_string();
-        // Skip headers.
+        // Headers: only `Range: bytes=N-` is read.
+        let mut range_from: Option<usize> = None;
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).await? == 0 {
@@ -195,6 +196,11 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
             }
             if h == "\r\n" || h == "\n" {
                 break;
+            }
+            if let Some((name, value)) = h.split_once(':') {
+                if name.eq_ignore_ascii_case("range") {
+                    range_from = value.trim().strip_prefix("bytes=").and_then(|v| v.strip_suffix('-')?.parse().ok());
+                }
             }
         }
         let path = decode(target.split('?').next().unwrap_or("/"));
@@ -262,6 +268,20 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                     w.flush().await?;
                     tokio::time::sleep(every).await;
                 }
+            }
+            (None, Some(data)) if range_from.is_some_and(|f| f < data.len()) => {
+                // The rest of the file from the asked offset.
+                let from = range_from.unwrap_or_default();
+                let head = format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Type: {}\r\nContent-Range: bytes {from}-{}/{}\r\nContent-Length: {}\r\n\r\n",
+                    content_type(&path),
+                    data.len() - 1,
+                    data.len(),
+                    data.len() - from
+                );
+                w.write_all(head.as_bytes()).await?;
+                w.write_all(&data[from..]).await?;
+                w.flush().await?;
             }
             (_, Some(data)) if data.len() > 64 * 1024 && !head_only => {
                 // Large bodies: the head alone, then the body, timestamped as it starts to leave.

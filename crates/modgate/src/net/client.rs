@@ -59,11 +59,17 @@ impl HttpClient {
     /// https to http, and credentials in the URL sent only to the host they were written for.
     /// Every status other than a redirect is returned to the caller.
     pub async fn get(&self, url: &str) -> Result<Answer, NetError> {
+        self.get_from(url, None).await
+    }
+
+    /// [`HttpClient::get`] of the bytes from offset `from` on (`Range: bytes=<from>-`), when
+    /// given.
+    pub async fn get_from(&self, url: &str, from: Option<u64>) -> Result<Answer, NetError> {
         let mut url = url.to_string();
         let first_authority = authority_of(&url).to_string();
         for _ in 0..=MAX_REDIRECTS {
             let origin = redact(&url);
-            let resp = self.get_once(&url, &origin, authority_of(&url) == first_authority).await?;
+            let resp = self.get_once(&url, &origin, authority_of(&url) == first_authority, from).await?;
             let status = resp.status().as_u16();
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 return Ok(Answer { url: origin, response: resp });
@@ -91,9 +97,13 @@ impl HttpClient {
         url: &str,
         origin: &str,
         own_host: bool,
+        from: Option<u64>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, NetError> {
         let uri: hyper::Uri = url.parse().map_err(|e| NetError::Failed(format!("{origin}: bad URL: {e}")))?;
         let mut req = hyper::Request::get(strip_userinfo(&uri)).header("user-agent", USER_AGENT);
+        if let Some(from) = from {
+            req = req.header("range", format!("bytes={from}-"));
+        }
         if let Some(auth) = basic_auth(&uri).filter(|_| own_host) {
             req = req.header("authorization", auth);
         }

@@ -48,6 +48,11 @@ impl Body {
         Self::from_stream(chunks, None)
     }
 
+    /// The chunks, for a body built over this one.
+    pub fn into_chunks(self) -> BoxStream<'static, Result<Bytes, FetchError>> {
+        self.chunks
+    }
+
     /// The body's length, when the source announced it.
     pub fn len_hint(&self) -> Option<u64> {
         self.len

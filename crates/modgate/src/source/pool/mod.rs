@@ -9,6 +9,7 @@
 //! cannot multiply its own load. A 404/410 or a policy refusal is an answer, never retried.
 
 mod balance;
+mod resume;
 
 use super::goproxy::GoProxy;
 use super::{Body, FetchError, Source};
@@ -31,12 +32,18 @@ struct Member {
     source: GoProxy,
 }
 
+/// Whether a request asks for a zip (the one body worth resuming).
+fn is_zip(req: &ModuleRequest) -> bool {
+    req.endpoint == crate::request::Endpoint::Zip
+}
+
 pub struct Pool {
     settings: PoolSettings,
     members: Vec<Member>,
     states: Vec<MemberState>,
     balancer: Balancer,
     budget: Mutex<f64>,
+    http: Arc<HttpClient>,
 }
 
 impl Pool {
@@ -49,7 +56,8 @@ impl Pool {
             .collect();
         let states = settings.members.iter().map(|m| MemberState::new(m.weight, m.max_in_flight)).collect();
         let balancer = Balancer::new(settings.balance, settings.slow_start, settings.members.len());
-        let pool = Arc::new(Self { settings, members, states, balancer, budget: Mutex::new(BUDGET_CAP) });
+        let budget = Mutex::new(BUDGET_CAP);
+        let pool = Arc::new(Self { settings, members, states, balancer, budget, http: Arc::clone(http) });
         if pool.settings.health.is_some() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(check_forever(Arc::downgrade(&pool), Arc::clone(http)));
@@ -133,6 +141,15 @@ impl Source for Pool {
                         return Err(e);
                     }
                     tracing::debug!(pool = %self.settings.name, error = %e.reason(), "pool member failed; trying another");
+                }
+                Ok(body) if is_zip(req) && self.members.len() > 1 => {
+                    self.succeeded(i, start.elapsed());
+                    let Some(len) = body.len_hint() else { return Ok(body) };
+                    let others = (0..self.members.len())
+                        .filter(|&j| j != i)
+                        .map(|j| format!("{}/{}", self.members[j].url, req.rel()))
+                        .collect();
+                    return Ok(resume::resuming(body, len, others, Arc::clone(&self.http)));
                 }
                 other => {
                     self.succeeded(i, start.elapsed());
