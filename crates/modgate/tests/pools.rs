@@ -28,6 +28,13 @@ fn pool_config(dir: &Path, members: &[String], extra: &str) -> config::Config {
     config::load_text(Some((&path, &text)), &over, &config::Defaults::default()).expect("pool config")
 }
 
+/// `[auth]` with one group, `ops`, that may read everything and is the admin group; the
+/// Authorization header of a key in it.
+fn admin_key(cfg: &mut config::Config, dir: &Path) -> String {
+    let keys = with_auth(cfg, dir, "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"ops\"]\n");
+    format!("Bearer {}", new_key(&keys, "oncall", "ops"))
+}
+
 #[test]
 fn go_mod_download_all_survives_a_pool_member_killed_mid_run() {
     let fx = fixture(120);
@@ -84,8 +91,7 @@ fn a_member_answering_503_is_ejected_and_nothing_fails() {
         &[sick.url(), fx.upstream.url()],
         "eject_after = 2\neject_for = \"60s\"\n[prefetch]\nenabled = false",
     );
-    let keys = with_auth(&mut cfg, tmp.path(), "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"ops\"]\n");
-    let ops = format!("Bearer {}", new_key(&keys, "oncall", "ops"));
+    let ops = admin_key(&mut cfg, tmp.path());
     let mg = InProcess::start(cfg);
     let mut asked = 0;
     for m in &fx.graph.modules {
@@ -120,8 +126,7 @@ fn active_checks_take_a_member_out_and_bring_it_back() {
         "[pool.health]\npath = \"/health-check\"\ninterval = \"100ms\"\ntimeout = \"1s\"\nhealthy = 2\nunhealthy = 2\n";
     let extra = format!("slow_start = \"0s\"\n{health}[prefetch]\nenabled = false");
     let mut cfg = pool_config(tmp.path(), &[flaky.url(), fx.upstream.url()], &extra);
-    let keys = with_auth(&mut cfg, tmp.path(), "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"ops\"]\n");
-    let ops = format!("Bearer {}", new_key(&keys, "oncall", "ops"));
+    let ops = admin_key(&mut cfg, tmp.path());
     let mg = InProcess::start(cfg);
     let healthy = |i: usize| {
         let status = get(mg.addr, "/-/admin/status", &[("Authorization", &ops)]);

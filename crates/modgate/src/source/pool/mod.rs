@@ -32,6 +32,23 @@ struct Member {
     source: GoProxy,
 }
 
+/// One request counted in a member's `in_flight` until dropped, however the request ends
+/// (an answer, an error, or its task going away).
+struct InFlight<'a>(&'a MemberState);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a MemberState) -> Self {
+        state.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Whether a request asks for a zip (the one body worth resuming).
 fn is_zip(req: &ModuleRequest) -> bool {
     req.endpoint == crate::request::Endpoint::Zip
@@ -121,8 +138,7 @@ impl Source for Pool {
             let Some(i) = self.balancer.pick(&self.states, &tried, Instant::now()) else {
                 return Err(FetchError::Failed(format!("pool {}: no member left to try", self.settings.name)));
             };
-            let state = &self.states[i];
-            state.in_flight.fetch_add(1, Ordering::Relaxed);
+            let in_flight = InFlight::enter(&self.states[i]);
             let start = Instant::now();
             let fetch = self.members[i].source.fetch(req);
             let answer = match self.settings.timeout {
@@ -131,7 +147,7 @@ impl Source for Pool {
                 }),
                 None => fetch.await,
             };
-            state.in_flight.fetch_sub(1, Ordering::Relaxed);
+            drop(in_flight);
             match answer {
                 Err(e @ (FetchError::Failed(_) | FetchError::Timeout(_))) => {
                     self.failed(i);
@@ -198,5 +214,22 @@ async fn check_forever(pool: Weak<Pool>, http: Arc<HttpClient>) {
         let interval = h.interval;
         drop(p);
         tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_leaves_in_flight_however_it_ends() {
+        let s = MemberState::new(1, Some(1));
+        let guard = InFlight::enter(&s);
+        assert_eq!(s.in_flight.load(Ordering::Relaxed), 1);
+        assert!(!s.available(Instant::now()), "at its limit");
+        // A request whose task goes away drops its guard like one that ends.
+        drop(guard);
+        assert_eq!(s.in_flight.load(Ordering::Relaxed), 0);
+        assert!(s.available(Instant::now()));
     }
 }
