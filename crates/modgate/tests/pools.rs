@@ -190,3 +190,72 @@ fn a_zip_cut_off_by_one_member_is_finished_by_another() {
     eprintln!("{zips} zips, {cut} of them cut off after 100 bytes and finished by the other member");
     assert!(cut >= 3, "round robin sent the cutting member some zips: {cut}");
 }
+
+/// Eight clients asking for every `.info` of a 120-module graph at once through a pool of a
+/// fast member and one with ten times its latency: the share of requests the slow one got.
+fn slow_share(balance: &str) -> f64 {
+    let fx = fixture(120);
+    let slow = FakeUpstream::start(fx.dir.path());
+    fx.upstream.set_latency(Duration::from_millis(4));
+    slow.set_latency(Duration::from_millis(40));
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = format!("balance = \"{balance}\"\n[prefetch]\nenabled = false");
+    let mg = InProcess::start(pool_config(tmp.path(), &[slow.url(), fx.upstream.url()], &extra));
+    let paths: Vec<String> = fx
+        .graph
+        .modules
+        .iter()
+        .flat_map(|m| m.versions.iter().map(|v| obj_path(&m.path, &v.version, ".info")))
+        .collect();
+    let addr = mg.addr;
+    let clients: Vec<_> = paths
+        .chunks(paths.len().div_ceil(8))
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            std::thread::spawn(move || {
+                for p in chunk {
+                    assert_eq!(get(addr, &p, &[]).status, 200, "{p}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let (s, f) = (slow.total() as f64, fx.upstream.total() as f64);
+    eprintln!("{balance}: slow member {s}, fast member {f} of {} requests", paths.len());
+    s / (s + f)
+}
+
+#[test]
+fn least_conn_and_p2c_spare_a_member_ten_times_slower() {
+    // Round robin would give it half. Least connections: the slow member holds its requests
+    // ten times longer, so it is the busier one most of the time: at most a third.
+    let lc = slow_share("least_conn");
+    assert!(lc <= 1.0 / 3.0, "least_conn gave the slow member {:.0}%", lc * 100.0);
+    // p2c weighs the latency EWMA too: at most a sixth.
+    let p2c = slow_share("p2c");
+    assert!(p2c <= 1.0 / 6.0, "p2c gave the slow member {:.0}%", p2c * 100.0);
+}
+
+#[test]
+fn a_member_that_keeps_breaking_off_zips_is_ejected() {
+    let fx = fixture(10);
+    let cutting = FakeUpstream::start(fx.dir.path());
+    cutting.fault(".zip", Fault::Truncate(100));
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "eject_after = 2\neject_for = \"60s\"\n[prefetch]\nenabled = false";
+    let mg = InProcess::start(pool_config(tmp.path(), &[cutting.url(), fx.upstream.url()], extra));
+    let versions: Vec<(String, String)> =
+        fx.graph.modules.iter().flat_map(|m| m.versions.iter().map(|v| (m.path.clone(), v.version.clone()))).collect();
+    // go.mod files first (the cutting member serves those whole), then the zips alone.
+    for (m, v) in &versions {
+        assert_eq!(get(mg.addr, &obj_path(m, v, ".mod"), &[]).status, 200);
+    }
+    for (m, v) in &versions {
+        let r = get(mg.addr, &obj_path(m, v, ".zip"), &[]);
+        assert_eq!(r.status, 200, "{m}@{v}: {}", r.text());
+    }
+    // Two bodies broken off in a row count as two failures: ejected, it gets no more zips.
+    assert_eq!(cutting.count_suffix(".zip"), 2, "zips asked of the cutting member");
+}

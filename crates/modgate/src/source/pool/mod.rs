@@ -61,6 +61,8 @@ pub struct Pool {
     balancer: Balancer,
     budget: Mutex<f64>,
     http: Arc<HttpClient>,
+    /// The pool itself, for bodies that report a member breaking off after `fetch` returned.
+    me: Weak<Pool>,
 }
 
 impl Pool {
@@ -74,7 +76,9 @@ impl Pool {
         let states = settings.members.iter().map(|m| MemberState::new(m.weight, m.max_in_flight)).collect();
         let balancer = Balancer::new(settings.balance, settings.slow_start, settings.members.len());
         let budget = Mutex::new(BUDGET_CAP);
-        let pool = Arc::new(Self { settings, members, states, balancer, budget, http: Arc::clone(http) });
+        let http_ = Arc::clone(http);
+        let pool =
+            Arc::new_cyclic(|me| Self { settings, members, states, balancer, budget, http: http_, me: me.clone() });
         if pool.settings.health.is_some() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(check_forever(Arc::downgrade(&pool), Arc::clone(http)));
@@ -104,8 +108,13 @@ impl Pool {
     }
 
     fn succeeded(&self, i: usize, took: Duration) {
+        self.states[i].observe(took);
+        self.whole(i);
+    }
+
+    /// An answer ended whole: the failures in a row start again.
+    fn whole(&self, i: usize) {
         let s = &self.states[i];
-        s.observe(took);
         s.fails_in_row.store(0, Ordering::Relaxed);
         s.ejections.store(0, Ordering::Relaxed);
     }
@@ -159,13 +168,24 @@ impl Source for Pool {
                     tracing::debug!(pool = %self.settings.name, error = %e.reason(), "pool member failed; trying another");
                 }
                 Ok(body) if is_zip(req) && self.members.len() > 1 => {
-                    self.succeeded(i, start.elapsed());
-                    let Some(len) = body.len_hint() else { return Ok(body) };
+                    let Some(len) = body.len_hint() else {
+                        self.succeeded(i, start.elapsed());
+                        return Ok(body);
+                    };
+                    // Whether the member succeeded is known when its body has ended.
+                    self.states[i].observe(start.elapsed());
                     let others = (0..self.members.len())
                         .filter(|&j| j != i)
                         .map(|j| format!("{}/{}", self.members[j].url, req.rel()))
                         .collect();
-                    return Ok(resume::resuming(body, len, others, Arc::clone(&self.http)));
+                    // A member that breaks off mid-body has failed too.
+                    let me = self.me.clone();
+                    let report = move |whole: bool| match me.upgrade() {
+                        Some(pool) if whole => pool.whole(i),
+                        Some(pool) => pool.failed(i),
+                        None => {}
+                    };
+                    return Ok(resume::resuming(body, len, others, Arc::clone(&self.http), report));
                 }
                 other => {
                     self.succeeded(i, start.elapsed());

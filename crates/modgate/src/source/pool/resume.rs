@@ -19,21 +19,39 @@ struct Resuming {
     /// `<member>/<module>/@v/<version>.zip` of the members still to ask, in order.
     others: VecDeque<String>,
     http: Arc<HttpClient>,
+    /// Told once how the first member's answer ended: whole (`true`) or broken off.
+    report: Option<Box<dyn FnOnce(bool) + Send>>,
 }
 
-/// `body` (of `len` bytes), resumed from the URLs in `others` if it breaks off.
-pub(super) fn resuming(body: Body, len: u64, others: Vec<String>, http: Arc<HttpClient>) -> Body {
-    let state = Resuming { current: body.into_chunks(), received: 0, len, others: others.into(), http };
+/// `body` (of `len` bytes), resumed from the URLs in `others` if it breaks off; `report` is
+/// told once how the first member's answer ended.
+pub(super) fn resuming(
+    body: Body,
+    len: u64,
+    others: Vec<String>,
+    http: Arc<HttpClient>,
+    report: impl FnOnce(bool) + Send + 'static,
+) -> Body {
+    let report: Option<Box<dyn FnOnce(bool) + Send>> = Some(Box::new(report));
+    let state = Resuming { current: body.into_chunks(), received: 0, len, others: others.into(), http, report };
     let chunks = futures::stream::unfold(Some(state), |state| async move {
         let mut st = state?;
         loop {
             match st.current.next().await {
-                None => return None,
+                None => {
+                    if let Some(f) = st.report.take() {
+                        f(true);
+                    }
+                    return None;
+                }
                 Some(Ok(chunk)) => {
                     st.received += chunk.len() as u64;
                     return Some((Ok(chunk), Some(st)));
                 }
                 Some(Err(e)) => loop {
+                    if let Some(f) = st.report.take() {
+                        f(false);
+                    }
                     let Some(url) = st.others.pop_front() else { return Some((Err(e), None)) };
                     match rest_of(&st.http, &url, st.received, st.len).await {
                         Ok(rest) => {
