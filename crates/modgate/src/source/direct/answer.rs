@@ -42,7 +42,8 @@ impl Direct {
             Ok::<_, FetchError>(false)
         })?;
         // Their commits, fetched together (the mirror batches fetches that wait side by side).
-        let commits = futures::future::try_join_all(asked.iter().map(|v| m.stat_owned(format!("{prefix}{v}")))).await?;
+        let revs: Vec<String> = asked.iter().map(|v| format!("{prefix}{v}")).collect();
+        let commits = futures::future::try_join_all(revs.iter().map(|rev| m.stat(rev))).await?;
         let objects: Vec<String> = commits.iter().map(|c| format!("{}:{prefix}go.mod", c.hash)).collect();
         let answers = m.batch_exists(&objects).await?;
         let has: HashMap<&str, bool> = asked.iter().map(String::as_str).zip(answers).collect();
@@ -56,13 +57,14 @@ impl Direct {
         let tags = self.tags(m).await?;
         let list = vcs::list_versions(&tags, &loc.code_dir, &loc.path_major, |_| Ok::<_, FetchError>(false))?;
         let best = list.iter().rev().find(|v| gomod::semver::prerelease(v).is_empty()).or(list.last()).cloned();
-        let (version, c) = self.resolve(m, loc, module, best.as_deref().unwrap_or("HEAD")).await?;
-        Ok(info_json(&version, c.time))
+        let r = self.resolve(m, loc, module, best.as_deref().unwrap_or("HEAD")).await?;
+        Ok(info_json(&r.version, r.commit.time))
     }
 
     async fn info(&self, m: &Mirror, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
         let query = req.version.as_deref().unwrap_or("HEAD");
-        let (version, c) = self.resolve(m, loc, &req.module, query).await?;
+        let r = self.resolve(m, loc, &req.module, query).await?;
+        let version = r.version;
         if path::check_canonical(&req.module, &version).is_err() {
             return Err(FetchError::not_found(format!(
                 "{}@{query}: resolves to {version}, not a version of this module",
@@ -78,19 +80,18 @@ impl Direct {
                 req.module
             )));
         }
-        Ok(info_json(&version, c.time))
+        Ok(info_json(&version, r.commit.time))
     }
 
     /// A version's `.mod` (the raw go.mod blob, or a synthesized one) or `.zip`.
     async fn object(&self, m: &Mirror, loc: &Location, req: &ModuleRequest) -> Result<Body, FetchError> {
         let version = req.version.as_deref().unwrap_or_default();
-        let (resolved, c) = self.resolve(m, loc, &req.module, version).await?;
-        if resolved != version {
+        let r = self.resolve(m, loc, &req.module, version).await?;
+        if r.version != version {
             return Err(FetchError::not_found(format!("{}@{version}: no such version", req.module)));
         }
-        let commit = c.hash;
-        let mdir = self.module_dir(m, loc, &req.module, &commit).await?;
-        let go_mod = m.blob(&format!("{commit}:{mdir}go.mod")).await?;
+        // The commit, module directory and go.mod the version resolved at.
+        let (commit, mdir, go_mod) = (r.commit.hash, r.dir, r.go_mod);
         if go_mod.is_some() {
             if version.ends_with("+incompatible") {
                 return Err(FetchError::not_found(format!(

@@ -10,6 +10,15 @@ use super::Direct;
 use crate::source::FetchError;
 use gomod::{path, pseudo, semver, vcs};
 
+/// A query resolved: its canonical version, its commit, and there the module's directory
+/// (`""` or ending in `/`) and go.mod (`None` when it has none).
+pub(super) struct Resolved {
+    pub version: String,
+    pub commit: Commit,
+    pub dir: String,
+    pub go_mod: Option<Vec<u8>>,
+}
+
 fn invalid(module: &str, version: &str, why: impl std::fmt::Display) -> FetchError {
     FetchError::not_found(format!("{module}@{version}: invalid version: {why}"))
 }
@@ -63,18 +72,21 @@ impl Direct {
         Ok(base)
     }
 
-    /// The canonical version and time of a query, with its commit.
+    /// The canonical version of a query, with its commit and the module's directory and go.mod
+    /// there.
     pub(super) async fn resolve(
         &self,
         m: &Mirror,
         loc: &Location,
         module: &str,
         query: &str,
-    ) -> Result<(String, Commit), FetchError> {
+    ) -> Result<Resolved, FetchError> {
         let c = self.commit_of(m, loc, query).await?;
         let mdir = self.module_dir(m, loc, module, &c.hash).await?;
         let go_mod = m.blob(&format!("{}:{mdir}go.mod", c.hash)).await?;
         let has_go_mod = go_mod.is_some();
+        let done =
+            |version: String, commit: Commit| Resolved { version, commit, dir: mdir.clone(), go_mod: go_mod.clone() };
         // Like the go command, a go.mod may name another path, but not another major version.
         if let Some(declared) = go_mod.as_deref().and_then(gomod::modfile::module_path) {
             let major = path::split_path_version(&declared).map(|(_, m)| m).unwrap_or("");
@@ -97,7 +109,7 @@ impl Direct {
             if !fits(query) {
                 return Err(invalid(module, query, "the major version does not fit the module path"));
             }
-            return Ok((query.to_string(), c));
+            return Ok(done(query.to_string(), c));
         }
         let prefix = vcs::tag_prefix(&loc.code_dir);
         // A version asked for by its own tag is that version, even when the commit carries a
@@ -105,7 +117,7 @@ impl Direct {
         if path::is_canonical_version(query) {
             let plain = query.strip_suffix("+incompatible").unwrap_or(query);
             if c.tags.iter().any(|t| *t == format!("{prefix}{plain}")) && fits(query) {
-                return Ok((query.to_string(), c));
+                return Ok(done(query.to_string(), c));
             }
         }
         let ts = crate::time::compact(c.time);
@@ -124,12 +136,12 @@ impl Direct {
         let own_tags = live(&c.tags);
         let own = vcs::resolve_commit(&own_tags, &[], dir, major, has_go_mod, &ts, short);
         if !pseudo::is_pseudo_version(&own) {
-            return Ok((own, c));
+            return Ok(done(own, c));
         }
         let pick = |tags: &[String]| vcs::pseudo_base(&live(tags), dir, major, has_go_mod).is_some();
         let ancestors = live(&m.ancestor_tags(&c.hash, &prefix, pick).await?);
         let version = vcs::resolve_commit(&own_tags, &ancestors, dir, major, has_go_mod, &ts, short);
-        Ok((version, c))
+        Ok(done(version, c))
     }
 
     /// The version intervals the module's latest release retracts (Go's `retractedVersions`):

@@ -140,11 +140,6 @@ impl Mirror {
         self.stat_local(local, Some(&refs)).await?.ok_or_else(|| unknown(rev))
     }
 
-    /// [`Mirror::stat`] of an owned revision (for futures that outlive the caller's strings).
-    pub async fn stat_owned(&self, rev: String) -> Result<Commit, FetchError> {
-        self.stat(&rev).await
-    }
-
     /// A tag the server has on a commit the mirror holds, made in the mirror too, so that
     /// ancestry questions (`--merged`) see it.
     async fn keep_tag(&self, refname: Option<&str>, c: &Commit) -> Result<(), FetchError> {
