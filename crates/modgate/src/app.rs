@@ -37,6 +37,8 @@ pub struct App {
     pub summary: Summary,
     /// The upstream pools the routes use (their members' health is shown in the admin status).
     pub pools: Vec<Arc<Pool>>,
+    /// `[[proxy]]` routes: HTTP services behind the same front door.
+    pub revproxy: crate::revproxy::Table,
     /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
     #[cfg(debug_assertions)]
     parses: std::sync::atomic::AtomicU64,
@@ -51,6 +53,7 @@ impl App {
             auth,
             summary,
             pools: Vec::new(),
+            revproxy: Default::default(),
             #[cfg(debug_assertions)]
             parses: Default::default(),
         }
@@ -85,6 +88,9 @@ impl App {
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
         app.pools = pools;
+        app.revproxy = crate::revproxy::Table::new(
+            crate::revproxy::ReverseProxy::build(&cfg.proxies).map_err(anyhow::Error::msg)?,
+        );
         Ok(app)
     }
 

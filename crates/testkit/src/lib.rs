@@ -2,8 +2,10 @@
 //! - [`graph`]: synthetic module graphs written in GOPROXY layout, with the tricky cases;
 //! - [`upstream`]: a fake upstream proxy over such a directory, with latency, faults and
 //!   per-path request counters;
-//! - [`gorun`]: the real `go` command, run hermetically.
+//! - [`gorun`]: the real `go` command, run hermetically;
+//! - [`backend`]: an HTTP backend for reverse-proxy tests, with faults.
 
+pub mod backend;
 pub mod gitrepo;
 pub mod gitserve;
 pub mod gorun;

@@ -160,13 +160,58 @@ impl Auth {
     ) -> (bool, String) {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
         let (allowed, reason) = state.policy.decide(who, module, action);
-        self.record(&Entry { who: &who.name, module, version, action, allowed, reason: &reason, request_id });
+        self.record(&Entry {
+            who: &who.name,
+            module,
+            path: None,
+            version,
+            action,
+            allowed,
+            reason: &reason,
+            request_id,
+        });
         (allowed, reason)
+    }
+
+    /// Whether `who` may do `action` (read: GET/HEAD, write: the rest) under `path` of a
+    /// reverse-proxy route on `host`, recorded in the audit log.
+    pub fn authorize_path(
+        &self,
+        who: &Principal,
+        host: Option<&str>,
+        path: &str,
+        action: Action,
+        request_id: &str,
+    ) -> bool {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (allowed, reason) = state.policy.decide_path(who, host, path, action);
+        let place = format!("{}{path}", host.unwrap_or(""));
+        let entry = Entry {
+            who: &who.name,
+            module: "",
+            path: Some(&place),
+            version: None,
+            action,
+            allowed,
+            reason: &reason,
+            request_id,
+        };
+        self.record(&entry);
+        allowed
     }
 
     /// One audit line for a request refused before any module was named (bad credentials).
     pub fn record_refusal(&self, who: &str, reason: &str, request_id: &str) {
-        let entry = Entry { who, module: "", version: None, action: Action::Read, allowed: false, reason, request_id };
+        let entry = Entry {
+            who,
+            module: "",
+            path: None,
+            version: None,
+            action: Action::Read,
+            allowed: false,
+            reason,
+            request_id,
+        };
         self.record(&entry);
     }
 

@@ -15,6 +15,8 @@ pub struct Audit {
 pub struct Entry<'a> {
     pub who: &'a str,
     pub module: &'a str,
+    /// The host and path of a reverse-proxied request.
+    pub path: Option<&'a str>,
     pub version: Option<&'a str>,
     pub action: Action,
     pub allowed: bool,
@@ -54,6 +56,7 @@ impl Audit {
             "time": httpdate::fmt_http_date(SystemTime::now()),
             "who": e.who,
             "module": e.module,
+            "path": e.path,
             "version": e.version,
             "action": e.action,
             "allowed": e.allowed,

@@ -18,6 +18,23 @@ pub struct Policy {
     /// Client-certificate subjects (mTLS) and the groups they belong to.
     #[serde(default, rename = "client_cert")]
     pub client_certs: Vec<CertIdentity>,
+    /// Path-prefix rules for reverse-proxy routes.
+    #[serde(default, rename = "path")]
+    pub paths: Vec<PathRule>,
+}
+
+/// Who may read (GET, HEAD) and write (every other method) under a path prefix of the
+/// reverse-proxy routes, optionally on one host. The longest matching prefix decides (one
+/// naming the host before one that does not); no match: nobody.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathRule {
+    pub prefix: String,
+    pub host: Option<String>,
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub write: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,7 +74,45 @@ impl Policy {
                 }
             }
         }
+        let mut p = p;
+        for (i, r) in p.paths.iter_mut().enumerate() {
+            let plain = r.prefix.starts_with('/')
+                && !r.prefix.split('/').skip(1).any(|s| s == "." || s == ".." || s.contains(['%', '\\']));
+            if !plain {
+                return Err(format!(
+                    "{}: path rule {}: prefix {:?} is not a plain path",
+                    path.display(),
+                    i + 1,
+                    r.prefix
+                ));
+            }
+            let trimmed = r.prefix.trim_end_matches('/');
+            r.prefix = if trimmed.is_empty() { "/".into() } else { trimmed.to_string() };
+            r.host = r.host.as_ref().map(|h| h.trim_end_matches('.').to_ascii_lowercase());
+        }
         Ok(p)
+    }
+
+    /// The longest path rule over `path` (checked, matched form) on `host` decides.
+    pub(super) fn decide_path(
+        &self,
+        who: &Principal,
+        host: Option<&str>,
+        path: &str,
+        action: Action,
+    ) -> (bool, String) {
+        use crate::revproxy::target::{host_matches, under};
+        let rule = self
+            .paths
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| host_matches(r.host.as_deref(), host) && under(path, &r.prefix))
+            .max_by_key(|(i, r)| (r.prefix.len(), r.host.is_some(), usize::MAX - i));
+        let Some((i, r)) = rule else { return (false, "no path rule matches".into()) };
+        let groups = if action == Action::Read { &r.read } else { &r.write };
+        let ok = who.in_any(groups) || (action == Action::Read && who.in_any(&r.write));
+        let verb = if ok { "allows" } else { "does not allow" };
+        (ok, format!("path rule {} ({}) {verb} {}", i + 1, r.prefix, action.name()))
     }
 
     /// The first rule matching the module decides; the reason names it.

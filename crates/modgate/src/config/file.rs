@@ -29,6 +29,50 @@ pub(super) struct FileConfig {
     pub route: Vec<Spanned<RouteEntry>>,
     #[serde(default)]
     pub pool: Vec<Spanned<PoolEntry>>,
+    #[serde(default)]
+    pub proxy: Vec<Spanned<ProxyEntry>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProxyEntry {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub to: String,
+    #[serde(default)]
+    pub strip_prefix: bool,
+    pub add_prefix: Option<String>,
+    #[serde(default)]
+    pub preserve_host: bool,
+    pub forwarded: Option<String>,
+    pub trusted_hops: Option<u32>,
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub encoded_slashes: bool,
+    pub request_headers: Option<HeaderRulesEntry>,
+    pub response_headers: Option<HeaderRulesEntry>,
+    pub tls: Option<BackendTlsEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HeaderRulesEntry {
+    #[serde(default)]
+    pub set: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub add: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BackendTlsEntry {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

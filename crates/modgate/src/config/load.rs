@@ -37,6 +37,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
     let git_credentials = direct::credentials(&l, &direct)?;
     let pools = super::pool::load(&l, &parsed.pool)?;
     let routes = routes(&l, &parsed.route, &pools)?;
+    let proxies = super::proxy::load(&l, &parsed.proxy, &pools)?;
     let egress = egress(&l, parsed.egress.take().unwrap_or_default())?;
     let tls = security::tls(&l, &parsed.tls)?;
     let auth = security::auth(&parsed.auth);
@@ -65,6 +66,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
         direct_repos,
         routes,
         pools,
+        proxies,
         git_credentials,
         direct_insecure: direct.insecure.clone().unwrap_or_default(),
         egress,

@@ -11,6 +11,7 @@ mod file;
 mod load;
 mod loader;
 mod pool;
+mod proxy;
 mod security;
 mod sumdb;
 #[cfg(test)]
@@ -19,6 +20,7 @@ mod tests;
 pub use direct::{GitAuth, GitCredential, RepoMapping};
 pub use load::{load, load_text};
 pub use pool::{pool_of, Balance, HealthCheck, PoolMember, PoolSettings};
+pub use proxy::{BackendTls, ForwardedMode, HeaderRules, ProxyRoute};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
 pub use sumdb::{parse_spec, ChecksumDb, SumdbSpec};
 
@@ -76,6 +78,8 @@ pub struct Config {
     pub routes: Vec<RouteRule>,
     /// `[[pool]]`: named groups of upstream proxies (`pool:NAME` in any list).
     pub pools: Vec<PoolSettings>,
+    /// `[[proxy]]`: reverse-proxy routes.
+    pub proxies: Vec<ProxyRoute>,
     pub git_credentials: Vec<GitCredential>,
     /// Direct mode: module patterns (GOINSECURE syntax) whose discovery may fall back to plain
     /// HTTP and whose repositories may use `http://` or `git://`.

@@ -6,9 +6,11 @@ pub mod dispatch;
 pub mod handler;
 pub mod hot;
 pub mod layer;
+pub mod proxy;
 pub mod respond;
 
 pub use hot::fast_hit;
+pub use proxy::{proxy_stack, ProxyStack};
 
 use crate::app::App;
 use layer::access_log::AccessLog;

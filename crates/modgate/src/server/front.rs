@@ -1,36 +1,100 @@
-//! Every connection's request handler: warm small objects take the hot path
-//! (`http::fast_hit`), everything else the layered stack with its full checks.
+//! Every connection's request handler: a request a `[[proxy]]` route takes goes to the proxy
+//! stack; warm small objects take the hot path (`http::fast_hit`); everything else the layered
+//! stack with its full checks.
 
 use crate::app::App;
 use crate::auth::ClientCert;
-use crate::http::Stack;
+use crate::errors::ServeError;
+use crate::http::{ProxyStack, Stack};
+use crate::revproxy::forward::{ConnInfo, Routed};
+use crate::revproxy::target::{check_path, host_of};
+use axum::response::{IntoResponse, Response};
+use futures::future::Either;
+use hyper::body::Incoming;
+use hyper::Request;
+use std::future::Ready;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Front {
     pub app: Arc<App>,
     pub stack: Stack,
+    pub proxy: ProxyStack,
     /// The connection's verified client certificate, carried into every request.
     pub cert: Option<ClientCert>,
+    /// The connection's peer and whether it came over TLS (for the forwarding headers).
+    pub conn: ConnInfo,
 }
 
-type StackFuture = <Stack as tower_service::Service<hyper::Request<hyper::body::Incoming>>>::Future;
+type StackFuture = <Stack as tower_service::Service<Request<Incoming>>>::Future;
+type ProxyFuture = <ProxyStack as tower_service::Service<Request<Incoming>>>::Future;
+type Ready_ = Ready<Result<Response, std::convert::Infallible>>;
 
-impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Front {
-    type Response = axum::response::Response;
+impl Front {
+    pub fn new(app: Arc<App>, peer: Option<SocketAddr>, tls: bool) -> Self {
+        let stack = crate::http::stack(Arc::clone(&app));
+        let proxy = crate::http::proxy_stack(&app);
+        Self { app, stack, proxy, cert: None, conn: ConnInfo { peer, tls } }
+    }
+
+    /// Where a request goes: to the proxy stack (with what it needs) when a route takes it, to
+    /// modgate's own stacks when none does, or straight back refused.
+    fn routed(&self, mut req: Request<Incoming>) -> Way {
+        let path = req.uri().path();
+        if path == super::framing::REFUSED_PATH {
+            let why = req.headers().get("x-modgate-refused").and_then(|v| v.to_str().ok()).unwrap_or("malformed");
+            return Way::Refused(ServeError::BadRequest(format!("request refused: {why}")).into_response());
+        }
+        if crate::revproxy::is_own_path(path) {
+            return Way::Modules(req);
+        }
+        let Some(table) = self.app.revproxy.get() else { return Way::Modules(req) };
+        let host = match host_of(&req) {
+            Ok(h) => h,
+            Err(why) => return Way::Refused(ServeError::BadRequest(why).into_response()),
+        };
+        let checked = check_path(path);
+        let route = match &checked {
+            Ok(p) => table.find(host.as_deref(), p),
+            Err(_) => table.find_raw(host.as_deref(), path),
+        };
+        let Some(route) = route.cloned() else { return Way::Modules(req) };
+        req.extensions_mut().insert(self.conn);
+        req.extensions_mut().insert(Routed { route, path: checked, host });
+        Way::Proxy(req)
+    }
+}
+
+enum Way {
+    Proxy(Request<Incoming>),
+    Modules(Request<Incoming>),
+    Refused(Response),
+}
+
+impl hyper::service::Service<Request<Incoming>> for Front {
+    type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = futures::future::Either<std::future::Ready<Result<Self::Response, Self::Error>>, StackFuture>;
+    type Future = Either<Either<Ready_, StackFuture>, ProxyFuture>;
 
-    fn call(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         if let Some(c) = &self.cert {
             req.extensions_mut().insert(c.clone());
         }
+        let req = match self.routed(req) {
+            Way::Proxy(routed) => {
+                let mut proxy = self.proxy.clone();
+                return Either::Right(tower_service::Service::call(&mut proxy, routed));
+            }
+            Way::Refused(refused) => return Either::Left(Either::Left(std::future::ready(Ok(refused)))),
+            Way::Modules(req) => req,
+        };
         if let Some(resp) = crate::http::fast_hit(&self.app, &req) {
-            return futures::future::Either::Left(std::future::ready(Ok(resp)));
+            return Either::Left(Either::Left(std::future::ready(Ok(resp))));
         }
         // Every layer is always ready (none holds back requests), and cloning the stack is a
         // few reference counts.
         let mut stack = self.stack.clone();
-        futures::future::Either::Right(tower_service::Service::call(&mut stack, req))
+        Either::Left(Either::Right(tower_service::Service::call(&mut stack, req)))
     }
 }

@@ -2,10 +2,12 @@
 //! clear), the connection cap, and graceful shutdown — stop accepting, let in-flight requests
 //! finish up to a deadline.
 
+use super::framing::Guarded;
 use super::front::Front;
 use super::tls::Tls;
 use crate::app::App;
 use crate::config::Limits;
+use crate::revproxy::forward::ConnInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -55,7 +57,7 @@ pub async fn serve(
     tls: Option<Arc<Tls>>,
     limits: Limits,
 ) {
-    let front = Front { stack: crate::http::stack(Arc::clone(&app)), app, cert: None };
+    let front = Front::new(app, None, tls.is_some());
     let builder = connection_builder(&limits);
     // Connections served at once; the rest wait in the listen backlog.
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -84,7 +86,9 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         match &tls {
             None => {
-                let conn = builder.serve_connection(TokioIo::new(stream), front.clone()).into_owned();
+                let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };
+                let io = guard(stream, &front.app);
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -112,6 +116,15 @@ pub async fn serve(
     }
 }
 
+/// The connection, behind the HTTP/1 framing guard when requests may be forwarded.
+fn guard<T>(io: T, app: &App) -> Guarded<T> {
+    if app.revproxy.get().is_some() {
+        Guarded::new(io)
+    } else {
+        Guarded::passthrough(io)
+    }
+}
+
 /// An accepted connection that still has to complete its TLS handshake.
 struct TlsConnection {
     stream: TcpStream,
@@ -130,8 +143,9 @@ impl TlsConnection {
         };
         // A verified client certificate travels with every request of the connection.
         let cert = super::tls::peer_subject(stream.get_ref().1).map(crate::auth::ClientCert);
-        let front = Front { cert, ..self.front };
-        let conn = self.builder.serve_connection(TokioIo::new(stream), front).into_owned();
+        let front = Front { cert, conn: ConnInfo { peer: Some(peer), tls: true }, ..self.front };
+        let io = guard(stream, &front.app);
+        let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
         if let Err(e) = watcher.watch(conn).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
         }

@@ -1,6 +1,7 @@
 //! Running an [`App`]: the listener and its connections (`listen`, `front`), TLS (`tls`), the
 //! plain-HTTP redirect (`plain`), signals and reloads (`reload`).
 
+pub mod framing;
 pub mod front;
 pub mod listen;
 pub mod plain;

@@ -26,15 +26,23 @@ fn status(app: &App) -> Response {
         "auth": true,
         "pools": app.pools.iter().map(|p| serde_json::json!({
             "name": p.name(),
-            "members": p.health().into_iter().map(|(url, up)| serde_json::json!({
-                "url": crate::net::redact(&url),
-                "healthy": up,
-            })).collect::<Vec<_>>(),
+            "members": members(p.health()),
         })).collect::<Vec<_>>(),
+        "proxies": app.revproxy.get().map(|t| t.routes().iter().map(|r| serde_json::json!({
+            "name": r.settings.name,
+            "host": r.settings.host,
+            "path": r.settings.path,
+            "members": members(r.members.health()),
+        })).collect::<Vec<_>>()).unwrap_or_default(),
         // Tasks alive in the runtime: fills, prefetch, connections (a leak shows here first).
         "tasks": tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).ok(),
     });
     json(&body)
+}
+
+/// Each member's URL (credentials removed) and health.
+fn members(health: Vec<(String, bool)>) -> Vec<serde_json::Value> {
+    health.into_iter().map(|(url, up)| serde_json::json!({ "url": crate::net::redact(&url), "healthy": up })).collect()
 }
 
 fn json(body: &serde_json::Value) -> Response {

@@ -20,6 +20,7 @@ pub mod access_log;
 pub mod authz;
 pub mod finish;
 pub mod parse;
+pub mod proxy_authz;
 pub mod request_id;
 pub mod target;
 

@@ -1,0 +1,276 @@
+//! Forwarding one request: the member chosen by the route's balance, the message rewritten
+//! (`headers`), both bodies streamed, an upgrade spliced through, and an idempotent request
+//! without a body tried on another member when the first fails before answering (a transport
+//! error, a timeout, 502/503/504), within the route's retries and the retry budget.
+
+use super::client::{BackendClient, OutBody};
+use super::headers::{self, Hop};
+use super::target::{rewrite, ProxyPath};
+use super::Route;
+use crate::errors::ServeError;
+use crate::lb::Members;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, StatusCode};
+use http_body::{Body as _, Frame};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// The connection a request came over, in its extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    pub peer: Option<SocketAddr>,
+    pub tls: bool,
+}
+
+/// What the front decided for a proxied request, in its extensions.
+#[derive(Clone)]
+pub struct Routed {
+    pub route: Arc<Route>,
+    pub path: Result<ProxyPath, String>,
+    pub host: Option<String>,
+}
+
+/// Whether a request may be sent again: an idempotent method, no body, no upgrade.
+fn replayable(method: &Method, body: &Incoming, upgrade: bool) -> bool {
+    let idempotent =
+        matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE);
+    idempotent && body.is_end_stream() && !upgrade
+}
+
+fn empty() -> OutBody {
+    http_body_util::Empty::new().map_err(|never| match never {}).boxed()
+}
+
+/// The request's head as sent on: path rewritten, headers for the backend.
+struct Outgoing {
+    method: Method,
+    path_and_query: String,
+    headers: http::HeaderMap,
+    upgrade: Option<HeaderValue>,
+}
+
+fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::request::Parts, own_auth: bool) -> Outgoing {
+    let s = &route.settings;
+    let mut path_and_query = rewrite(&path.raw, &s.path, s.strip_prefix, &s.add_prefix);
+    if let Some(q) = parts.uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    let client_host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
+    let mut h = std::mem::take(&mut parts.headers);
+    let upgrade = headers::strip_hop_by_hop(&mut h, parts.version == http::Version::HTTP_11);
+    h.remove(http::header::EXPECT);
+    if own_auth {
+        let key_header = h.contains_key("x-api-key");
+        headers::strip_own_credentials(&mut h, !key_header);
+    }
+    let conn = parts.extensions.get::<ConnInfo>().copied();
+    let hop = Hop {
+        peer: conn.and_then(|c| c.peer),
+        proto: if conn.is_some_and(|c| c.tls) { "https" } else { "http" },
+        host: client_host.as_deref(),
+        version: parts.version,
+    };
+    headers::forwarded(&mut h, s.forwarded, &hop);
+    headers::via(&mut h, parts.version);
+    h.remove(http::header::HOST);
+    if s.preserve_host {
+        if let Some(v) = client_host.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            h.insert(http::header::HOST, v);
+        }
+    }
+    if let Some(id) = parts.extensions.get::<crate::http::layer::request_id::RequestId>() {
+        h.insert(crate::http::respond::X_REQUEST_ID, id.0.clone());
+    }
+    headers::rewrite(&mut h, &s.request_headers);
+    Outgoing { method: parts.method.clone(), path_and_query, headers: h, upgrade }
+}
+
+/// Forwards a routed request and answers with the backend's response (or why there is none).
+pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> Response {
+    let route = routed.route;
+    let path = match routed.path {
+        Ok(p) => p,
+        Err(why) => return ServeError::BadRequest(why).into_response(),
+    };
+    if path.encoded_slash && !route.settings.encoded_slashes {
+        return ServeError::BadRequest("encoded slashes are not accepted on this route".into()).into_response();
+    }
+    let (mut parts, body) = req.into_parts();
+    let out = outgoing(&route, &path, &mut parts, own_auth);
+    let client_upgrade = out.upgrade.as_ref().and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
+    let replay = replayable(&out.method, &body, out.upgrade.is_some());
+    let mut body = Some(body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed());
+    let m = &route.members;
+    m.begin();
+    let mut tried = Vec::new();
+    loop {
+        let Some(i) = m.pick(&tried) else {
+            return ServeError::BadGateway(format!("proxy {}: no backend left to try", route.settings.name))
+                .into_response();
+        };
+        let send = if replay { empty() } else { body.take().unwrap_or_else(empty) };
+        let attempt = attempt(&route.client, m.url(i), &out, send, &route);
+        let guard = Guard { members: Arc::clone(m), i, done: false };
+        m.states[i].in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = Instant::now();
+        let result = attempt.await;
+        let retryable = match &result {
+            Ok(resp) => matches!(resp.status().as_u16(), 502..=504),
+            Err(_) => true,
+        };
+        if retryable {
+            m.failed(i);
+            tried.push(i);
+            if replay && m.may_retry(&tried) {
+                tracing::debug!(route = %route.settings.name, member = %crate::net::redact(m.url(i)), "backend failed; trying another");
+                continue;
+            }
+        } else {
+            m.states[i].observe(start.elapsed());
+        }
+        return match result {
+            Ok(resp) => respond(resp, guard, &route, client_upgrade, parts.version),
+            Err(e) => e.into_response(),
+        };
+    }
+}
+
+/// One try on one backend, up to its response head.
+async fn attempt(
+    client: &BackendClient,
+    base: &str,
+    out: &Outgoing,
+    body: OutBody,
+    route: &Route,
+) -> Result<http::Response<Incoming>, ServeError> {
+    let uri = format!("{base}{}", out.path_and_query);
+    let mut req = Request::builder().method(out.method.clone()).uri(&uri).version(http::Version::HTTP_11);
+    if let Some(h) = req.headers_mut() {
+        *h = out.headers.clone();
+    }
+    let req = req.body(body).map_err(|e| ServeError::BadRequest(format!("cannot forward: {e}")))?;
+    let name = &route.settings.name;
+    match tokio::time::timeout(route.settings.timeout, client.request(req)).await {
+        Err(_) => Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
+        Ok(Err(e)) => {
+            tracing::debug!(route = %name, error = %crate::net::error_chain(&e), "backend request failed");
+            Err(ServeError::BadGateway(format!("proxy {name}: the backend could not be reached")))
+        }
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+/// The client's response: the backend's, its headers rewritten and its body streamed (or, for
+/// a switch of protocols, the two connections spliced).
+fn respond(
+    resp: http::Response<Incoming>,
+    mut guard: Guard,
+    route: &Route,
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    version: http::Version,
+) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+    let upgrade = headers::strip_hop_by_hop(&mut parts.headers, switching);
+    headers::via(&mut parts.headers, version);
+    headers::rewrite(&mut parts.headers, &route.settings.response_headers);
+    if switching {
+        let (Some(client), Some(_)) = (client_upgrade, upgrade) else {
+            return ServeError::BadGateway("the backend switched protocols unasked".into()).into_response();
+        };
+        let mut answer = Response::new(axum::body::Body::empty());
+        *answer.status_mut() = parts.status;
+        *answer.headers_mut() = parts.headers.clone();
+        let backend = hyper::upgrade::on(http::Response::from_parts(parts, body));
+        tokio::spawn(splice(client, backend, guard));
+        return answer;
+    }
+    if parts.status.is_server_error() {
+        guard.members.failed(guard.i);
+        guard.done = true;
+    }
+    Response::from_parts(parts, axum::body::Body::new(Tracked { inner: body, guard }))
+}
+
+/// Both upgraded connections, copied both ways until either side closes.
+async fn splice(client: hyper::upgrade::OnUpgrade, backend: hyper::upgrade::OnUpgrade, _guard: Guard) {
+    let (Ok(c), Ok(b)) = (client.await, backend.await) else { return };
+    let mut c = hyper_util::rt::TokioIo::new(c);
+    let mut b = hyper_util::rt::TokioIo::new(b);
+    if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut b).await {
+        tracing::debug!(error = %e, "upgraded connection ended");
+    }
+}
+
+/// A request in a member's `in_flight` until its response body ends; a body that breaks off
+/// counts as the member failing, one that ends whole as it succeeding.
+struct Guard {
+    members: Arc<Members>,
+    i: usize,
+    /// The outcome was already reported.
+    done: bool,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.members.states[self.i].in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+pin_project! {
+    struct Tracked {
+        #[pin]
+        inner: Incoming,
+        guard: Guard,
+    }
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if !this.guard.done {
+            match &polled {
+                Poll::Ready(None) => {
+                    this.guard.done = true;
+                    this.guard.members.whole(this.guard.i);
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    this.guard.done = true;
+                    this.guard.members.failed(this.guard.i);
+                }
+                _ => {}
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An active check of one backend: `GET url`, any answer below 500.
+pub async fn probe(client: &BackendClient, url: &str) -> bool {
+    let Ok(req) = Request::get(url).header("user-agent", "modgate-health").body(empty()) else { return false };
+    client.request(req).await.is_ok_and(|r| r.status().as_u16() < 500)
+}

@@ -1,0 +1,229 @@
+//! The headers of a forwarded message: hop-by-hop ones removed (RFC 9110 §7.6.1, and whatever
+//! `Connection` names), an upgrade carried on, the forwarding headers written as the route
+//! says, `Via` appended, modgate's own credentials kept from the backend, and the route's
+//! rewrite rules applied last.
+
+use crate::config::{ForwardedMode, HeaderRules};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::net::SocketAddr;
+
+/// (`Trailer` is end-to-end in RFC 9110: it declares the trailer fields that follow.)
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// What the forwarding headers say about this hop.
+pub struct Hop<'a> {
+    pub peer: Option<SocketAddr>,
+    /// `https` when the client came over TLS.
+    pub proto: &'static str,
+    /// The host the client asked for (with its port), as it sent it.
+    pub host: Option<&'a str>,
+    pub version: http::Version,
+}
+
+fn via_value(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_10 => "1.0 modgate",
+        http::Version::HTTP_2 => "2 modgate",
+        _ => "1.1 modgate",
+    }
+}
+
+/// Removes the hop-by-hop headers; returns the `Upgrade` value when the message asks for one
+/// (and is allowed to).
+pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) -> Option<HeaderValue> {
+    let named: Vec<HeaderName> = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().to_ascii_lowercase().as_bytes()).ok())
+        .collect();
+    let wants_upgrade = named.iter().any(|n| n == "upgrade");
+    let upgrade = h.get(http::header::UPGRADE).cloned().filter(|_| keep_upgrade && wants_upgrade);
+    for n in named {
+        // `Connection: close` and the like name no header worth keeping either.
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    // `TE: trailers` is end-to-end news a gRPC backend needs; other codings are this hop's.
+    let te_trailers = h.get_all(http::header::TE).iter().all(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    if !te_trailers {
+        h.remove(http::header::TE);
+    }
+    if let Some(u) = &upgrade {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(http::header::UPGRADE, u.clone());
+    }
+    upgrade
+}
+
+/// The last `keep` comma-separated elements of every `name` header, in order.
+fn trusted_chain(h: &HeaderMap, name: &str, keep: Option<u32>) -> Vec<String> {
+    let all: Vec<String> = h
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    let keep = keep.map_or(all.len(), |k| (k as usize).min(all.len()));
+    all[all.len() - keep..].to_vec()
+}
+
+fn node(addr: Option<SocketAddr>) -> (String, String) {
+    match addr {
+        Some(SocketAddr::V4(a)) => (a.ip().to_string(), a.ip().to_string()),
+        Some(SocketAddr::V6(a)) => (a.ip().to_string(), format!("\"[{}]\"", a.ip())),
+        None => ("unknown".into(), "unknown".into()),
+    }
+}
+
+fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// Writes `X-Forwarded-For/-Proto/-Host` and `Forwarded` for this hop.
+pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
+    let (xff_ip, fwd_for) = node(hop.peer);
+    let trusted = match mode {
+        ForwardedMode::Replace => Some(0),
+        ForwardedMode::Append { trusted_hops } => trusted_hops,
+    };
+    let mut xff = trusted_chain(h, "x-forwarded-for", trusted);
+    let mut fwd = trusted_chain(h, "forwarded", trusted);
+    let keep_incoming = trusted != Some(0);
+    let proto = h.get("x-forwarded-proto").filter(|_| keep_incoming).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let host = h.get("x-forwarded-host").filter(|_| keep_incoming).and_then(|v| v.to_str().ok()).map(str::to_string);
+    for n in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"] {
+        h.remove(n);
+    }
+    xff.push(xff_ip);
+    set(h, "x-forwarded-for", &xff.join(", "));
+    set(h, "x-forwarded-proto", proto.as_deref().unwrap_or(hop.proto));
+    if let Some(host) = host.as_deref().or(hop.host) {
+        set(h, "x-forwarded-host", host);
+    }
+    let mut mine = format!("for={fwd_for};proto={}", hop.proto);
+    if let Some(host) = hop.host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))) {
+        mine.push_str(&format!(";host={host}"));
+    }
+    fwd.push(mine);
+    set(h, "forwarded", &fwd.join(", "));
+}
+
+/// Appends this hop to `Via`.
+pub fn via(h: &mut HeaderMap, version: http::Version) {
+    h.append(http::header::VIA, HeaderValue::from_static(via_value(version)));
+}
+
+/// The route's rewrite rules: remove, then set, then add.
+pub fn rewrite(h: &mut HeaderMap, rules: &HeaderRules) {
+    for n in &rules.remove {
+        h.remove(n.as_str());
+    }
+    for (n, v) in &rules.set {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_str(v)) {
+            h.insert(n, v);
+        }
+    }
+    for (n, v) in &rules.add {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(n.as_bytes()), HeaderValue::from_str(v)) {
+            h.append(n, v);
+        }
+    }
+}
+
+/// Removes the credentials a client gave modgate itself: `X-API-Key` always, `Authorization`
+/// when modgate's access rules read it.
+pub fn strip_own_credentials(h: &mut HeaderMap, authorization_was_ours: bool) {
+    h.remove("x-api-key");
+    if authorization_was_ours {
+        h.remove(http::header::AUTHORIZATION);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_and_upgrades_stay() {
+        let mut h = map(&[
+            ("connection", "keep-alive, X-Secret, Upgrade"),
+            ("x-secret", "1"),
+            ("keep-alive", "timeout=5"),
+            ("upgrade", "websocket"),
+            ("te", "gzip"),
+            ("x-kept", "yes"),
+        ]);
+        let up = strip_hop_by_hop(&mut h, true);
+        assert_eq!(up.unwrap(), "websocket");
+        assert!(h.get("x-secret").is_none() && h.get("keep-alive").is_none() && h.get("te").is_none());
+        assert_eq!(h["connection"], "upgrade");
+        assert_eq!(h["x-kept"], "yes");
+        let mut h = map(&[("upgrade", "websocket"), ("te", "trailers")]);
+        assert!(strip_hop_by_hop(&mut h, true).is_none(), "no Connection: upgrade, no upgrade");
+        assert!(h.get("upgrade").is_none());
+        assert_eq!(h["te"], "trailers");
+    }
+
+    #[test]
+    fn forwarding_headers_replace_or_append_trusted_hops() {
+        let peer: SocketAddr = "10.0.0.9:5000".parse().unwrap();
+        let hop = Hop { peer: Some(peer), proto: "https", host: Some("app.corp"), version: http::Version::HTTP_11 };
+        let incoming =
+            [("x-forwarded-for", "6.6.6.6, 1.1.1.1"), ("x-forwarded-for", "2.2.2.2"), ("forwarded", "for=6.6.6.6")];
+        let mut h = map(&incoming);
+        forwarded(&mut h, ForwardedMode::Replace, &hop);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "app.corp");
+        assert_eq!(h["forwarded"], "for=10.0.0.9;proto=https;host=app.corp");
+        let mut h = map(&incoming);
+        forwarded(&mut h, ForwardedMode::Append { trusted_hops: Some(2) }, &hop);
+        assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.9");
+        let mut h = map(&incoming);
+        forwarded(&mut h, ForwardedMode::Append { trusted_hops: None }, &hop);
+        assert_eq!(h["x-forwarded-for"], "6.6.6.6, 1.1.1.1, 2.2.2.2, 10.0.0.9");
+        assert_eq!(h["forwarded"], "for=6.6.6.6, for=10.0.0.9;proto=https;host=app.corp");
+        let v6 = Hop { peer: Some("[::1]:1".parse().unwrap()), ..hop };
+        let mut h = HeaderMap::new();
+        forwarded(&mut h, ForwardedMode::Replace, &v6);
+        assert!(h["forwarded"].to_str().unwrap().starts_with("for=\"[::1]\""));
+    }
+
+    #[test]
+    fn rules_remove_set_then_add() {
+        let mut h = map(&[("x-a", "1"), ("x-b", "1"), ("cookie", "c")]);
+        let rules = HeaderRules {
+            remove: vec!["cookie".into()],
+            set: vec![("x-a".into(), "2".into())],
+            add: vec![("x-b".into(), "3".into())],
+        };
+        rewrite(&mut h, &rules);
+        assert!(h.get("cookie").is_none());
+        assert_eq!(h["x-a"], "2");
+        assert_eq!(h.get_all("x-b").iter().count(), 2);
+    }
+}

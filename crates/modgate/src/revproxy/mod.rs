@@ -1,0 +1,115 @@
+//! The reverse proxy: `[[proxy]]` routes put HTTP services behind modgate's front door, with
+//! the same request ids, access log, limits and access rules as module traffic.
+//!
+//! `target` decides what a request names (host, checked path) once; the route table here picks
+//! the route (longest prefix, a named host before any host); `forward` sends the request to one
+//! of the route's backends (`lb::Members`: balancing, ejection, checks, retries of idempotent
+//! requests within a budget), streaming both bodies and passing upgrades through; `headers`
+//! writes the forwarded message's headers; `client` is the route's connection pool and TLS.
+
+pub mod client;
+pub mod forward;
+pub mod headers;
+pub mod target;
+
+use crate::config::ProxyRoute;
+use crate::lb::Members;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use target::{host_matches, under, ProxyPath};
+
+/// One route, with its backends and their client.
+pub struct Route {
+    pub settings: ProxyRoute,
+    pub members: Arc<Members>,
+    client: client::BackendClient,
+}
+
+/// The routes in force, in match order.
+#[derive(Default)]
+pub struct ReverseProxy {
+    routes: Vec<Arc<Route>>,
+}
+
+impl ReverseProxy {
+    /// The routes of a configuration, their active checks started; `Err` names the route and
+    /// the file at fault.
+    pub fn build(routes: &[ProxyRoute]) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for r in routes {
+            let connect = r.timeout.min(std::time::Duration::from_secs(10));
+            let client = client::build(&r.tls, connect).map_err(|e| format!("proxy {:?}: tls: {e}", r.name))?;
+            let members = Arc::new(Members::new(r.backends.clone()));
+            let probe_client = client.clone();
+            members.start_checks(Arc::new(move |url: String| {
+                let c = probe_client.clone();
+                Box::pin(async move { forward::probe(&c, &url).await })
+            }));
+            out.push(Arc::new(Route { settings: r.clone(), members, client }));
+        }
+        // Longest prefix first; on a tie, an exact host, then a wildcard, then any host.
+        out.sort_by_key(|r| {
+            let host_rank = match r.settings.host.as_deref() {
+                Some(h) if h.starts_with("*.") => 1,
+                Some(_) => 0,
+                None => 2,
+            };
+            (std::cmp::Reverse(r.settings.path.len()), host_rank)
+        });
+        Ok(Self { routes: out })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    pub fn routes(&self) -> &[Arc<Route>] {
+        &self.routes
+    }
+
+    /// The route for a host and a checked path.
+    pub fn find(&self, host: Option<&str>, path: &ProxyPath) -> Option<&Arc<Route>> {
+        self.find_raw(host, &path.matched)
+    }
+
+    /// The route for a host and a path in matched form (or, for a path that failed its
+    /// checks, as it came).
+    pub fn find_raw(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
+        self.routes.iter().find(|r| host_matches(r.settings.host.as_deref(), host) && under(path, &r.settings.path))
+    }
+}
+
+/// Whether a path is one modgate always answers itself, whatever the routes say.
+pub fn is_own_path(path: &str) -> bool {
+    path.starts_with("/-/") || matches!(path, "/-" | "/healthz" | "/readyz" | "/metrics")
+}
+
+/// The routes in force, swapped whole on a reload: a request keeps the table (and the routes
+/// and backends) it started with.
+#[derive(Default)]
+pub struct Table {
+    any: AtomicBool,
+    current: RwLock<Arc<ReverseProxy>>,
+}
+
+impl Table {
+    pub fn new(proxy: ReverseProxy) -> Self {
+        let t = Self::default();
+        t.swap(proxy);
+        t
+    }
+
+    /// The routes, or `None` when there are none (one relaxed load: the module traffic's cost).
+    pub fn get(&self) -> Option<Arc<ReverseProxy>> {
+        if !self.any.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner())))
+    }
+
+    pub fn swap(&self, proxy: ReverseProxy) {
+        let any = !proxy.is_empty();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(proxy);
+        self.any.store(any, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,204 @@
+//! What a proxied request names, decided once for the route match, the access rules and the
+//! path sent on: the host (lowercase, no port), and the path in two forms — the one matched
+//! (percent-decoded, except the bytes that would change its segments) and the one forwarded
+//! (the client's own bytes, with runs of slashes merged).
+//!
+//! A path that could mean different things to modgate and to a backend is refused: dot segments
+//! (also encoded, also inside an encoded slash), NUL, backslashes, malformed escapes; and
+//! encoded slashes unless the route allows them.
+
+/// A request's path, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyPath {
+    /// Matched against route and policy prefixes: each segment percent-decoded, except `%2F`,
+    /// `%5C` and `%25`, which stay encoded (upper case).
+    pub matched: String,
+    /// Sent to the backend (after the route's prefix rewrite).
+    pub raw: String,
+    /// Whether the path holds an encoded slash or backslash.
+    pub encoded_slash: bool,
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Percent-decodes `seg` fully (`None` for a malformed escape).
+fn decode_all(seg: &str) -> Option<Vec<u8>> {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let (h, l) = (hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?);
+            out.push(h << 4 | l);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// The matched form of a segment: decoded, but `/`, `\` and `%` kept encoded.
+fn matched_segment(seg: &str) -> String {
+    let mut out = String::with_capacity(seg.len());
+    let mut rest = seg;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let code = &rest[at + 1..at + 3];
+        let byte = u8::from_str_radix(code, 16).unwrap_or(b'%');
+        match byte {
+            b'/' | b'\\' | b'%' => out.push_str(&format!("%{}", code.to_ascii_uppercase())),
+            // Other bytes decode; a multi-byte character decodes byte by byte into valid text
+            // only as a whole, so non-ASCII stays encoded (upper case) for a stable comparison.
+            b if b.is_ascii() => out.push(b as char),
+            _ => out.push_str(&format!("%{}", code.to_ascii_uppercase())),
+        }
+        rest = &rest[at + 3..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Checks and normalizes a request path (without its query).
+pub fn check_path(raw: &str) -> Result<ProxyPath, String> {
+    if !raw.starts_with('/') {
+        return Err("the path must start with '/'".into());
+    }
+    let mut matched = String::with_capacity(raw.len());
+    let mut forwarded = String::with_capacity(raw.len());
+    let mut encoded_slash = false;
+    let ends_with_slash = raw.len() > 1 && raw.ends_with('/');
+    for seg in raw.split('/').filter(|s| !s.is_empty()) {
+        let decoded = decode_all(seg).ok_or("the path has a malformed percent-escape")?;
+        if seg.contains('\\') || decoded.contains(&0) {
+            return Err("the path holds a NUL or a backslash".into());
+        }
+        if decoded.split(|&b| b == b'/' || b == b'\\').any(|p| p == b"." || p == b"..") {
+            return Err("the path has a dot segment".into());
+        }
+        if decoded.contains(&b'/') || decoded.contains(&b'\\') {
+            encoded_slash = true;
+        }
+        matched.push('/');
+        matched.push_str(&matched_segment(seg));
+        forwarded.push('/');
+        forwarded.push_str(seg);
+    }
+    if matched.is_empty() || ends_with_slash {
+        matched.push('/');
+        forwarded.push('/');
+    }
+    Ok(ProxyPath { matched, raw: forwarded, encoded_slash })
+}
+
+/// Whether `path` (matched form) is under `prefix`, segment-wise.
+pub fn under(path: &str, prefix: &str) -> bool {
+    prefix == "/" || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The path sent on for a route: its prefix stripped (whole segments) and `add` put in front.
+pub fn rewrite(raw: &str, prefix: &str, strip: bool, add: &str) -> String {
+    let mut rest = raw;
+    if strip && prefix != "/" {
+        // The matched form has one segment per raw segment, so strip as many.
+        let n = prefix.split('/').filter(|s| !s.is_empty()).count();
+        let mut at = 0;
+        for _ in 0..n {
+            at = raw[at + 1..].find('/').map(|i| at + 1 + i).unwrap_or(raw.len());
+        }
+        rest = &raw[at..];
+    }
+    match (add, rest) {
+        ("", "") => "/".to_string(),
+        ("", r) => r.to_string(),
+        (a, "") => a.to_string(),
+        (a, r) => format!("{a}{r}"),
+    }
+}
+
+/// The host a request is for: `:authority` (HTTP/2) or its one `Host` header, lowercase,
+/// without port or trailing dot. `Err` for more than one `Host`, or one that disagrees with
+/// an authority.
+pub fn host_of<B>(req: &http::Request<B>) -> Result<Option<String>, String> {
+    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+    let header = hosts.next();
+    if hosts.next().is_some() {
+        return Err("more than one Host header".into());
+    }
+    let header = header.map(|h| h.to_str().map_err(|_| "the Host header is not text".to_string())).transpose()?;
+    let authority = req.uri().authority().map(|a| a.as_str());
+    let raw = match (authority, header) {
+        (Some(a), Some(h)) if !a.eq_ignore_ascii_case(h) => return Err("Host disagrees with the authority".into()),
+        (Some(a), _) => a,
+        (None, Some(h)) => h,
+        (None, None) => return Ok(None),
+    };
+    let a: http::uri::Authority = raw.parse().map_err(|_| format!("{raw:?} is not a host"))?;
+    if raw.contains('@') {
+        return Err("the host carries credentials".into());
+    }
+    Ok(Some(a.host().trim_end_matches('.').to_ascii_lowercase()))
+}
+
+/// Whether a route's host pattern (`None`: any host) takes `host`.
+pub fn host_matches(pattern: Option<&str>, host: Option<&str>) -> bool {
+    match (pattern, host) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(p), Some(h)) => match p.strip_prefix("*.") {
+            Some(domain) => {
+                h.len() > domain.len() + 1 && h.ends_with(domain) && h[..h.len() - domain.len()].ends_with('.')
+            }
+            None => p == h,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked_and_normalized() {
+        let p = check_path("//app//x/%61b%2fc/").unwrap();
+        assert_eq!(p.matched, "/app/x/ab%2Fc/");
+        assert_eq!(p.raw, "/app/x/%61b%2fc/");
+        assert!(p.encoded_slash);
+        assert_eq!(check_path("/").unwrap().matched, "/");
+        assert_eq!(check_path("/%41dmin").unwrap().matched, "/Admin");
+        assert_eq!(check_path("/%c3%a9").unwrap().matched, "/%C3%A9");
+        for bad in ["/a/../b", "/a/%2e%2E/b", "/a/.", "/a%2f..%2fb", "/a%00", "/a\\b", "/a%5c..", "/%zz", "/a%4", "x"] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+        assert!(!check_path("/a/b").unwrap().encoded_slash);
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments_and_rewrite() {
+        assert!(under("/app", "/app") && under("/app/x", "/app") && !under("/apple", "/app"));
+        assert!(under("/anything", "/"));
+        assert_eq!(rewrite("/app/x/y", "/app", true, ""), "/x/y");
+        assert_eq!(rewrite("/app", "/app", true, ""), "/");
+        assert_eq!(rewrite("/app/", "/app", true, "/v1"), "/v1/");
+        assert_eq!(rewrite("/app", "/app", true, "/v1"), "/v1");
+        assert_eq!(rewrite("/%61pp/x", "/app", true, ""), "/x");
+        assert_eq!(rewrite("/app/x", "/app", false, "/v1"), "/v1/app/x");
+    }
+
+    #[test]
+    fn hosts_match_exactly_or_by_domain() {
+        assert!(host_matches(Some("a.corp"), Some("a.corp")));
+        assert!(!host_matches(Some("a.corp"), Some("b.corp")));
+        assert!(host_matches(Some("*.corp"), Some("a.corp")));
+        assert!(!host_matches(Some("*.corp"), Some("corp")));
+        assert!(!host_matches(Some("*.corp"), Some("xcorp")));
+        assert!(host_matches(None, None));
+        let req = http::Request::get("/").header("host", "App.Corp.:8080").body(()).unwrap();
+        assert_eq!(host_of(&req).unwrap().as_deref(), Some("app.corp"));
+        let two = http::Request::get("/").header("host", "a").header("host", "b").body(()).unwrap();
+        assert!(host_of(&two).is_err());
+    }
+}
