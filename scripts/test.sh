@@ -28,6 +28,8 @@ need=()
 command -v git >/dev/null || need+=(git)
 [ -x /usr/sbin/sshd ] || [ -x /usr/local/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+# Reverse-proxy tests stand nginx behind modgate as a real backend.
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   if command -v apt-get >/dev/null; then

@@ -10,6 +10,7 @@ pub mod gitrepo;
 pub mod gitserve;
 pub mod gorun;
 pub mod graph;
+pub mod nginx;
 pub mod sumdb;
 pub mod tlsgen;
 pub mod upstream;
