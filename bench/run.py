@@ -166,6 +166,16 @@ def start_nginx(root, work):
     raise RuntimeError("nginx did not start")
 
 
+def wait_port(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
 def parse_duration_ms(s):
     m = re.match(r"([\d.]+)(us|ms|s|m)", s)
     if not m:
@@ -653,6 +663,9 @@ def report(r, args):
     if "pool" in r:
         import poolbench
         lines += poolbench.report(r["pool"])
+    if "proxy" in r:
+        import proxybench
+        lines += proxybench.report(r["proxy"])
     if "startup" in r:
         s = r["startup"]
         lines += ["## 6. Startup and idle", "",
@@ -700,7 +713,7 @@ def scenario_real(work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,real,pool,startup")
+    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,real,pool,proxy,startup")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -725,6 +738,9 @@ def main():
         if "pool" in only:
             import poolbench
             results["pool"] = poolbench.scenario(work)
+        if "proxy" in only:
+            import proxybench
+            results["proxy"] = proxybench.scenario(work, args.duration)
         if "startup" in only:
             results["startup"] = scenario_startup(work)
     finally:

@@ -108,7 +108,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
         return ServeError::BadRequest("encoded slashes are not accepted on this route".into()).into_response();
     }
     let (mut parts, body) = req.into_parts();
-    let out = outgoing(&route, &path, &mut parts, own_auth);
+    let mut out = outgoing(&route, &path, &mut parts, own_auth);
     let client_upgrade = out.upgrade.as_ref().and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let replay = replayable(&out.method, &body, out.upgrade.is_some());
     let mut body = Some(body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed());
@@ -121,7 +121,9 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
                 .into_response();
         };
         let send = if replay { empty() } else { body.take().unwrap_or_else(empty) };
-        let attempt = attempt(&route.client, m.url(i), &out, send, &route);
+        // The headers are cloned only when another attempt may need them.
+        let last = !replay || tried.len() >= m.settings.retries as usize || m.len() == 1;
+        let attempt = attempt(&route, i, &mut out, send, last);
         let guard = Guard { members: Arc::clone(m), i, done: false };
         m.states[i].in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let start = Instant::now();
@@ -147,25 +149,80 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
     }
 }
 
-/// One try on one backend, up to its response head.
+/// An answer's body from either client.
+pub enum Upstream {
+    Pooled(Incoming),
+    Driven(super::h1pool::Driven),
+}
+
+impl http_body::Body for Upstream {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Upstream::Pooled(b) => Pin::new(b).poll_frame(cx),
+            Upstream::Driven(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Upstream::Pooled(b) => b.is_end_stream(),
+            Upstream::Driven(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            Upstream::Pooled(b) => b.size_hint(),
+            Upstream::Driven(b) => b.size_hint(),
+        }
+    }
+}
+
+/// One try on member `i`, up to its response head: plain-HTTP backends over the inline pool,
+/// TLS backends and upgrades over the route's client.
 async fn attempt(
-    client: &BackendClient,
-    base: &str,
-    out: &Outgoing,
-    body: OutBody,
     route: &Route,
-) -> Result<http::Response<Incoming>, ServeError> {
-    let uri = format!("{base}{}", out.path_and_query);
-    let mut req = Request::builder().method(out.method.clone()).uri(&uri).version(http::Version::HTTP_11);
+    i: usize,
+    out: &mut Outgoing,
+    body: OutBody,
+    last: bool,
+) -> Result<http::Response<Upstream>, ServeError> {
+    let name = &route.settings.name;
+    let base = route.members.url(i);
+    let mut req = Request::builder().method(out.method.clone()).version(http::Version::HTTP_11);
+    let inline = route.plain[i].as_deref().filter(|_| out.upgrade.is_none());
+    req = match inline {
+        Some(_) => req.uri(out.path_and_query.as_str()),
+        None => req.uri(format!("{base}{}", out.path_and_query)),
+    };
     if let Some(h) = req.headers_mut() {
-        *h = out.headers.clone();
+        *h = if last { std::mem::take(&mut out.headers) } else { out.headers.clone() };
+        if let (Some(authority), false) = (inline, h.contains_key(http::header::HOST)) {
+            if let Ok(v) = HeaderValue::from_str(authority) {
+                h.insert(http::header::HOST, v);
+            }
+        }
     }
     let req = req.body(body).map_err(|e| ServeError::BadRequest(format!("cannot forward: {e}")))?;
-    let name = &route.settings.name;
-    match tokio::time::timeout(route.settings.timeout, client.request(req)).await {
+    let timeout = route.settings.timeout;
+    let sent = match inline {
+        Some(authority) => {
+            let connect = timeout.min(std::time::Duration::from_secs(10));
+            tokio::time::timeout(timeout, route.h1.send(authority, req, connect))
+                .await
+                .map(|r| r.map(|resp| resp.map(Upstream::Driven)).map_err(|e| e.to_string()))
+        }
+        None => tokio::time::timeout(timeout, route.client.request(req))
+            .await
+            .map(|r| r.map(|resp| resp.map(Upstream::Pooled)).map_err(|e| crate::net::error_chain(&e))),
+    };
+    match sent {
         Err(_) => Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
         Ok(Err(e)) => {
-            tracing::debug!(route = %name, error = %crate::net::error_chain(&e), "backend request failed");
+            tracing::debug!(route = %name, error = %e, "backend request failed");
             Err(ServeError::BadGateway(format!("proxy {name}: the backend could not be reached")))
         }
         Ok(Ok(resp)) => Ok(resp),
@@ -175,7 +232,7 @@ async fn attempt(
 /// The client's response: the backend's, its headers rewritten and its body streamed (or, for
 /// a switch of protocols, the two connections spliced).
 fn respond(
-    resp: http::Response<Incoming>,
+    resp: http::Response<Upstream>,
     mut guard: Guard,
     route: &Route,
     client_upgrade: Option<hyper::upgrade::OnUpgrade>,
@@ -232,7 +289,7 @@ impl Drop for Guard {
 pin_project! {
     struct Tracked {
         #[pin]
-        inner: Incoming,
+        inner: Upstream,
         guard: Guard,
     }
 }

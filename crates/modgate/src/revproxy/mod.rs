@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod forward;
+pub mod h1pool;
 pub mod headers;
 pub mod target;
 
@@ -23,6 +24,9 @@ pub struct Route {
     pub settings: ProxyRoute,
     pub members: Arc<Members>,
     client: client::BackendClient,
+    /// Plain-HTTP connections driven inline, and each member's `host:port` when it is plain.
+    h1: Arc<h1pool::H1Pool>,
+    plain: Vec<Option<String>>,
 }
 
 /// The routes in force, in match order.
@@ -45,7 +49,8 @@ impl ReverseProxy {
                 let c = probe_client.clone();
                 Box::pin(async move { forward::probe(&c, &url).await })
             }));
-            out.push(Arc::new(Route { settings: r.clone(), members, client }));
+            let plain = r.backends.members.iter().map(|m| plain_authority(&m.url)).collect();
+            out.push(Arc::new(Route { settings: r.clone(), members, client, h1: Default::default(), plain }));
         }
         // Longest prefix first; on a tie, an exact host, then a wildcard, then any host.
         out.sort_by_key(|r| {
@@ -77,6 +82,16 @@ impl ReverseProxy {
     pub fn find_raw(&self, host: Option<&str>, path: &str) -> Option<&Arc<Route>> {
         self.routes.iter().find(|r| host_matches(r.settings.host.as_deref(), host) && under(path, &r.settings.path))
     }
+}
+
+/// `host:port` of a plain-HTTP URL (port 80 when none is written).
+fn plain_authority(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    if uri.scheme_str() != Some("http") {
+        return None;
+    }
+    let host = uri.host()?;
+    Some(format!("{host}:{}", uri.port_u16().unwrap_or(80)))
 }
 
 /// Whether a path is one modgate always answers itself, whatever the routes say.

@@ -402,15 +402,19 @@ impl<T: AsyncRead + Unpin> AsyncRead for Guarded<T> {
                 this.parked = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            let mut chunk = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut chunk);
+            // Read straight into `raw`'s spare room (uninitialized: no zeroing per read).
+            this.raw.reserve(16 * 1024);
+            let len = this.raw.len();
+            let mut rb = ReadBuf::uninit(this.raw.spare_capacity_mut());
             std::task::ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
-            if rb.filled().is_empty() {
+            let n = rb.filled().len();
+            if n == 0 {
                 // What is left unchecked is an unfinished element: hyper sees the end.
                 this.eof = true;
                 continue;
             }
-            this.raw.extend_from_slice(rb.filled());
+            // SAFETY: the reader initialized the first `n` bytes of the spare capacity.
+            unsafe { this.raw.set_len(len + n) };
             if let Err(why) = this.advance() {
                 this.refuse(why)?;
             }

@@ -1,0 +1,108 @@
+"""Reverse proxy against nginx's proxy_pass, side by side in one run, to the same backend (an nginx
+serving a small file and a 100 MB one): small responses over 64 keep-alive connections (requests/s
+and p99), and 100 MB responses streamed to 4 clients (bytes/s). The two fronts run alternately,
+best of three rounds each, so that neither always runs on a machine warmed by the other."""
+
+import os
+
+import run
+
+FRONT = """
+worker_processes 2;
+pid @DIR@/front.pid;
+error_log @DIR@/front-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path @DIR@/tmp;
+    proxy_temp_path @DIR@/tmp;
+    fastcgi_temp_path @DIR@/tmp;
+    uwsgi_temp_path @DIR@/tmp;
+    scgi_temp_path @DIR@/tmp;
+    upstream backend { server 127.0.0.1:@BACKEND@; keepalive 128; }
+    server {
+        listen 127.0.0.1:@PORT@;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $proxy_host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }
+    }
+}
+"""
+
+
+def start_front(work, backend_port):
+    port = run.free_port()
+    conf = FRONT.replace("@DIR@", work).replace("@PORT@", str(port)).replace("@BACKEND@", str(backend_port))
+    if os.geteuid() == 0:
+        conf = "user root;\n" + conf
+    os.makedirs(os.path.join(work, "tmp"), exist_ok=True)
+    path = os.path.join(work, "front.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p, _ = run.start([run.NGINX, "-c", path, "-g", "daemon off;"])
+    run.wait_port(port)
+    return p, f"http://127.0.0.1:{port}"
+
+
+def scenario(work, duration, rounds=3):
+    run.log("scenario 10: reverse proxy vs nginx proxy_pass, same backend")
+    d = os.path.join(work, "s10")
+    root = os.path.join(d, "root")
+    os.makedirs(root)
+    with open(os.path.join(root, "small"), "wb") as f:
+        f.write(b"x" * 200)
+    with open(os.path.join(root, "big"), "wb") as f:
+        f.truncate(100 << 20)
+    backend, backend_url = run.start_nginx(root, os.path.join(d, "backend"))
+    backend_port = int(backend_url.rsplit(":", 1)[1])
+    ng, ng_url = start_front(os.path.join(d, "front"), backend_port)
+    mg, mg_url = run.start_modgate(os.path.join(d, "data"), "off", f'[[proxy]]\nto = "{backend_url}"\n')
+    res = {"modgate": {"small": [], "big": []}, "nginx": {"small": [], "big": []}}
+    try:
+        for url in (mg_url, ng_url):
+            run.wrk(url, 64, 2, path="/small")
+        for _ in range(rounds):
+            for name, url in (("modgate", mg_url), ("nginx", ng_url)):
+                res[name]["small"].append(run.wrk(url, 64, duration, path="/small"))
+                res[name]["big"].append(run.wrk(url, 4, duration, path="/big"))
+        res["modgate_peak_rss_kb"] = run.rss_kb(mg.pid, "VmHWM")
+    finally:
+        for p in (mg, ng, backend):
+            run.stop(p)
+    out = {"modgate_peak_rss_kb": res["modgate_peak_rss_kb"]}
+    for name in ("modgate", "nginx"):
+        small = max(res[name]["small"], key=lambda r: r["rps"])
+        out[name] = {
+            "rps": small["rps"],
+            "p99_ms": min(r["p99_ms"] for r in res[name]["small"]),
+            "non2xx": sum(r["non2xx"] for r in res[name]["small"] + res[name]["big"]),
+            "stream_bytes_per_sec": max(r["bytes_per_sec"] for r in res[name]["big"]),
+        }
+    out["rps_ratio"] = out["modgate"]["rps"] / max(out["nginx"]["rps"], 1e-9)
+    out["stream_ratio"] = out["modgate"]["stream_bytes_per_sec"] / max(out["nginx"]["stream_bytes_per_sec"], 1e-9)
+    return out
+
+
+def report(s):
+    m, n = s["modgate"], s["nginx"]
+    lines = [
+        "## 10. Reverse proxy vs nginx `proxy_pass` (same nginx backend)",
+        "",
+        "| | modgate | nginx | ratio | goal |",
+        "|---|---|---|---|---|",
+        f"| small responses, 64 connections: requests/s | {m['rps']:,.0f} | {n['rps']:,.0f} | "
+        f"{s['rps_ratio']:.2f}× | ≥ 1.0× {run.verdict(s['rps_ratio'] >= 1.0)} |",
+        f"| p99 | {m['p99_ms']:.2f} ms | {n['p99_ms']:.2f} ms | | ≤ nginx {run.verdict(m['p99_ms'] <= n['p99_ms'])} |",
+        f"| 100 MB responses, 4 clients: MB/s | {m['stream_bytes_per_sec'] / 1e6:,.0f} | "
+        f"{n['stream_bytes_per_sec'] / 1e6:,.0f} | {s['stream_ratio']:.2f}× | ≥ 0.9× {run.verdict(s['stream_ratio'] >= 0.9)} |",
+        "",
+        f"modgate's peak RSS over the run: {s['modgate_peak_rss_kb'] / 1024:.1f} MB; "
+        f"non-2xx answers: modgate {m['non2xx']}, nginx {n['non2xx']}.",
+        "",
+    ]
+    return lines
