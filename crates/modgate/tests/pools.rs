@@ -259,3 +259,39 @@ fn a_member_that_keeps_breaking_off_zips_is_ejected() {
     // Two bodies broken off in a row count as two failures: ejected, it gets no more zips.
     assert_eq!(cutting.count_suffix(".zip"), 2, "zips asked of the cutting member");
 }
+
+/// A cut-off zip is resumed only from a member whose answer carries the same validators.
+fn cut_zips_with_etags(first: &str, second: &str) -> (usize, usize) {
+    let fx = fixture(6);
+    let cutting = FakeUpstream::start(fx.dir.path());
+    cutting.fault(".zip", Fault::Truncate(100));
+    cutting.set_etag(first);
+    fx.upstream.set_etag(second);
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = "eject_after = 100\n[prefetch]\nenabled = false";
+    let mg = InProcess::start(pool_config(tmp.path(), &[cutting.url(), fx.upstream.url()], extra));
+    let expected = fx.graph.expected_sums();
+    let (mut whole, mut failed) = (0, 0);
+    for m in &fx.graph.modules {
+        for v in &m.versions {
+            let r = get(mg.addr, &obj_path(&m.path, &v.version, ".zip"), &[]);
+            if r.status == 200 {
+                let h1 = gomod::dirhash::hash_zip(std::io::Cursor::new(&r.body)).unwrap();
+                assert_eq!(h1, expected[&(m.path.clone(), v.version.clone())].0, "{}@{}", m.path, v.version);
+                whole += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    }
+    assert!(cutting.count_suffix(".zip") >= 2, "the cutting member got zips");
+    (whole, failed)
+}
+
+#[test]
+fn a_zip_resumes_only_where_the_validators_agree() {
+    let (_, failed) = cut_zips_with_etags("\"same\"", "\"same\"");
+    assert_eq!(failed, 0, "agreeing members finish each other's zips");
+    let (whole, failed) = cut_zips_with_etags("\"v1\"", "\"v2\"");
+    assert!(failed >= 2, "another version of the object is never spliced in ({whole} whole, {failed} failed)");
+}

@@ -255,3 +255,32 @@ fn bad_proxy_configuration_names_key_and_line() {
         assert!(err.contains(want), "{text}: {err}");
     }
 }
+
+#[test]
+fn sighup_swaps_the_routes_and_a_bad_file_keeps_them() {
+    let (a, b) = (Backend::start(), Backend::start());
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("modgate.toml");
+    let write = |to: &str| {
+        std::fs::write(&conf, format!("upstream = \"off\"\n[[proxy]]\npath = \"/r\"\nto = \"{to}\"\n")).unwrap()
+    };
+    write(&a.url());
+    let data = tmp.path().join("data");
+    let mg = Process::start(&["--config", conf.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(get(mg.addr, "/r/1", &[]).status, 200);
+    assert_eq!((a.count(), b.count()), (1, 0));
+    write(&b.url());
+    mg.signal(libc::SIGHUP);
+    wait_until(Duration::from_secs(20), "the new route serves", || {
+        get(mg.addr, "/r/2", &[]);
+        b.count() > 0
+    });
+    write("pool:missing");
+    mg.signal(libc::SIGHUP);
+    wait_until(Duration::from_secs(20), "the bad file is refused", || {
+        mg.logs().iter().any(|l| l.contains("configuration refused"))
+    });
+    let before = b.count();
+    assert_eq!(get(mg.addr, "/r/3", &[]).status, 200);
+    assert_eq!(b.count(), before + 1, "the routes in force stay");
+}

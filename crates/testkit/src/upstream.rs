@@ -34,6 +34,8 @@ pub enum Fault {
 #[derive(Default)]
 struct State {
     latency: Duration,
+    /// An `ETag` sent with every body (and compared with `If-Range`).
+    etag: Option<String>,
     /// (path suffix, fault)
     faults: Vec<(String, Fault)>,
     counts: HashMap<String, usize>,
@@ -102,6 +104,11 @@ impl FakeUpstream {
     /// Adds latency before every answer.
     pub fn set_latency(&self, d: Duration) {
         self.lock().latency = d;
+    }
+
+    /// Sends this `ETag` with every body; a range whose `If-Range` differs gets the whole body.
+    pub fn set_etag(&self, etag: &str) {
+        self.lock().etag = Some(etag.to_string());
     }
 
     /// Misbehaves for every request whose path ends with `suffix`.
@@ -187,8 +194,9 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("/").to_string();
-        // Headers: only `Range: bytes=N-` is read.
+        // Headers: only `Range: bytes=N-` and `If-Range` are read.
         let mut range_from: Option<usize> = None;
+        let mut if_range: Option<String> = None;
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).await? == 0 {
@@ -201,6 +209,9 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                 if name.eq_ignore_ascii_case("range") {
                     range_from = value.trim().strip_prefix("bytes=").and_then(|v| v.strip_suffix('-')?.parse().ok());
                 }
+                if name.eq_ignore_ascii_case("if-range") {
+                    if_range = Some(value.trim().to_string());
+                }
             }
         }
         let path = decode(target.split('?').next().unwrap_or("/"));
@@ -209,6 +220,9 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
             respond(&mut w, 200, "application/json", body.as_bytes(), false).await?;
             continue;
         }
+        let etag_value = state.lock().unwrap_or_else(|p| p.into_inner()).etag.clone();
+        let etag = etag_value.as_ref().map(|e| format!("ETag: {e}\r\n")).unwrap_or_default();
+        let range_ok = if_range.is_none() || if_range == etag_value;
         let (latency, fault) = {
             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
             *st.counts.entry(path.clone()).or_default() += 1;
@@ -253,7 +267,8 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                 w.flush().await?;
             }
             (Some(Fault::Truncate(n)), Some(data)) => {
-                w.write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", data.len()).as_bytes()).await?;
+                w.write_all(format!("HTTP/1.1 200 OK\r\n{etag}Content-Length: {}\r\n\r\n", data.len()).as_bytes())
+                    .await?;
                 w.write_all(&data[..n.min(data.len())]).await?;
                 w.flush().await?;
                 return Ok(());
@@ -269,11 +284,11 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                     tokio::time::sleep(every).await;
                 }
             }
-            (None, Some(data)) if range_from.is_some_and(|f| f < data.len()) => {
+            (None, Some(data)) if range_from.is_some_and(|f| f < data.len()) && range_ok => {
                 // The rest of the file from the asked offset.
                 let from = range_from.unwrap_or_default();
                 let head = format!(
-                    "HTTP/1.1 206 Partial Content\r\nContent-Type: {}\r\nContent-Range: bytes {from}-{}/{}\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 206 Partial Content\r\n{etag}Content-Type: {}\r\nContent-Range: bytes {from}-{}/{}\r\nContent-Length: {}\r\n\r\n",
                     content_type(&path),
                     data.len() - 1,
                     data.len(),
@@ -286,7 +301,7 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
             (_, Some(data)) if data.len() > 64 * 1024 && !head_only => {
                 // Large bodies: the head alone, then the body, timestamped as it starts to leave.
                 let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+                    "HTTP/1.1 200 OK\r\n{etag}Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
                     content_type(&path),
                     data.len()
                 );

@@ -49,7 +49,10 @@ pub fn run(a: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(modgate::server::run(cfg)) {
+    let (file, again) = (a.config.clone(), over.clone());
+    let source: modgate::server::ConfigSource =
+        std::sync::Arc::new(move || super::load_checked(file.as_deref(), &again).map_err(|e| e.to_string()));
+    match rt.block_on(modgate::server::run(cfg, Some(source))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -63,8 +63,8 @@ impl HttpClient {
     }
 
     /// [`HttpClient::get`] of the bytes from offset `from` on (`Range: bytes=<from>-`), when
-    /// given.
-    pub async fn get_from(&self, url: &str, from: Option<u64>) -> Result<Answer, NetError> {
+    /// given, and only if the object still matches a validator (`If-Range`), when given.
+    pub async fn get_from(&self, url: &str, from: Option<(u64, Option<&str>)>) -> Result<Answer, NetError> {
         let mut url = url.to_string();
         let first_authority = authority_of(&url).to_string();
         for _ in 0..=MAX_REDIRECTS {
@@ -97,12 +97,15 @@ impl HttpClient {
         url: &str,
         origin: &str,
         own_host: bool,
-        from: Option<u64>,
+        from: Option<(u64, Option<&str>)>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, NetError> {
         let uri: hyper::Uri = url.parse().map_err(|e| NetError::Failed(format!("{origin}: bad URL: {e}")))?;
         let mut req = hyper::Request::get(strip_userinfo(&uri)).header("user-agent", USER_AGENT);
-        if let Some(from) = from {
+        if let Some((from, validator)) = from {
             req = req.header("range", format!("bytes={from}-"));
+            if let Some(v) = validator {
+                req = req.header("if-range", v);
+            }
         }
         if let Some(auth) = basic_auth(&uri).filter(|_| own_host) {
             req = req.header("authorization", auth);

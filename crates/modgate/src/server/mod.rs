@@ -25,8 +25,15 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
     if let Some(a) = &cfg.auth {
         crate::auth::check_files(a).map_err(|(key, e)| cfg.error("auth", key, e))?;
     }
+    for r in &cfg.proxies {
+        crate::revproxy::client::build(&r.tls, r.timeout)
+            .map_err(|e| ConfigError(format!("config: proxy {:?}: tls: {e}", r.name)))?;
+    }
     Ok(())
 }
+
+/// Loads the configuration again (from the same file, flags and environment), for a reload.
+pub type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 
 fn tls_for(cfg: &Config) -> anyhow::Result<Option<Arc<Tls>>> {
     match &cfg.tls {
@@ -78,7 +85,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 }
 
 /// Runs the server until SIGTERM or SIGINT: what `modgate serve` does.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+pub async fn run(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<()> {
     let (app, listener, addr) = bind(&cfg).await?;
     announce(&cfg, &app, addr);
     let tls = tls_for(&cfg)?;
@@ -106,10 +113,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tokio::spawn(serving);
         }
     }
-    if tls.is_some() || app.auth.is_some() {
-        // The SIGHUP handler is in place before the first connection is accepted.
-        tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), reload::hangup()));
-    }
+    // The SIGHUP handler is in place before the first connection is accepted.
+    let routes = source.map(|s| (Arc::clone(&app), s));
+    tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), routes, reload::hangup()));
     let modules = Arc::clone(&app.modules);
     listen::serve(listener, app, stopped(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
     // Objects already answered from memory reach the store before the process ends.

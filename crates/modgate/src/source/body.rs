@@ -9,6 +9,37 @@ use futures::StreamExt;
 pub struct Body {
     chunks: BoxStream<'static, Result<Bytes, FetchError>>,
     len: Option<u64>,
+    validators: Validators,
+}
+
+/// What identifies the version of an object a server sent: a strong `ETag`, `Last-Modified`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// A response's validators (a weak ETag cannot vouch for bytes, so it is left out).
+    pub fn of(headers: &http::HeaderMap) -> Self {
+        let text = |name| headers.get(name).and_then(|v: &http::HeaderValue| v.to_str().ok()).map(str::to_string);
+        Self {
+            etag: text(http::header::ETAG).filter(|e| !e.starts_with("W/")),
+            last_modified: text(http::header::LAST_MODIFIED),
+        }
+    }
+
+    /// The value for `If-Range`: the ETag, else the date.
+    pub fn if_range(&self) -> Option<&str> {
+        self.etag.as_deref().or(self.last_modified.as_deref())
+    }
+
+    /// Whether another answer is the same object as far as both sides say: every validator
+    /// this one has, the other has equal.
+    pub fn agree(&self, other: &Validators) -> bool {
+        let same = |a: &Option<String>, b: &Option<String>| a.is_none() || a == b;
+        same(&self.etag, &other.etag) && same(&self.last_modified, &other.last_modified)
+    }
 }
 
 /// How much of a file one chunk reads.
@@ -19,7 +50,7 @@ impl Body {
     pub fn from_bytes(data: impl Into<Bytes>) -> Self {
         let data: Bytes = data.into();
         let len = Some(data.len() as u64);
-        Self { chunks: futures::stream::once(async move { Ok(data) }).boxed(), len }
+        Self { chunks: futures::stream::once(async move { Ok(data) }).boxed(), len, validators: Validators::default() }
     }
 
     /// A body of chunks, with the length the source announced, if it did.
@@ -27,7 +58,17 @@ impl Body {
         chunks: impl futures::Stream<Item = Result<Bytes, FetchError>> + Send + 'static,
         len: Option<u64>,
     ) -> Self {
-        Self { chunks: chunks.boxed(), len }
+        Self { chunks: chunks.boxed(), len, validators: Validators::default() }
+    }
+
+    /// The body, with the validators its server sent.
+    pub fn with_validators(mut self, v: Validators) -> Self {
+        self.validators = v;
+        self
+    }
+
+    pub fn validators(&self) -> &Validators {
+        &self.validators
     }
 
     /// A body read from an open file, chunk by chunk.
@@ -84,6 +125,22 @@ impl Body {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn validators_agree_only_on_what_the_first_answer_said() {
+        let mut h = http::HeaderMap::new();
+        h.insert("etag", "\"a\"".parse().unwrap());
+        h.insert("last-modified", "Mon, 30 Nov 2026 10:00:00 GMT".parse().unwrap());
+        let first = Validators::of(&h);
+        assert_eq!(first.if_range(), Some("\"a\""));
+        assert!(first.agree(&first.clone()));
+        assert!(!first.agree(&Validators { etag: Some("\"b\"".into()), ..first.clone() }));
+        assert!(!first.agree(&Validators::default()), "a member that says nothing does not vouch");
+        assert!(Validators::default().agree(&first), "nothing to compare: the length decides");
+        let mut weak = http::HeaderMap::new();
+        weak.insert("etag", "W/\"a\"".parse().unwrap());
+        assert_eq!(Validators::of(&weak).etag, None, "a weak ETag cannot vouch for bytes");
+    }
     use super::*;
 
     #[tokio::test]

@@ -33,8 +33,9 @@ pub async fn fetch_url(http: &HttpClient, url: &str) -> Result<Body, FetchError>
     let len = http_body::Body::size_hint(answer.response.body()).exact();
     let origin = answer.url;
     if status == 200 {
+        let validators = super::body::Validators::of(answer.response.headers());
         let chunks = crate::net::body::chunks(answer.response.into_body(), http.idle, origin);
-        return Ok(Body::from_stream(chunks.map(|c| c.map_err(FetchError::from)), len));
+        return Ok(Body::from_stream(chunks.map(|c| c.map_err(FetchError::from)), len).with_validators(validators));
     }
     let detail = crate::net::body::collect(answer.response.into_body(), http.idle, origin.clone(), 4096);
     let detail = match tokio::time::timeout(http.timeout, detail).await {
