@@ -380,6 +380,26 @@ fn lookup_version_syntax(v: &str) -> bool {
     digits(a) && digits(b) && digits(patch) && (tail.is_empty() || tail.starts_with('-'))
 }
 
+/// Whether `path` (a checked path) is under `prefix`, segment-wise: `/app` takes `/app` and
+/// `/app/x`, not `/apple` (proxy routes and the policy's path rules).
+pub fn under(path: &str, prefix: &str) -> bool {
+    prefix == "/" || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Whether a host pattern (`None`: any host) takes `host`.
+pub fn host_matches(pattern: Option<&str>, host: Option<&str>) -> bool {
+    match (pattern, host) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(p), Some(h)) => match p.strip_prefix("*.") {
+            Some(domain) => {
+                h.len() > domain.len() + 1 && h.ends_with(domain) && h[..h.len() - domain.len()].ends_with('.')
+            }
+            None => p == h,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

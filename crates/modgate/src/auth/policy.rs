@@ -101,7 +101,7 @@ impl Policy {
         path: &str,
         action: Action,
     ) -> (bool, String) {
-        use crate::revproxy::target::{host_matches, under};
+        use crate::request::{host_matches, under};
         let rule = self
             .paths
             .iter()

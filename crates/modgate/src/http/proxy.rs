@@ -35,6 +35,9 @@ impl tower_service::Service<Request<Incoming>> for Forward {
 
     fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
         let own_auth = self.own_auth;
+        if let Some(id) = req.extensions().get::<super::layer::request_id::RequestId>().map(|r| r.0.clone()) {
+            req.extensions_mut().insert(crate::revproxy::forward::RequestIdHeader(id));
+        }
         let Some(routed) = req.extensions_mut().remove::<Routed>() else {
             let refused = ServeError::BadRequest("the request was not routed".into()).into_response();
             return Box::pin(std::future::ready(Ok(refused)));

@@ -29,6 +29,10 @@ pub struct ConnInfo {
     pub tls: bool,
 }
 
+/// The request's id as the layers gave it, in its extensions: passed on to the backend.
+#[derive(Debug, Clone)]
+pub struct RequestIdHeader(pub HeaderValue);
+
 /// What the front decided for a proxied request, in its extensions.
 #[derive(Clone)]
 pub struct Routed {
@@ -90,8 +94,8 @@ fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::request::Parts, o
             h.insert(http::header::HOST, v);
         }
     }
-    if let Some(id) = parts.extensions.get::<crate::http::layer::request_id::RequestId>() {
-        h.insert(crate::http::respond::X_REQUEST_ID, id.0.clone());
+    if let Some(id) = parts.extensions.get::<RequestIdHeader>() {
+        h.insert("x-request-id", id.0.clone());
     }
     headers::rewrite(&mut h, &s.request_headers);
     Outgoing { method: parts.method.clone(), path_and_query, headers: h, upgrade }

@@ -7,6 +7,8 @@
 //! (also encoded, also inside an encoded slash), NUL, backslashes, malformed escapes; and
 //! encoded slashes unless the route allows them.
 
+pub use crate::request::{host_matches, under};
+
 /// A request's path, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyPath {
@@ -94,11 +96,6 @@ pub fn check_path(raw: &str) -> Result<ProxyPath, String> {
     Ok(ProxyPath { matched, raw: forwarded, encoded_slash })
 }
 
-/// Whether `path` (matched form) is under `prefix`, segment-wise.
-pub fn under(path: &str, prefix: &str) -> bool {
-    prefix == "/" || path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-}
-
 /// The path sent on for a route: its prefix stripped (whole segments) and `add` put in front.
 pub fn rewrite(raw: &str, prefix: &str, strip: bool, add: &str) -> String {
     let mut rest = raw;
@@ -141,20 +138,6 @@ pub fn host_of<B>(req: &http::Request<B>) -> Result<Option<String>, String> {
         return Err("the host carries credentials".into());
     }
     Ok(Some(a.host().trim_end_matches('.').to_ascii_lowercase()))
-}
-
-/// Whether a route's host pattern (`None`: any host) takes `host`.
-pub fn host_matches(pattern: Option<&str>, host: Option<&str>) -> bool {
-    match (pattern, host) {
-        (None, _) => true,
-        (Some(_), None) => false,
-        (Some(p), Some(h)) => match p.strip_prefix("*.") {
-            Some(domain) => {
-                h.len() > domain.len() + 1 && h.ends_with(domain) && h[..h.len() - domain.len()].ends_with('.')
-            }
-            None => p == h,
-        },
-    }
 }
 
 #[cfg(test)]
