@@ -284,3 +284,26 @@ fn sighup_swaps_the_routes_and_a_bad_file_keeps_them() {
     assert_eq!(get(mg.addr, "/r/3", &[]).status, 200);
     assert_eq!(b.count(), before + 1, "the routes in force stay");
 }
+
+#[test]
+fn a_slow_upload_is_not_cut_off_by_the_answer_timeout() {
+    let b = Backend::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("[[proxy]]\nto = \"{}\"\ntimeout = \"1s\"\n", b.url());
+    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mut s = std::net::TcpStream::connect(mg.addr).unwrap();
+    s.write_all(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n").unwrap();
+    // Ten bytes over 2.5 s: the upload takes longer than the timeout, but never pauses that long.
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(250));
+        s.write_all(b"x").unwrap();
+    }
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n10"), "{answer}");
+    // A backend that takes the body and then says nothing still times out.
+    b.set_mode(Mode::Hang);
+    let r =
+        raw(mg.addr, b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab").unwrap();
+    assert_eq!(r.status, 504);
+}

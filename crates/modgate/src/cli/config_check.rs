@@ -62,4 +62,9 @@ fn print_settings(c: &Config) {
         None => println!("auth = off (everyone may read; publishing is refused)"),
     }
     println!("routes = {}, direct mappings = {}", c.routes.len(), c.direct_repos.len());
+    println!("pools = {}, proxy routes = {}", c.pools.len(), c.proxies.len());
+    for p in &c.proxies {
+        let to = p.backends.members.iter().map(|m| modgate::net::redact(&m.url)).collect::<Vec<_>>().join(" ");
+        println!("  proxy {}{} -> {to}", p.host.as_deref().unwrap_or("*"), p.path);
+    }
 }

@@ -128,7 +128,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
         // The headers are cloned only when another attempt may need them.
         let last = !replay || tried.len() >= m.settings.retries as usize || m.len() == 1;
         let attempt = attempt(&route, i, &mut out, send, last);
-        let guard = Guard { members: Arc::clone(m), i, done: false };
+        let mut guard = Guard { members: Arc::clone(m), i, done: false };
         m.states[i].in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let start = Instant::now();
         let result = attempt.await;
@@ -138,6 +138,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
         };
         if retryable {
             m.failed(i);
+            guard.done = true;
             tried.push(i);
             if replay && m.may_retry(&tried) {
                 tracing::debug!(route = %route.settings.name, member = %crate::net::redact(m.url(i)), "backend failed; trying another");
@@ -210,19 +211,26 @@ async fn attempt(
             }
         }
     }
+    // The wait for an answer counts from the last request bytes sent: an upload as slow as
+    // its client never times out while it moves.
+    let last = Arc::new(std::sync::Mutex::new(Instant::now()));
+    let body = if body.is_end_stream() { body } else { Noted { inner: body, last: Arc::clone(&last) }.boxed() };
     let req = req.body(body).map_err(|e| ServeError::BadRequest(format!("cannot forward: {e}")))?;
     let timeout = route.settings.timeout;
-    let sent = match inline {
-        Some(authority) => {
-            let connect = timeout.min(std::time::Duration::from_secs(10));
-            tokio::time::timeout(timeout, route.h1.send(authority, req, connect))
-                .await
-                .map(|r| r.map(|resp| resp.map(Upstream::Driven)).map_err(|e| e.to_string()))
+    let send = async {
+        match inline {
+            Some(authority) => {
+                let connect = timeout.min(std::time::Duration::from_secs(10));
+                let sent = route.h1.send(authority, req, connect).await;
+                sent.map(|resp| resp.map(Upstream::Driven)).map_err(|e| e.to_string())
+            }
+            None => {
+                let sent = route.client.request(req).await;
+                sent.map(|resp| resp.map(Upstream::Pooled)).map_err(|e| crate::net::error_chain(&e))
+            }
         }
-        None => tokio::time::timeout(timeout, route.client.request(req))
-            .await
-            .map(|r| r.map(|resp| resp.map(Upstream::Pooled)).map_err(|e| crate::net::error_chain(&e))),
     };
+    let sent = until_quiet(send, timeout, &last).await.ok_or(());
     match sent {
         Err(_) => Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
         Ok(Err(e)) => {
@@ -230,6 +238,56 @@ async fn attempt(
             Err(ServeError::BadGateway(format!("proxy {name}: the backend could not be reached")))
         }
         Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+/// `f`'s outcome, unless `limit` passes with nothing sent since `last` (`None`).
+async fn until_quiet<F: std::future::Future>(
+    f: F,
+    limit: std::time::Duration,
+    last: &std::sync::Mutex<Instant>,
+) -> Option<F::Output> {
+    tokio::pin!(f);
+    loop {
+        let quiet = last.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+        if quiet >= limit {
+            return None;
+        }
+        tokio::select! {
+            out = &mut f => return Some(out),
+            _ = tokio::time::sleep(limit - quiet) => {}
+        }
+    }
+}
+
+pin_project! {
+    /// A request body that notes when its bytes last went out.
+    struct Noted {
+        #[pin]
+        inner: OutBody,
+        last: Arc<std::sync::Mutex<Instant>>,
+    }
+}
+
+impl http_body::Body for Noted {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            *this.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -258,7 +316,7 @@ fn respond(
         tokio::spawn(splice(client, backend, guard));
         return answer;
     }
-    if parts.status.is_server_error() {
+    if parts.status.is_server_error() && !guard.done {
         guard.members.failed(guard.i);
         guard.done = true;
     }
