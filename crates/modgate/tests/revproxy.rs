@@ -7,24 +7,8 @@ mod common;
 use common::*;
 use modgate::config::{self, Overrides};
 use std::io::{Read, Write};
-use std::path::Path;
 use std::time::Duration;
 use testkit::backend::{Backend, Mode};
-
-/// A configuration from TOML text, listening on a free port, upstream off.
-pub fn proxy_config(dir: &Path, text: &str) -> config::Config {
-    let text = format!("upstream = \"off\"\n{text}\n");
-    let path = dir.join("modgate.toml");
-    std::fs::write(&path, &text).unwrap();
-    let over = Overrides {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.join("data").display().to_string()),
-        upstream: None,
-        log_level: Some("debug".into()),
-        log_format: None,
-    };
-    config::load_text(Some((&path, &text)), &over, &config::Defaults::default()).expect("proxy config")
-}
 
 fn json(r: &Resp) -> serde_json::Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
@@ -53,7 +37,7 @@ fn routes_by_host_and_longest_prefix_beside_module_traffic() {
         api.url(),
         site.url()
     );
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     let v = json(&get(mg.addr, "/app/x/y?q=1", &[]));
     assert_eq!(v["path"], "/x/y?q=1", "prefix stripped, query kept");
     let v = json(&get(mg.addr, "/app/api/users", &[]));
@@ -87,7 +71,7 @@ fn the_forwarded_message_is_rewritten_as_configured() {
         b.url(),
         b.url()
     );
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     let r = get(
         mg.addr,
         "/svc/a",
@@ -123,7 +107,7 @@ fn the_forwarded_message_is_rewritten_as_configured() {
 fn bodies_stream_with_100_continue_chunks_and_trailers() {
     let b = Backend::start();
     let tmp = tempfile::tempdir().unwrap();
-    let mg = InProcess::start(proxy_config(tmp.path(), &format!("[[proxy]]\nto = \"{}\"\n", b.url())));
+    let mg = InProcess::start(config_from_text(tmp.path(), &format!("[[proxy]]\nto = \"{}\"\n", b.url())));
     // Expect: 100-continue: the body is sent only after modgate says so.
     let mut s = std::net::TcpStream::connect(mg.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -162,7 +146,7 @@ fn websocket_messages_echo_through_the_proxy() {
     let b = Backend::start();
     let tmp = tempfile::tempdir().unwrap();
     let text = format!("[[proxy]]\npath = \"/live\"\nto = \"{}\"\nstrip_prefix = true\n", b.url());
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     let sent: Vec<String> = (0..20).map(|i| format!("message {i} {}", "x".repeat(i * 100))).collect();
     let got = testkit::backend::ws_roundtrip(mg.addr, "/live/ws", &sent).expect("websocket through modgate");
     assert_eq!(got, sent);
@@ -189,7 +173,7 @@ fn backends_that_hang_fail_or_reset_are_survived() {
         hang.url(),
         reset.url()
     );
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     assert_eq!(get(mg.addr, "/hang", &[]).status, 504, "a backend that never answers");
     assert_eq!(get(mg.addr, "/reset", &[]).status, 502, "a backend that resets");
     let direct = hang.count() + reset.count();
@@ -214,7 +198,7 @@ fn path_rules_decide_reads_and_writes_and_keys_stay_with_modgate() {
     let b = Backend::start();
     let tmp = tempfile::tempdir().unwrap();
     let text = format!("[[proxy]]\npath = \"/app\"\nto = \"{}\"\n", b.url());
-    let mut cfg = proxy_config(tmp.path(), &text);
+    let mut cfg = config_from_text(tmp.path(), &text);
     let policy = "[[path]]\nprefix = \"/app\"\nread = [\"devs\"]\nwrite = [\"ci\"]\n\
                   [[path]]\nprefix = \"/app/admin\"\nread = [\"ops\"]\n";
     let keys = with_auth(&mut cfg, tmp.path(), policy);
@@ -290,7 +274,7 @@ fn a_slow_upload_is_not_cut_off_by_the_answer_timeout() {
     let b = Backend::start();
     let tmp = tempfile::tempdir().unwrap();
     let text = format!("[[proxy]]\nto = \"{}\"\ntimeout = \"1s\"\n", b.url());
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     let mut s = std::net::TcpStream::connect(mg.addr).unwrap();
     s.write_all(b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n").unwrap();
     // Ten bytes over 2.5 s: the upload takes longer than the timeout, but never pauses that long.

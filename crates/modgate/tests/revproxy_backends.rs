@@ -4,22 +4,7 @@
 
 mod common;
 use common::*;
-use modgate::config::{self, Overrides};
-use std::path::Path;
 use testkit::nginx::{free_port, Nginx};
-
-fn proxy_config(dir: &Path, text: &str) -> config::Config {
-    let text = format!("upstream = \"off\"\n{text}\n");
-    let path = dir.join("modgate.toml");
-    std::fs::write(&path, &text).unwrap();
-    let over = Overrides {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.join("data").display().to_string()),
-        log_level: Some("debug".into()),
-        ..Overrides::default()
-    };
-    config::load_text(Some((&path, &text)), &over, &config::Defaults::default()).expect("proxy config")
-}
 
 /// Requests whose framing a backend could read differently from modgate.
 const SMUGGLING: &[(&str, &[u8])] = &[
@@ -84,7 +69,7 @@ fn smuggling_attempts_get_400_and_never_reach_the_backend() {
     let server = format!("server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok $request_uri\\n\"; }} }}");
     let nginx = Nginx::start(&tmp.path().join("nginx"), &server, &[port]).unwrap();
     let text = format!("[[proxy]]\nto = \"http://127.0.0.1:{port}\"\n");
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     assert!(SMUGGLING.len() >= 20);
     for (what, req) in SMUGGLING {
         let r = raw(mg.addr, req).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -132,7 +117,7 @@ fn tls_backends_are_verified_and_shown_a_client_certificate_over_h2() {
         client.key.display(),
         ca_file.display()
     );
-    let mg = InProcess::start(proxy_config(tmp.path(), &text));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
     let r = get(mg.addr, "/secure/x", &[]);
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.text();

@@ -8,24 +8,14 @@ use common::*;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use modgate::config::{self, Overrides};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use testkit::backend::Backend;
 
-fn proxy_config(dir: &Path, text: &str) -> config::Config {
-    let text = format!("upstream = \"off\"\n{text}\n");
-    let path = dir.join("modgate.toml");
-    std::fs::write(&path, &text).unwrap();
-    let over = Overrides {
-        listen: Some("127.0.0.1:0".into()),
-        data_dir: Some(dir.join("data").display().to_string()),
-        log_level: Some("info".into()),
-        ..Overrides::default()
-    };
-    config::load_text(Some((&path, &text)), &over, &config::Defaults::default()).expect("proxy config")
+/// At log level info: a line per request, not the debug chatter of a load run.
+fn quiet(text: String) -> String {
+    format!("upstream = \"off\"\nlog_level = \"info\"\n{text}")
 }
 
 fn pool_text(members: &[(String, u32)], extra: &str) -> String {
@@ -88,7 +78,7 @@ fn a_backend_killed_under_load_costs_no_idempotent_request() {
     let extra = "balance = \"weighted\"\nretries = 2\neject_after = 1\neject_for = \"2s\"\nslow_start = \"4s\"\n\
                  [pool.health]\npath = \"/health\"\ninterval = \"1s\"\ntimeout = \"500ms\"\nhealthy = 1\nunhealthy = 1\n";
     let tmp = tempfile::tempdir().unwrap();
-    let mg = InProcess::start(proxy_config(tmp.path(), &pool_text(&members, extra)));
+    let mg = InProcess::start(config_from_text(tmp.path(), &quiet(pool_text(&members, extra))));
     let app = mg.app();
     let state = Arc::new(Load { ok: 0.into(), failed: 0.into(), stop: false.into(), errors: Default::default() });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -141,7 +131,7 @@ fn the_weighted_split_is_within_five_percent_of_the_weights() {
     let weights = [5u32, 3, 2];
     let members: Vec<(String, u32)> = backends.iter().zip(weights).map(|(b, w)| (b.url(), w)).collect();
     let tmp = tempfile::tempdir().unwrap();
-    let mg = InProcess::start(proxy_config(tmp.path(), &pool_text(&members, "balance = \"weighted\"")));
+    let mg = InProcess::start(config_from_text(tmp.path(), &quiet(pool_text(&members, "balance = \"weighted\""))));
     let state = Arc::new(Load { ok: 0.into(), failed: 0.into(), stop: false.into(), errors: Default::default() });
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let run = rt.spawn(load(mg.url(), 8, Arc::clone(&state)));

@@ -62,6 +62,22 @@ pub fn new_key(keys: &Path, name: &str, group: &str) -> String {
     key
 }
 
+/// A configuration from TOML text (upstream off unless the text says otherwise), listening on a
+/// free loopback port, with its data under `dir`.
+pub fn config_from_text(dir: &Path, text: &str) -> Config {
+    let text = if text.contains("upstream =") { text.to_string() } else { format!("upstream = \"off\"\n{text}\n") };
+    let path = dir.join("modgate.toml");
+    std::fs::write(&path, &text).expect("write the configuration");
+    let over = Overrides {
+        listen: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.join("data").display().to_string()),
+        // Debug lines unless the text names its own level.
+        log_level: (!text.contains("log_level =")).then(|| "debug".into()),
+        ..Overrides::default()
+    };
+    config::load_text(Some((&path, &text)), &over, &config::Defaults::default()).expect("configuration")
+}
+
 /// modgate running in this process on its own runtime.
 pub struct InProcess {
     rt: Option<tokio::runtime::Runtime>,
