@@ -291,3 +291,29 @@ fn a_slow_upload_is_not_cut_off_by_the_answer_timeout() {
         raw(mg.addr, b"PUT /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab").unwrap();
     assert_eq!(r.status, 504);
 }
+
+#[test]
+fn http2_clients_are_proxied_to_http1_backends() {
+    use http_body_util::BodyExt;
+    let b = Backend::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let mg =
+        InProcess::start(config_from_text(tmp.path(), &format!("[[proxy]]\npath = \"/h2\"\nto = \"{}\"\n", b.url())));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, body) = rt.block_on(async {
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let req = http::Request::post(format!("{}/h2/x", mg.url()))
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"over h2")))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        let status = resp.status();
+        (status, resp.into_body().collect().await.unwrap().to_bytes())
+    });
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["path"], "/h2/x");
+    assert_eq!(v["body_len"], 7);
+    assert_eq!(echoed(&v, "via"), ["2 modgate"]);
+}
