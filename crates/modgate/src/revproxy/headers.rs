@@ -36,9 +36,21 @@ fn via_value(v: http::Version) -> &'static str {
     }
 }
 
+fn is_hop_by_hop(n: &HeaderName) -> bool {
+    use http::header::{CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE};
+    [CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE].contains(n)
+        || n == "keep-alive"
+        || n == "proxy-connection"
+}
+
 /// Removes the hop-by-hop headers; returns the `Upgrade` value when the message asks for one
 /// (and is allowed to).
 pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) -> Option<HeaderValue> {
+    // Most messages carry none (or only `Connection: keep-alive`): one pass over the names
+    // decides whether there is anything to do.
+    if !h.keys().any(is_hop_by_hop) {
+        return None;
+    }
     let named: Vec<HeaderName> = h
         .get_all(http::header::CONNECTION)
         .iter()
@@ -102,8 +114,10 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
         ForwardedMode::Replace => Some(0),
         ForwardedMode::Append { trusted_hops } => trusted_hops,
     };
-    let mut xff = trusted_chain(h, "x-forwarded-for", trusted);
-    let mut fwd = trusted_chain(h, "forwarded", trusted);
+    let (mut xff, mut fwd) = match trusted {
+        Some(0) => (Vec::new(), Vec::new()),
+        _ => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
+    };
     let keep_incoming = trusted != Some(0);
     let proto = h.get("x-forwarded-proto").filter(|_| keep_incoming).and_then(|v| v.to_str().ok()).map(str::to_string);
     let host = h.get("x-forwarded-host").filter(|_| keep_incoming).and_then(|v| v.to_str().ok()).map(str::to_string);
