@@ -94,7 +94,7 @@ fn the_forwarded_message_is_rewritten_as_configured() {
     assert_eq!(echoed(&v, "via"), ["1.1 modgate"]);
     assert_eq!(echoed(&v, "x-env"), ["test"]);
     assert_eq!(echoed(&v, "x-request-id"), ["trace-me-1"], "the request id travels on");
-    assert!(echoed(&v, "forwarded")[0].ends_with(&format!("for=127.0.0.1;proto=http;host={}", mg.addr)));
+    assert!(echoed(&v, "forwarded")[0].ends_with(&format!("for=127.0.0.1;proto=http;host=\"{}\"", mg.addr)));
     for gone in ["cookie", "x-private", "keep-alive"] {
         assert!(echoed(&v, gone).is_empty(), "{gone} reached the backend");
     }

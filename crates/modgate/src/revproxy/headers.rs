@@ -132,7 +132,12 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
     }
     let mut mine = format!("for={fwd_for};proto={}", hop.proto);
     if let Some(host) = hop.host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))) {
-        mine.push_str(&format!(";host={host}"));
+        // A port's colon (or an IPv6 literal) is not a token character: RFC 7239 quotes it.
+        if host.contains([':', '[']) {
+            mine.push_str(&format!(";host=\"{host}\""));
+        } else {
+            mine.push_str(&format!(";host={host}"));
+        }
     }
     fwd.push(mine);
     set(h, "forwarded", &fwd.join(", "));
@@ -221,6 +226,10 @@ mod tests {
         forwarded(&mut h, ForwardedMode::Append { trusted_hops: None }, &hop);
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 1.1.1.1, 2.2.2.2, 10.0.0.9");
         assert_eq!(h["forwarded"], "for=6.6.6.6, for=10.0.0.9;proto=https;host=app.corp");
+        let ported = Hop { host: Some("app.corp:8443"), ..hop };
+        let mut h = HeaderMap::new();
+        forwarded(&mut h, ForwardedMode::Replace, &ported);
+        assert_eq!(h["forwarded"], "for=10.0.0.9;proto=https;host=\"app.corp:8443\"");
         let v6 = Hop { peer: Some("[::1]:1".parse().unwrap()), ..hop };
         let mut h = HeaderMap::new();
         forwarded(&mut h, ForwardedMode::Replace, &v6);
