@@ -24,19 +24,26 @@ const BUDGET_PER_REQUEST: f64 = 0.1;
 const MAX_BACKOFF: u32 = 8;
 
 /// One request counted in a member's `in_flight` until dropped, however the request ends
-/// (an answer, an error, or its task going away).
-pub struct InFlight<'a>(&'a MemberState);
+/// (an answer, an error, its task going away, or — for a body — the body's end).
+pub struct InFlight {
+    members: Arc<Members>,
+    i: usize,
+}
 
-impl<'a> InFlight<'a> {
-    pub fn enter(state: &'a MemberState) -> Self {
-        state.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self(state)
+impl InFlight {
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
+    /// Which member the request went to.
+    pub fn member(&self) -> usize {
+        self.i
     }
 }
 
-impl Drop for InFlight<'_> {
+impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.members.states[self.i].in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -105,8 +112,10 @@ impl Members {
         }
     }
 
-    pub fn enter(&self, i: usize) -> InFlight<'_> {
-        InFlight::enter(&self.states[i])
+    /// A request to member `i` starts; it counts until the guard is dropped.
+    pub fn enter(self: &Arc<Self>, i: usize) -> InFlight {
+        self.states[i].in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight { members: Arc::clone(self), i }
     }
 
     /// An answer came back from member `i` after `took`, and (as far as is known) whole.
@@ -196,13 +205,24 @@ mod tests {
 
     #[test]
     fn a_request_leaves_in_flight_however_it_ends() {
-        let s = MemberState::new(1, Some(1));
-        let guard = InFlight::enter(&s);
-        assert_eq!(s.in_flight.load(Ordering::Relaxed), 1);
-        assert!(!s.available(Instant::now()), "at its limit");
+        let settings = crate::config::PoolSettings {
+            name: "t".into(),
+            balance: crate::config::Balance::RoundRobin,
+            members: vec![crate::config::PoolMember { url: "http://a".into(), weight: 1, max_in_flight: Some(1) }],
+            health: None,
+            eject_after: 3,
+            eject_for: Duration::from_secs(1),
+            slow_start: Duration::ZERO,
+            retries: 0,
+            timeout: None,
+        };
+        let m = Arc::new(Members::new(settings));
+        let guard = m.enter(0);
+        assert_eq!(m.states[0].in_flight.load(Ordering::Relaxed), 1);
+        assert!(!m.states[0].available(Instant::now()), "at its limit");
         // A request whose task goes away drops its guard like one that ends.
         drop(guard);
-        assert_eq!(s.in_flight.load(Ordering::Relaxed), 0);
-        assert!(s.available(Instant::now()));
+        assert_eq!(m.states[0].in_flight.load(Ordering::Relaxed), 0);
+        assert!(m.states[0].available(Instant::now()));
     }
 }

@@ -8,7 +8,7 @@ use super::headers::{self, Hop};
 use super::target::{rewrite, ProxyPath};
 use super::Route;
 use crate::errors::ServeError;
-use crate::lb::Members;
+use crate::lb::InFlight;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
@@ -128,8 +128,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
         // The headers are cloned only when another attempt may need them.
         let last = !replay || tried.len() >= m.settings.retries as usize || m.len() == 1;
         let attempt = attempt(&route, i, &mut out, send, last);
-        let mut guard = Guard { members: Arc::clone(m), i, done: false };
-        m.states[i].in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut guard = Guard { flight: m.enter(i), done: false };
         let start = Instant::now();
         let result = attempt.await;
         let retryable = match &result {
@@ -137,8 +136,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
             Err(_) => true,
         };
         if retryable {
-            m.failed(i);
-            guard.done = true;
+            guard.report(false);
             tried.push(i);
             if replay && m.may_retry(&tried) {
                 tracing::debug!(route = %route.settings.name, member = %crate::net::redact(m.url(i)), "backend failed; trying another");
@@ -316,9 +314,8 @@ fn respond(
         tokio::spawn(splice(client, backend, guard));
         return answer;
     }
-    if parts.status.is_server_error() && !guard.done {
-        guard.members.failed(guard.i);
-        guard.done = true;
+    if parts.status.is_server_error() {
+        guard.report(false);
     }
     Response::from_parts(parts, axum::body::Body::new(Tracked { inner: body, guard }))
 }
@@ -336,15 +333,23 @@ async fn splice(client: hyper::upgrade::OnUpgrade, backend: hyper::upgrade::OnUp
 /// A request in a member's `in_flight` until its response body ends; a body that breaks off
 /// counts as the member failing, one that ends whole as it succeeding.
 struct Guard {
-    members: Arc<Members>,
-    i: usize,
+    flight: InFlight,
     /// The outcome was already reported.
     done: bool,
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.members.states[self.i].in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+impl Guard {
+    fn report(&mut self, whole: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let (m, i) = (self.flight.members(), self.flight.member());
+        if whole {
+            m.whole(i)
+        } else {
+            m.failed(i)
+        }
     }
 }
 
@@ -363,18 +368,10 @@ impl http_body::Body for Tracked {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.project();
         let polled = this.inner.poll_frame(cx);
-        if !this.guard.done {
-            match &polled {
-                Poll::Ready(None) => {
-                    this.guard.done = true;
-                    this.guard.members.whole(this.guard.i);
-                }
-                Poll::Ready(Some(Err(_))) => {
-                    this.guard.done = true;
-                    this.guard.members.failed(this.guard.i);
-                }
-                _ => {}
-            }
+        match &polled {
+            Poll::Ready(None) => this.guard.report(true),
+            Poll::Ready(Some(Err(_))) => this.guard.report(false),
+            _ => {}
         }
         polled
     }

@@ -54,6 +54,12 @@ impl Front {
             Ok(h) => h,
             Err(why) => return Way::Refused(ServeError::BadRequest(why).into_response()),
         };
+        // A path with nothing to decode or merge is its own matched form: module traffic finds
+        // no route without a check that allocates.
+        let plain = !path.contains(['%', '\\']) && !path.contains("//");
+        if plain && table.find_raw(host.as_deref(), path).is_none() {
+            return Way::Modules(req);
+        }
         let checked = check_path(path);
         let route = match &checked {
             Ok(p) => table.find(host.as_deref(), p),
