@@ -196,8 +196,10 @@ fn a_zip_cut_off_by_one_member_is_finished_by_another() {
 fn slow_share(balance: &str) -> f64 {
     let fx = fixture(120);
     let slow = FakeUpstream::start(fx.dir.path());
-    fx.upstream.set_latency(Duration::from_millis(4));
-    slow.set_latency(Duration::from_millis(40));
+    // Latencies well above a debug build's own time per request, so that a busy machine (tests
+    // run side by side on two cores) does not blur the tenfold difference.
+    fx.upstream.set_latency(Duration::from_millis(10));
+    slow.set_latency(Duration::from_millis(100));
     let tmp = tempfile::tempdir().unwrap();
     let extra = format!("balance = \"{balance}\"\n[prefetch]\nenabled = false");
     let mg = InProcess::start(pool_config(tmp.path(), &[slow.url(), fx.upstream.url()], &extra));
