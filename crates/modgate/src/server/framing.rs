@@ -260,9 +260,7 @@ impl<T> Guarded<T> {
                     }
                 }
                 State::Length(n) => {
-                    let k = (n.min(self.raw.len() as u64)) as usize;
-                    self.ready.extend(self.raw.drain(..k));
-                    let left = n - k as u64;
+                    let left = self.pass_on(n);
                     if left == 0 {
                         self.after_body(self.upgrade);
                     } else {
@@ -275,9 +273,7 @@ impl<T> Guarded<T> {
                     }
                 }
                 State::ChunkData(n) => {
-                    let k = (n.min(self.raw.len() as u64)) as usize;
-                    self.ready.extend(self.raw.drain(..k));
-                    let left = n - k as u64;
+                    let left = self.pass_on(n);
                     self.state = if left == 0 { State::ChunkEnd } else { State::ChunkData(left) };
                 }
                 State::ChunkEnd => {
@@ -292,6 +288,13 @@ impl<T> Guarded<T> {
                 }
             }
         }
+    }
+
+    /// Hands on up to `n` body bytes as they are (their length is known); what is left of `n`.
+    fn pass_on(&mut self, n: u64) -> u64 {
+        let k = n.min(self.raw.len() as u64) as usize;
+        self.ready.extend(self.raw.drain(..k));
+        n - k as u64
     }
 
     /// Checks the request head at the start of `raw`; `false` when it is not whole yet.
