@@ -41,17 +41,25 @@ pub fn authorize(
     if ok {
         return Ok(());
     }
+    let forbidden = match action {
+        Action::Admin => format!("{} may not use admin endpoints", who.name),
+        Action::Write => format!("{module}: {} may not publish this module", who.name),
+        Action::Read => format!("{module}: {} may not read this module", who.name),
+    };
+    Err(refusal(auth, who, &format!("{module}: "), forbidden))
+}
+
+/// How a refused request is answered: 404 with `hide_denied` (nothing is said to exist), 401
+/// for an anonymous caller (credentials might help), else 403 with `forbidden`. `subject`
+/// (e.g. `"<module>: "`) starts the first two messages.
+pub fn refusal(auth: &Auth, who: &Principal, subject: &str, forbidden: String) -> ServeError {
     if auth.hide_denied() {
-        return Err(ServeError::not_found(format!("{module}: not found")));
+        return ServeError::not_found(format!("{subject}not found"));
     }
     if who.anonymous {
-        return Err(ServeError::Unauthorized(format!("{module}: authentication required")));
+        return ServeError::Unauthorized(format!("{subject}authentication required"));
     }
-    match action {
-        Action::Admin => Err(ServeError::Forbidden(format!("{} may not use admin endpoints", who.name))),
-        Action::Write => Err(ServeError::Forbidden(format!("{module}: {} may not publish this module", who.name))),
-        Action::Read => Err(ServeError::Forbidden(format!("{module}: {} may not read this module", who.name))),
-    }
+    ServeError::Forbidden(forbidden)
 }
 
 /// The decision for one parsed request.

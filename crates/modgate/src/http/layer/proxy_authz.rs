@@ -2,7 +2,7 @@
 //! and held to its rate exactly as for module traffic, then authorized by the policy's path
 //! rules on the checked path the route matched — read for GET and HEAD, write for the rest.
 
-use super::authz::authenticate;
+use super::authz::{authenticate, refusal};
 use super::request_id::RequestId;
 use crate::auth::{Action, Auth};
 use crate::errors::ServeError;
@@ -22,13 +22,7 @@ fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
     if auth.authorize_path(&who, routed.host.as_deref(), &path.matched, action, request_id) {
         return Ok(());
     }
-    if auth.hide_denied() {
-        return Err(ServeError::not_found("not found"));
-    }
-    if who.anonymous {
-        return Err(ServeError::Unauthorized("authentication required".into()));
-    }
-    Err(ServeError::Forbidden(format!("{} may not {} {}", who.name, action.name(), path.matched)))
+    Err(refusal(auth, &who, "", format!("{} may not {} {}", who.name, action.name(), path.matched)))
 }
 
 /// The access decision for every proxied request, when `[auth]` is configured.
