@@ -30,6 +30,8 @@ command -v git >/dev/null || need+=(git)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 # Reverse-proxy tests stand nginx behind modgate as a real backend.
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# The metrics tests check the exposition with Prometheus's own promtool.
+command -v promtool >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   if command -v apt-get >/dev/null; then

@@ -5,6 +5,7 @@
 use crate::auth::Auth;
 use crate::config::{Config, RouteSource};
 use crate::net::{redact_text, HttpClient};
+use crate::obs::metrics::GitMetrics;
 use crate::proxy::{ChecksumHook, Hooks, ModuleService, NoChecksums, Parts, Routes, Settings};
 use crate::rt::FillRuntime;
 use crate::source::direct::{Direct, DirectSettings};
@@ -39,6 +40,10 @@ pub struct App {
     pub pools: Vec<Arc<Pool>>,
     /// `[[proxy]]` routes: HTTP services behind the same front door.
     pub revproxy: crate::revproxy::Table,
+    /// Every counting handle, and the registry `/metrics` encodes.
+    pub metrics: Arc<crate::obs::metrics::Metrics>,
+    /// `[metrics]`: whether `/metrics` answers, and to whom.
+    pub metrics_config: crate::config::MetricsConfig,
     /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
     #[cfg(debug_assertions)]
     parses: std::sync::atomic::AtomicU64,
@@ -54,6 +59,8 @@ impl App {
             summary,
             pools: Vec::new(),
             revproxy: Default::default(),
+            metrics: Default::default(),
+            metrics_config: Default::default(),
             #[cfg(debug_assertions)]
             parses: Default::default(),
         }
@@ -64,15 +71,16 @@ impl App {
         let dir = &cfg.data_dir;
         let objects = LocalObjects::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?;
         let meta = LocalMeta::open(dir).context("reading the published-versions index")?;
+        let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let fill_rt = FillRuntime::start().context("starting the fill runtime")?;
-        let http =
-            Arc::new(HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout, fill_rt.spawner()));
+        let http = HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout, fill_rt.spawner());
+        let http = Arc::new(http.with_metrics(metrics.upstreams.clone()));
         let pools: Vec<_> = cfg.pools.iter().map(|p| Pool::start(p.clone(), &http)).collect();
-        let routes = routes(cfg, &http, &pools);
+        let routes = routes(cfg, &http, &pools, &metrics.git);
         let objects: Arc<dyn ObjectStore> = Arc::new(objects);
         let meta: Arc<dyn MetaStore> = Arc::new(meta);
         let auth = match &cfg.auth {
-            Some(a) => Some(Auth::new(a.clone()).map_err(anyhow::Error::msg)?),
+            Some(a) => Some(Auth::new(a.clone(), metrics.edge.clone()).map_err(anyhow::Error::msg)?),
             None => None,
         };
         let alarm = crate::sumdb::Alarm { auth: auth.clone() };
@@ -84,10 +92,13 @@ impl App {
             prefetch: cfg.prefetch.clone(),
             publish_max_bytes: cfg.publish_max_bytes,
         };
-        let parts = Parts { objects, meta, routes, checksums, fill_rt: Some(fill_rt), settings };
+        let fill_metrics = metrics.fills.clone();
+        let parts = Parts { objects, meta, routes, checksums, fill_rt: Some(fill_rt), settings, fill_metrics };
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
         app.pools = pools;
+        app.metrics = metrics;
+        app.metrics_config = cfg.metrics;
         app.revproxy = crate::revproxy::Table::new(
             crate::revproxy::ReverseProxy::build(&cfg.proxies).map_err(anyhow::Error::msg)?,
         );
@@ -179,7 +190,7 @@ fn uses_direct(specs: &[ProxySpec]) -> bool {
 
 /// The route table: each `[[route]]` with its own list, the default list for the rest, all
 /// sharing one HTTP client and (when any list names `direct`) one direct-mode source.
-fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>]) -> Routes {
+fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>], git_metrics: &GitMetrics) -> Routes {
     let any_direct = uses_direct(&cfg.upstream)
         || cfg.routes.iter().any(|r| matches!(&r.source, RouteSource::Chain { specs, .. } if uses_direct(specs)));
     let direct = any_direct.then(|| {
@@ -192,6 +203,7 @@ fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>]) -> Routes {
             timeout: cfg.git_timeout,
             fresh: cfg.list_ttl,
             mirror_idle: cfg.mirror_idle,
+            git_metrics: git_metrics.clone(),
         };
         Arc::new(Direct::new(settings, Arc::clone(http)))
     });

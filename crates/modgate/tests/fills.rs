@@ -155,6 +155,14 @@ fn broken_upstream_zips_are_never_committed() {
     assert!(r.text().contains("go.mod differs"), "{}", r.text());
     assert!(!stored.exists());
     drop(gm);
+    // Each refusal is counted by its reason.
+    let metrics = get(mg.addr, "/metrics", &[]).text();
+    for line in [
+        r#"modgate_verification_failures_total{reason="invalid_zip"} 2"#,
+        r#"modgate_verification_failures_total{reason="go_mod_mismatch"} 1"#,
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 
     // Once the upstream behaves, the next request fills correctly.
     b.upstream.clear_faults();

@@ -135,6 +135,12 @@ fn active_checks_take_a_member_out_and_bring_it_back() {
     };
     wait_until(Duration::from_secs(10), "the failing member taken out", || !healthy(0));
     assert!(healthy(1));
+    // `/metrics` says the same.
+    let metrics = get(mg.addr, "/metrics", &[("Authorization", &ops)]).text();
+    for (url, up) in [(flaky.url(), 0), (fx.upstream.url(), 1)] {
+        let line = format!("modgate_pool_member_healthy{{group=\"mirrors\",member=\"{url}\"}} {up}");
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
     // While it is out, module requests go to the other member only.
     let before = flaky.total() - flaky.count("/health-check");
     for m in &fx.graph.modules {

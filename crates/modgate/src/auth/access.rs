@@ -10,6 +10,7 @@ use super::policy::Policy;
 use super::principal::{Action, Authn, ClientCert, Principal};
 use super::rate::RateLimiter;
 use crate::config::AuthSettings;
+use crate::obs::metrics::EdgeMetrics;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -24,6 +25,7 @@ pub struct Auth {
     rates: RateLimiter,
     state: RwLock<Arc<State>>,
     audit: Option<Audit>,
+    metrics: EdgeMetrics,
 }
 
 fn stamps(s: &AuthSettings) -> Vec<Option<SystemTime>> {
@@ -60,7 +62,7 @@ fn offered_key(headers: &http::HeaderMap) -> Result<Option<String>, ()> {
 }
 
 impl Auth {
-    pub fn new(settings: AuthSettings) -> Result<Arc<Self>, String> {
+    pub fn new(settings: AuthSettings, metrics: EdgeMetrics) -> Result<Arc<Self>, String> {
         let state = Self::read(&settings)?;
         let audit = settings.audit_log.as_deref().map(Audit::open).transpose()?;
         Ok(Arc::new(Self {
@@ -68,6 +70,7 @@ impl Auth {
             settings,
             state: RwLock::new(Arc::new(state)),
             audit,
+            metrics,
         }))
     }
 
@@ -78,6 +81,11 @@ impl Auth {
             policy: Policy::load(&settings.policy_file)?,
             stamps: st,
         })
+    }
+
+    /// Where access decisions are counted.
+    pub fn metrics(&self) -> &EdgeMetrics {
+        &self.metrics
     }
 
     pub fn hide_denied(&self) -> bool {
@@ -247,7 +255,7 @@ mod tests {
             key_rate,
             key_burst,
         };
-        (dir, Auth::new(settings).unwrap())
+        (dir, Auth::new(settings, Default::default()).unwrap())
     }
 
     #[test]

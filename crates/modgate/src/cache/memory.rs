@@ -36,6 +36,7 @@ pub struct MemCache {
     shards: Vec<RwLock<Shard>>,
     hasher: RandomState,
     shard_budget: u64,
+    evictions: std::sync::atomic::AtomicU64,
 }
 
 impl MemObject {
@@ -48,7 +49,12 @@ impl MemObject {
 impl MemCache {
     pub fn new(max_bytes: u64) -> Self {
         let shards = (0..SHARDS).map(|_| RwLock::new(Shard { map: HashMap::new(), bytes: 0 })).collect();
-        Self { shards, hasher: RandomState::new(), shard_budget: max_bytes / SHARDS as u64 }
+        Self {
+            shards,
+            hasher: RandomState::new(),
+            shard_budget: max_bytes / SHARDS as u64,
+            evictions: Default::default(),
+        }
     }
 
     fn shard(&self, key: &str) -> &RwLock<Shard> {
@@ -76,6 +82,7 @@ impl MemCache {
             let Some(victim) = shard.map.keys().next().cloned() else { break };
             if let Some(v) = shard.map.remove(&victim) {
                 shard.bytes -= victim.len() as u64 + v.footprint();
+                self.evictions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
         shard.bytes += cost;
@@ -85,6 +92,12 @@ impl MemCache {
     /// Bytes currently held (keys, data and bookkeeping).
     pub fn bytes(&self) -> u64 {
         self.shards.iter().map(|s| s.read().unwrap_or_else(|p| p.into_inner()).bytes).sum()
+    }
+
+    /// Objects held now, and objects evicted to make room so far.
+    pub fn counts(&self) -> (u64, u64) {
+        let held = self.shards.iter().map(|s| s.read().unwrap_or_else(|p| p.into_inner()).map.len() as u64).sum();
+        (held, self.evictions.load(std::sync::atomic::Ordering::Relaxed))
     }
 }
 

@@ -25,6 +25,7 @@ pub(super) struct FileConfig {
     pub publish: Option<PublishSection>,
     pub limits: Option<LimitsSection>,
     pub checksum_db: Option<ChecksumDbSection>,
+    pub metrics: Option<MetricsSection>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteEntry>>,
     #[serde(default)]
@@ -217,6 +218,13 @@ pub(super) struct PrefetchSection {
     pub zips: Option<bool>,
     pub concurrency: Option<Spanned<i64>>,
     pub depth: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct MetricsSection {
+    pub enabled: Option<bool>,
+    pub open: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -67,6 +67,7 @@ pub struct Config {
     /// How long in-flight requests may run after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     pub prefetch: PrefetchConfig,
+    pub metrics: MetricsConfig,
     /// Bytes of small immutable objects (`.info`, `.mod`) kept in memory.
     pub memory_cache_bytes: u64,
     /// Direct mode: explicit module prefix → repository mappings, longest prefix first.
@@ -155,6 +156,20 @@ pub struct RouteRule {
     pub source: RouteSource,
     /// Whether fills of these modules are verified against the checksum database.
     pub verify_checksums: bool,
+}
+
+/// `[metrics]`: whether `/metrics` answers, and whether it answers everyone (`open`) or, with
+/// `[auth]`, only the admin groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub open: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, open: false }
+    }
 }
 
 /// Dependency-aware prefetch: serving a go.mod warms its requirements' `.mod` and `.info`.

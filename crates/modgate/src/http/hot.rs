@@ -14,12 +14,14 @@
 use super::layer::access_log::log_line;
 use super::layer::authz::{authenticate, authorize};
 use super::layer::finish::finish;
+use super::layer::measure::module_answer;
 use super::layer::request_id::new_request_id;
 use super::layer::target::is_absolute_form;
 use super::respond::object::{object_response, ObjectData};
 use super::respond::X_REQUEST_ID;
 use crate::app::App;
 use crate::auth::Action;
+use crate::obs::metrics::method_label;
 use crate::proxy::CacheStatus;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
@@ -61,6 +63,8 @@ pub fn fast_hit<B>(app: &App, req: &Request<B>) -> Option<Response> {
     };
     finish(&mut resp, head);
     log_line(&resp, Some(&id), method, req.uri(), start);
+    let kind = if key.ends_with(".mod") { "mod" } else { "info" };
+    module_answer(&app.metrics, kind, method_label(method), start, &resp);
     resp.headers_mut().insert(X_REQUEST_ID, id);
     Some(resp)
 }

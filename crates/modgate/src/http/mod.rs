@@ -16,6 +16,7 @@ use crate::app::App;
 use layer::access_log::AccessLog;
 use layer::authz::Authorize;
 use layer::finish::Finish;
+use layer::measure::Measure;
 use layer::parse::Parse;
 use layer::request_id::Identify;
 use layer::target::TargetCheck;
@@ -27,18 +28,26 @@ use tower_layer::Layer;
 pub type Stack = AroundService<
     Identify,
     AroundService<
-        AccessLog,
-        AroundService<Finish, GateService<TargetCheck, GateService<Parse, GateService<Authorize, dispatch::Dispatch>>>>,
+        Measure,
+        AroundService<
+            AccessLog,
+            AroundService<
+                Finish,
+                GateService<TargetCheck, GateService<Parse, GateService<Authorize, dispatch::Dispatch>>>,
+            >,
+        >,
     >,
 >;
 
 /// The layered service for an application.
 pub fn stack(app: Arc<App>) -> Stack {
     let inner = dispatch::Dispatch { app: Arc::clone(&app) };
-    let inner = GateLayer(Authorize { auth: app.auth.clone() }).layer(inner);
+    let inner = GateLayer(Authorize { auth: app.auth.clone(), metrics_open: app.metrics_config.open }).layer(inner);
+    let metrics = Arc::clone(&app.metrics);
     let inner = GateLayer(Parse { app }).layer(inner);
     let inner = GateLayer(TargetCheck).layer(inner);
     let inner = AroundLayer(Finish).layer(inner);
     let inner = AroundLayer(AccessLog).layer(inner);
+    let inner = AroundLayer(Measure { metrics: Arc::clone(&metrics) }).layer(inner);
     AroundLayer(Identify).layer(inner)
 }

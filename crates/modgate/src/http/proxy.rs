@@ -4,6 +4,7 @@
 //! its `HEAD` answers and its trailers are the backend's.
 
 use super::layer::access_log::AccessLog;
+use super::layer::measure::MeasureProxy;
 use super::layer::proxy_authz::ProxyAuthorize;
 use super::layer::request_id::Identify;
 use super::layer::{AroundLayer, AroundService, GateLayer, GateService};
@@ -15,6 +16,7 @@ use futures::future::BoxFuture;
 use http::Request;
 use hyper::body::Incoming;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_layer::Layer;
 
@@ -47,11 +49,15 @@ impl tower_service::Service<Request<Incoming>> for Forward {
 }
 
 /// Every reverse-proxied request, in the order the layers see it.
-pub type ProxyStack = AroundService<Identify, AroundService<AccessLog, GateService<ProxyAuthorize, Forward>>>;
+pub type ProxyStack = AroundService<
+    Identify,
+    AroundService<MeasureProxy, AroundService<AccessLog, GateService<ProxyAuthorize, Forward>>>,
+>;
 
 pub fn proxy_stack(app: &App) -> ProxyStack {
     let inner = Forward { own_auth: app.auth.is_some() };
     let inner = GateLayer(ProxyAuthorize { auth: app.auth.clone() }).layer(inner);
     let inner = AroundLayer(AccessLog).layer(inner);
+    let inner = AroundLayer(MeasureProxy { metrics: Arc::clone(&app.metrics) }).layer(inner);
     AroundLayer(Identify).layer(inner)
 }

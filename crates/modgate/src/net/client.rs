@@ -21,6 +21,8 @@ pub struct HttpClient {
     pub timeout: Duration,
     /// Limit between two chunks of a body.
     pub idle: Duration,
+    /// Where requests to module proxies are counted (by the sources that make them).
+    pub upstreams: crate::obs::metrics::UpstreamMetrics,
 }
 
 /// The answer to a GET after redirects: the final URL (credentials removed) and the response.
@@ -52,7 +54,13 @@ impl HttpClient {
             .wrap_connector(connector);
         let client =
             Client::builder(spawner).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(64).build(https);
-        Self { client, matcher, timeout, idle }
+        Self { client, matcher, timeout, idle, upstreams: Default::default() }
+    }
+
+    /// The client, counting module-proxy requests into `upstreams`.
+    pub fn with_metrics(mut self, upstreams: crate::obs::metrics::UpstreamMetrics) -> Self {
+        self.upstreams = upstreams;
+        self
     }
 
     /// GET, with redirects followed the way the go command follows them: at most 10, never from

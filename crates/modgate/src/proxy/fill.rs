@@ -114,8 +114,15 @@ impl ModuleService {
                         return Ok(());
                     }
                     let res = match r.endpoint {
+                        // Counted by the zip fill itself.
                         Endpoint::Zip => this.zip_filled(&r, &source).await,
-                        _ => this.fill_small(&r, &source).await,
+                        _ => {
+                            let start = std::time::Instant::now();
+                            let res = this.fill_small(&r, &source).await;
+                            let size = res.as_ref().ok().copied();
+                            this.fill_metrics.ended(r.endpoint.name(), outcome(&res), start.elapsed(), size);
+                            res.map(|_| ())
+                        }
                     };
                     if let Err(e) = &res {
                         this.remember_not_found(r.rel(), e).await;
@@ -141,7 +148,8 @@ impl ModuleService {
         }
     }
 
-    async fn fill_small(&self, req: &ModuleRequest, source: &SharedSource) -> Result<(), ServeError> {
+    /// Fetches, checks and stores a small object; returns its size.
+    async fn fill_small(&self, req: &ModuleRequest, source: &SharedSource) -> Result<u64, ServeError> {
         let limit = if req.endpoint == Endpoint::Mod { MAX_GO_MOD } else { MAX_SMALL };
         if let (Endpoint::Mod, Some(v)) = (req.endpoint, &req.version) {
             self.checksums.prepare(&req.module, v);
@@ -149,24 +157,31 @@ impl ModuleService {
         let body = source.fetch(req).await.map_err(|e| fetch_error(req, e))?;
         let data = body.collect(limit).await.map_err(|e| fetch_error(req, e))?;
         match req.endpoint {
-            Endpoint::Info => verify::check_info(req, &data)?,
+            Endpoint::Info => verify::check_info(req, &data).inspect_err(|_| self.refused("bad_info"))?,
             Endpoint::Mod => {
                 let version = req.version.as_deref().unwrap_or_default();
                 let what = Checked::GoMod { module: &req.module, version, data: &data };
-                verify::consult(self.checksums.as_ref(), &what, req).await?;
+                verify::consult(self.checksums.as_ref(), &what, req).await.inspect_err(|_| self.refused("checksum"))?;
             }
             _ => {}
         }
-        if data.len() as u64 <= MEM_OBJECT_MAX {
+        let size = data.len() as u64;
+        if size <= MEM_OBJECT_MAX {
             // Verified: served from memory now, made durable beside it.
             let etag = content_etag(req.rel(), &data);
             let mem = mem_object(req, data, &etag, SystemTime::now())?;
             self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
             self.commits.start(req.rel(), mem, Arc::clone(&self.objects));
-            return Ok(());
+            return Ok(size);
         }
         self.objects.put(req.rel(), &data).await?;
-        Ok(())
+        Ok(size)
+    }
+
+    /// Counts a fill refused by verification.
+    pub(super) fn refused(&self, reason: &'static str) {
+        let labels = crate::obs::metrics::ReasonLabels { reason };
+        self.fill_metrics.verify_failures.get_or_create(&labels).inc();
     }
 }
 
@@ -198,4 +213,13 @@ fn content_etag(key: &str, data: &[u8]) -> String {
     h.update(key.as_bytes());
     h.update(data);
     format!("\"c{}\"", &hex::encode(h.finalize())[..31])
+}
+
+/// A fill's outcome as a metrics label.
+pub(super) fn outcome<T>(res: &Result<T, ServeError>) -> &'static str {
+    match res {
+        Ok(_) => "ok",
+        Err(ServeError::NotFound { .. }) => "not_found",
+        Err(_) => "failed",
+    }
 }

@@ -70,7 +70,10 @@ impl ModuleService {
         let res = self
             .answers
             .run(&key, async move {
+                let start = std::time::Instant::now();
                 let res = this.fetch_answer(&r, &source).await;
+                let size = res.as_ref().ok().map(|d| d.len() as u64);
+                this.fill_metrics.ended(r.endpoint.name(), super::fill::outcome(&res), start.elapsed(), size);
                 if let Err(e) = &res {
                     this.remember_not_found(r.rel(), e).await;
                 }

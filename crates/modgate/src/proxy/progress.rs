@@ -57,6 +57,11 @@ impl ZipFills {
         map.get(key).filter(|rx| is_live(rx)).cloned()
     }
 
+    /// Fills registered now (running, or just ending).
+    pub fn count(&self) -> usize {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Joins the running fill of `key`, or registers a new one for the caller to drive. A fill
     /// whose task died without a final state, or that has just ended, is replaced.
     pub fn join_or_start(&self, key: &str) -> Joined {

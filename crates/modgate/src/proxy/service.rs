@@ -12,6 +12,7 @@ use super::verify::ChecksumHook;
 use crate::cache::{MemCache, MemObject};
 use crate::config::PrefetchConfig;
 use crate::errors::ServeError;
+use crate::obs::metrics::FillMetrics;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::rt::{FillRuntime, Flights};
 use crate::source::published::Published;
@@ -46,6 +47,8 @@ pub struct Parts {
     /// The runtime zip fills run on; `None` runs them on the caller's runtime.
     pub fill_rt: Option<FillRuntime>,
     pub settings: Settings,
+    /// Where fills are counted (`Default`: counted nowhere).
+    pub fill_metrics: FillMetrics,
 }
 
 pub struct ModuleService {
@@ -63,6 +66,7 @@ pub struct ModuleService {
     /// One publish per module at a time.
     pub(super) publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(super) settings: Settings,
+    pub(super) fill_metrics: FillMetrics,
     fill_rt: Option<FillRuntime>,
 }
 
@@ -82,14 +86,14 @@ pub(super) fn fetch_error(req: &ModuleRequest, e: FetchError) -> ServeError {
 
 impl ModuleService {
     pub fn new(parts: Parts) -> Self {
-        let Parts { objects, meta, routes, checksums, fill_rt, settings } = parts;
+        let Parts { objects, meta, routes, checksums, fill_rt, settings, fill_metrics } = parts;
         Self {
             published: Published::new(Arc::clone(&meta), Arc::clone(&objects)),
             memory: MemCache::new(settings.memory_bytes),
             commits: Commits::default(),
             prefetcher: Prefetcher::new(settings.prefetch.clone()),
-            small_fills: Arc::default(),
-            answers: Arc::default(),
+            small_fills: Arc::new(Flights::counting(fill_metrics.joined.clone())),
+            answers: Arc::new(Flights::counting(fill_metrics.joined.clone())),
             zip_fills: ZipFills::default(),
             publish_locks: Mutex::new(HashMap::new()),
             objects,
@@ -97,8 +101,20 @@ impl ModuleService {
             routes,
             checksums,
             settings,
+            fill_metrics,
             fill_rt,
         }
+    }
+
+    /// Fills running now: small objects, answers (lists, queries) and zips.
+    pub fn fills_in_flight(&self) -> usize {
+        self.small_fills.len() + self.answers.len() + self.zip_fills.count()
+    }
+
+    /// The memory cache: bytes and objects held, objects evicted so far.
+    pub fn memory_stats(&self) -> (u64, u64, u64) {
+        let (held, evicted) = self.memory.counts();
+        (self.memory.bytes(), held, evicted)
     }
 
     pub fn routes(&self) -> &Routes {

@@ -73,13 +73,23 @@ impl ModuleService {
     ) -> watch::Receiver<Progress> {
         let key = req.rel().to_string();
         let (tx, rx) = match self.zip_fills.join_or_start(&key) {
-            Joined::Running(rx) => return rx,
+            Joined::Running(rx) => {
+                self.fill_metrics.joined.inc();
+                return rx;
+            }
             Joined::Started { tx, rx } => (tx, rx),
         };
         let (this, r, source, own) = (Arc::clone(self), req.clone(), Arc::clone(source), rx.clone());
         self.spawn_fill(async move {
             let memory = crate::rt::memory::FillMemory::start();
-            let res = if this.is_cached(&r).await { Ok(()) } else { this.fill_zip(&r, &source, &tx).await };
+            let res = if this.is_cached(&r).await {
+                Ok(())
+            } else {
+                let start = std::time::Instant::now();
+                let res = this.fill_zip(&r, &source, &tx).await;
+                this.fill_metrics.ended("zip", super::fill::outcome(&res), start.elapsed(), res.as_ref().ok().copied());
+                res.map(|_| ())
+            };
             match &res {
                 Err(e @ ServeError::NotFound { .. }) => {
                     this.remember_not_found(&key, e).await;
@@ -109,7 +119,7 @@ impl ModuleService {
         req: &ModuleRequest,
         source: &SharedSource,
         progress: &watch::Sender<Progress>,
-    ) -> Result<(), ServeError> {
+    ) -> Result<u64, ServeError> {
         // The .mod is needed only to verify the zip at the end: fetch it alongside.
         let mod_req = req.with_endpoint(Endpoint::Mod);
         let mod_fill = tokio::spawn(self.fill_immutable(&mod_req, source));
@@ -125,10 +135,12 @@ impl ModuleService {
             .read_small(mod_req.rel(), MAX_GO_MOD)
             .await?
             .ok_or_else(|| ServeError::Storage(format!("{} vanished after fill", mod_req.rel())))?;
-        let checked = verify::check_zip(staged.reader()?, written, req)
-            .await?
-            .map_err(|e| ServeError::BadGateway(format!("{}: upstream sent an invalid zip: {e}", req.display())))?;
+        let checked = verify::check_zip(staged.reader()?, written, req).await?.map_err(|e| {
+            self.refused("invalid_zip");
+            ServeError::BadGateway(format!("{}: upstream sent an invalid zip: {e}", req.display()))
+        })?;
         if checked.go_mod.as_ref().is_some_and(|zip_go_mod| zip_go_mod != &go_mod) {
+            self.refused("go_mod_mismatch");
             return Err(ServeError::BadGateway(format!(
                 "{}: the zip's go.mod differs from the version's .mod",
                 req.display()
@@ -136,7 +148,8 @@ impl ModuleService {
         }
         let version = req.version.as_deref().unwrap_or_default();
         verify::consult(self.checksums.as_ref(), &Checked::Zip { module: &req.module, version, h1: &checked.h1 }, req)
-            .await?;
+            .await
+            .inspect_err(|_| self.refused("checksum"))?;
         let outcome = staged.commit(req.rel()).await?;
         tracing::info!(object = %req.rel(), bytes = written, h1 = %checked.h1, created = (outcome == Commit::Created), "zip committed");
         let mod_h1 = gomod::dirhash::hash_go_mod(&go_mod);
@@ -144,7 +157,7 @@ impl ModuleService {
         if let Err(e) = self.checksums.committed(&done).await {
             tracing::error!(object = %req.rel(), error = %e, "the committed version could not be logged");
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Copies the source's body into `staged`, telling followers how far it has come. Returns

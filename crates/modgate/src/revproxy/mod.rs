@@ -23,6 +23,8 @@ use target::{host_matches, under, ProxyPath};
 pub struct Route {
     pub settings: ProxyRoute,
     pub members: Arc<Members>,
+    /// The route's name as a metrics label (shared, not copied per request).
+    pub label: Arc<String>,
     client: client::BackendClient,
     /// Plain-HTTP connections driven inline, and each member's `host:port` when it is plain.
     h1: Arc<h1pool::H1Pool>,
@@ -50,7 +52,14 @@ impl ReverseProxy {
                 Box::pin(async move { forward::probe(&c, &url).await })
             }));
             let plain = r.backends.members.iter().map(|m| plain_authority(&m.url)).collect();
-            out.push(Arc::new(Route { settings: r.clone(), members, client, h1: Default::default(), plain }));
+            out.push(Arc::new(Route {
+                label: Arc::new(r.name.clone()),
+                settings: r.clone(),
+                members,
+                client,
+                h1: Default::default(),
+                plain,
+            }));
         }
         // Longest prefix first; on a tie, an exact host, then a wildcard, then any host.
         out.sort_by_key(|r| {

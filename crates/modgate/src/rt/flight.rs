@@ -3,6 +3,7 @@
 
 use crate::errors::ServeError;
 use futures::future::{BoxFuture, FutureExt, Shared};
+use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -11,15 +12,22 @@ type Flight<T> = Shared<BoxFuture<'static, Result<T, ServeError>>>;
 
 pub struct Flights<T: Clone + Send + Sync + 'static> {
     inflight: Mutex<HashMap<String, Flight<T>>>,
+    /// Counts the requests that joined a fill already running.
+    joins: Counter,
 }
 
 impl<T: Clone + Send + Sync + 'static> Default for Flights<T> {
     fn default() -> Self {
-        Self { inflight: Mutex::new(HashMap::new()) }
+        Self::counting(Counter::default())
     }
 }
 
 impl<T: Clone + Send + Sync + 'static> Flights<T> {
+    /// Flights whose joins are counted in `joins`.
+    pub fn counting(joins: Counter) -> Self {
+        Self { inflight: Mutex::new(HashMap::new()), joins }
+    }
+
     /// Runs `fill` for `key` unless a fill for it is already running, and waits for the result.
     pub async fn run<F>(self: &Arc<Self>, key: &str, fill: F) -> Result<T, ServeError>
     where
@@ -28,6 +36,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
         let flight = {
             let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(f) = map.get(key) {
+                self.joins.inc();
                 f.clone()
             } else {
                 let this = Arc::clone(self);

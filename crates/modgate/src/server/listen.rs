@@ -7,10 +7,12 @@ use super::front::Front;
 use super::tls::Tls;
 use crate::app::App;
 use crate::config::Limits;
+use crate::obs::metrics::{EdgeMetrics, ResultLabels};
 use crate::revproxy::forward::ConnInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::metrics::gauge::Gauge;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,6 +86,7 @@ pub async fn serve(
             _ = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let open = Open::new(&front.app.metrics.edge);
         match &tls {
             None => {
                 let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };
@@ -94,7 +97,7 @@ pub async fn serve(
                     if let Err(e) = conn.await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
-                    drop(permit);
+                    drop((permit, open));
                 });
             }
             Some(tls) => {
@@ -103,7 +106,7 @@ pub async fn serve(
                 let acceptor = tls.acceptor();
                 tokio::spawn(async move {
                     conn.serve(acceptor, watcher).await;
-                    drop(permit);
+                    drop((permit, open));
                 });
             }
         }
@@ -113,6 +116,23 @@ pub async fn serve(
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+    }
+}
+
+/// A client connection counted open from its accept until its end.
+struct Open(Gauge);
+
+impl Open {
+    fn new(edge: &EdgeMetrics) -> Self {
+        edge.connections.inc();
+        edge.connections_open.inc();
+        Self(edge.connections_open.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
@@ -136,10 +156,21 @@ struct TlsConnection {
 impl TlsConnection {
     async fn serve(self, acceptor: tokio_rustls::TlsAcceptor, watcher: hyper_util::server::graceful::Watcher) {
         let peer = self.peer;
+        let shakes = &self.front.app.metrics.edge.tls_handshakes;
+        let shaken = |result| shakes.get_or_create(&ResultLabels { result }).inc();
         let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(self.stream)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            Ok(Ok(s)) => {
+                shaken("ok");
+                s
+            }
+            Ok(Err(e)) => {
+                shaken("failed");
+                return tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            }
+            Err(_) => {
+                shaken("timeout");
+                return tracing::debug!(%peer, "TLS handshake timed out");
+            }
         };
         // A verified client certificate travels with every request of the connection.
         let cert = super::tls::peer_subject(stream.get_ref().1).map(crate::auth::ClientCert);

@@ -9,19 +9,31 @@ use std::sync::Arc;
 pub struct GoProxy {
     /// The proxy's base URL, without a trailing slash.
     base: String,
+    /// The base URL without credentials, as a metrics label.
+    label: String,
     http: Arc<HttpClient>,
 }
 
 impl GoProxy {
     pub fn new(base: &str, http: Arc<HttpClient>) -> Self {
-        Self { base: base.to_string(), http }
+        Self { base: base.to_string(), label: crate::net::redact(base), http }
     }
 }
 
 #[async_trait::async_trait]
 impl Source for GoProxy {
     async fn fetch(&self, req: &ModuleRequest) -> Result<Body, FetchError> {
-        fetch_url(&self.http, &format!("{}/{}", self.base, req.rel())).await
+        let start = std::time::Instant::now();
+        let res = fetch_url(&self.http, &format!("{}/{}", self.base, req.rel())).await;
+        let outcome = match &res {
+            Ok(_) => "ok",
+            Err(FetchError::NotFound { .. }) => "not_found",
+            Err(FetchError::Refused { .. }) => "refused",
+            Err(FetchError::Timeout(_)) => "timeout",
+            Err(FetchError::Failed(_)) => "failed",
+        };
+        self.http.upstreams.observed(&self.label, outcome, start.elapsed());
+        res
     }
 }
 

@@ -4,5 +4,6 @@
 pub mod admin;
 pub mod goproxy;
 pub mod health;
+pub mod metrics;
 pub mod publish;
 pub mod sumdb;

@@ -16,13 +16,19 @@ use std::sync::Arc;
 pub fn authenticate<B>(auth: &Auth, req: &Request<B>, request_id: &str) -> Result<Principal, ServeError> {
     let who = match auth.authenticate(req.headers(), req.extensions().get::<ClientCert>()) {
         Authn::Ok(p) => p,
-        Authn::Missing => return Err(ServeError::Unauthorized("authentication required".into())),
+        Authn::Missing => {
+            auth.metrics().decided(false, "no_credentials");
+            return Err(ServeError::Unauthorized("authentication required".into()));
+        }
         Authn::Invalid => {
+            auth.metrics().decided(false, "invalid_credentials");
             auth.record_refusal("invalid-credentials", "unknown, revoked or malformed credentials", request_id);
             return Err(ServeError::Unauthorized("invalid credentials".into()));
         }
     };
     if !auth.rate_ok(&who) {
+        auth.metrics().rate_limited.inc();
+        auth.metrics().decided(false, "rate_limited");
         return Err(ServeError::TooManyRequests(format!("{}: too many requests; slow down", who.name)));
     }
     Ok(who)
@@ -38,6 +44,7 @@ pub fn authorize(
     request_id: &str,
 ) -> Result<(), ServeError> {
     let (ok, _) = auth.authorize(who, module, version, action, request_id);
+    auth.metrics().decided(ok, "policy");
     if ok {
         return Ok(());
     }
@@ -63,10 +70,12 @@ pub fn refusal(auth: &Auth, who: &Principal, subject: &str, forbidden: String) -
 }
 
 /// The decision for one parsed request.
-fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
+fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<(), ServeError> {
     let parsed = req.extensions().get::<Parsed>().map(|p| &p.0);
-    if let Some(Ok(Target::Health | Target::Ready)) = parsed {
-        return Ok(());
+    match parsed {
+        Some(Ok(Target::Health | Target::Ready)) => return Ok(()),
+        Some(Ok(Target::Metrics)) if metrics_open => return Ok(()),
+        _ => {}
     }
     let request_id = RequestId::of(req);
     let who = authenticate(auth, req, request_id)?;
@@ -77,7 +86,7 @@ fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
     };
     let (module, version, action) = match target {
         Target::Health | Target::Ready => return Ok(()),
-        Target::Admin => ("", None, Action::Admin),
+        Target::Admin | Target::Metrics => ("", None, Action::Admin),
         Target::Publish(r) => (r.module.as_str(), r.version.as_deref(), Action::Write),
         Target::Module(r) => (r.module.as_str(), r.version.as_deref(), Action::Read),
         // Checksum-database lookups name a module; tiles and signed heads do not.
@@ -94,11 +103,13 @@ fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
 pub struct Authorize {
     /// `None` when `[auth]` is not configured: everyone may read.
     pub auth: Option<Arc<Auth>>,
+    /// `[metrics] open`: `/metrics` answers everyone, not only the admin groups.
+    pub metrics_open: bool,
 }
 
 impl super::Gate for Authorize {
     fn check<B>(&self, req: &mut Request<B>) -> Option<Response> {
         let auth = self.auth.as_ref()?;
-        decide(auth, req).err().map(IntoResponse::into_response)
+        decide(auth, req, self.metrics_open).err().map(IntoResponse::into_response)
     }
 }

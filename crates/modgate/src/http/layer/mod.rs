@@ -2,11 +2,12 @@
 //!
 //! 1. `request_id` — the caller's sane `X-Request-Id` or a new one, on the request (for the
 //!    layers below and the audit log) and on the response;
-//! 2. `access_log` — one line per request, after the response;
-//! 3. `finish` — `Content-Length` from the body's size, and no body for `HEAD`;
-//! 4. `target` — origin-form targets and allowed methods only;
-//! 5. `parse` — the target classified and parsed once (`request::Target`), into extensions;
-//! 6. `authz` — with `[auth]`: who is asking, within their rate, allowed on the canonical
+//! 2. `measure` — the answer counted for `/metrics` (kind, method, status, cache, time, bytes);
+//! 3. `access_log` — one line per request, after the response;
+//! 4. `finish` — `Content-Length` from the body's size, and no body for `HEAD`;
+//! 5. `target` — origin-form targets and allowed methods only;
+//! 6. `parse` — the target classified and parsed once (`request::Target`), into extensions;
+//! 7. `authz` — with `[auth]`: who is asking, within their rate, allowed on the canonical
 //!    module path the handler will serve;
 //!
 //! then `http::dispatch` hands the parsed target to its handler. The hot path
@@ -19,6 +20,7 @@
 pub mod access_log;
 pub mod authz;
 pub mod finish;
+pub mod measure;
 pub mod parse;
 pub mod proxy_authz;
 pub mod request_id;

@@ -19,7 +19,9 @@ fn decide<B>(auth: &Auth, req: &Request<B>) -> Result<(), ServeError> {
     };
     let path = routed.path.as_ref().map_err(|why| ServeError::BadRequest(why.clone()))?;
     let action = if matches!(*req.method(), Method::GET | Method::HEAD) { Action::Read } else { Action::Write };
-    if auth.authorize_path(&who, routed.host.as_deref(), &path.matched, action, request_id) {
+    let allowed = auth.authorize_path(&who, routed.host.as_deref(), &path.matched, action, request_id);
+    auth.metrics().decided(allowed, "path_policy");
+    if allowed {
         return Ok(());
     }
     Err(refusal(auth, &who, "", format!("{} may not {} {}", who.name, action.name(), path.matched)))

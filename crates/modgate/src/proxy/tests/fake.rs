@@ -151,6 +151,7 @@ impl Builder {
             checksums: hook.clone(),
             fill_rt: None,
             settings: self.settings,
+            fill_metrics: Default::default(),
         };
         Fx { svc: Arc::new(ModuleService::new(parts)), source, objects, meta, hook }
     }

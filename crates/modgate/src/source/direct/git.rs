@@ -3,16 +3,33 @@
 //! request that started it goes away. Error messages are redacted (git may quote URLs).
 
 use crate::net::redact_text;
+use crate::obs::metrics::GitMetrics;
 use crate::source::FetchError;
 use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;
+
+/// The subcommand of a git command line (`fetch` in `-c k=v fetch origin`).
+fn subcommand<'a>(args: &[&'a str]) -> &'a str {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match *a {
+            "-c" => {
+                it.next();
+            }
+            a if a.starts_with('-') => {}
+            a => return a,
+        }
+    }
+    ""
+}
 
 #[derive(Clone)]
 pub(super) struct Git {
     pub timeout: Duration,
     /// Proxy settings for git, when the config names an egress proxy.
     pub egress_env: Vec<(String, String)>,
+    pub metrics: GitMetrics,
 }
 
 impl Git {
@@ -69,8 +86,14 @@ impl Git {
             fed?;
             out
         };
-        let out = tokio::time::timeout(self.timeout, run)
-            .await
+        let out = tokio::time::timeout(self.timeout, run).await;
+        let result = match &out {
+            Ok(Ok(o)) if o.status.success() => "ok",
+            Ok(_) => "failed",
+            Err(_) => "timeout",
+        };
+        self.metrics.ran(subcommand(args), result);
+        let out = out
             .map_err(|_| {
                 FetchError::Timeout(format!("git {} took longer than {:?}", args.first().unwrap_or(&""), self.timeout))
             })?

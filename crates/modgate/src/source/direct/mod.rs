@@ -52,6 +52,8 @@ pub struct DirectSettings {
     pub fresh: Duration,
     /// Mirrors not used for this long are removed (`None`: never).
     pub mirror_idle: Option<Duration>,
+    /// Where git commands are counted.
+    pub git_metrics: crate::obs::metrics::GitMetrics,
 }
 
 pub struct Direct {
@@ -76,7 +78,11 @@ impl Direct {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-        let git = git::Git { timeout: settings.timeout, egress_env: settings.egress_env.clone() };
+        let git = git::Git {
+            timeout: settings.timeout,
+            egress_env: settings.egress_env.clone(),
+            metrics: settings.git_metrics.clone(),
+        };
         Self {
             settings,
             scratch,

@@ -1,0 +1,101 @@
+//! `GET /metrics`: the counts kept as requests pass (`obs::metrics`), then what is read off
+//! the server at scrape time — build, process, fills in flight, the memory cache, and each
+//! pool member's and proxy backend's health — in the Prometheus text format. Member URLs
+//! are shown without credentials.
+
+use crate::app::App;
+use crate::errors::ServeError;
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MemberLabels {
+    group: String,
+    member: String,
+}
+
+pub fn handle(app: &App) -> Response {
+    if !app.metrics_config.enabled {
+        return ServeError::not_found("metrics are off ([metrics] enabled = false)").into_response();
+    }
+    let body = app.metrics.encode(Some(&readings(app)));
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn gauge(r: &mut Registry, name: &str, help: &str, value: i64) {
+    let g: Gauge = Gauge::default();
+    g.set(value);
+    r.register(name, help, g);
+}
+
+/// What the server's state says now.
+fn readings(app: &App) -> Registry {
+    let mut r = Registry::with_prefix("modgate");
+    let build: Family<BuildLabels, Gauge> = Family::default();
+    build.get_or_create(&BuildLabels { version: env!("CARGO_PKG_VERSION") }).set(1);
+    r.register("build_info", "The running build (always 1)", build);
+    gauge(&mut r, "fills_in_flight", "Fills running now", app.modules.fills_in_flight() as i64);
+    let (bytes, held, evicted) = app.modules.memory_stats();
+    gauge(&mut r, "memory_cache_bytes", "Bytes held by the memory cache of small objects", bytes as i64);
+    gauge(&mut r, "memory_cache_objects", "Objects held by the memory cache", held as i64);
+    let evictions = Counter::<u64>::default();
+    evictions.inc_by(evicted);
+    r.register("memory_cache_evictions", "Objects evicted from the memory cache to make room", evictions);
+    members(&mut r, app);
+    process(&mut r);
+    r
+}
+
+/// 1 for a healthy member, 0 for one ejected or failing its checks.
+fn members(r: &mut Registry, app: &App) {
+    let pools: Family<MemberLabels, Gauge> = Family::default();
+    for p in &app.pools {
+        for (url, ok) in p.health() {
+            let labels = MemberLabels { group: p.name().to_string(), member: crate::net::redact(&url) };
+            pools.get_or_create(&labels).set(ok as i64);
+        }
+    }
+    r.register("pool_member_healthy", "Whether an upstream pool member is healthy (1) or not (0)", pools);
+    let backends: Family<MemberLabels, Gauge> = Family::default();
+    if let Some(table) = app.revproxy.get() {
+        for route in table.routes() {
+            for (url, ok) in route.members.health() {
+                let labels = MemberLabels { group: route.settings.name.clone(), member: crate::net::redact(&url) };
+                backends.get_or_create(&labels).set(ok as i64);
+            }
+        }
+    }
+    r.register("proxy_backend_healthy", "Whether a reverse-proxy route's backend is healthy (1) or not (0)", backends);
+}
+
+/// Resident memory and open descriptors, from `/proc` (absent where there is none).
+fn process(r: &mut Registry) {
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1);
+    let rss = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<i64>().ok()));
+    if let Some(pages) = rss {
+        gauge(r, "process_resident_memory_bytes", "Resident memory of the process", pages * page);
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        gauge(r, "process_open_fds", "Open file descriptors of the process", dir.count() as i64);
+    }
+}
