@@ -92,6 +92,16 @@ fn module_traffic_fills_and_upstreams_are_counted() {
     assert!(value(&s, "modgate_process_open_fds") > 3.0);
     assert!(value(&s, "modgate_connections_total") >= 10.0, "one connection per request here");
     assert!(value(&s, "modgate_connections_open") >= 1.0, "the scrape's own");
+    assert!(value(&s, "modgate_storage_disk_size_bytes") >= value(&s, "modgate_storage_disk_free_bytes"));
+    // The .mod, .zip and .info (fetched beside the zip) on disk; small objects commit just after
+    // their answer, so the count may lag it a moment.
+    let zip_len = zip.body.len() as f64;
+    wait_until(std::time::Duration::from_secs(10), "the stored objects counted", || {
+        let s = scrape(mg.addr, &[]);
+        value(&s, "modgate_storage_counted") == 1.0
+            && value(&s, "modgate_storage_objects") >= 2.0
+            && value(&s, "modgate_storage_bytes") > zip_len
+    });
 }
 
 #[test]

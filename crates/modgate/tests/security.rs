@@ -397,6 +397,21 @@ fn tls_request(
     path: &str,
     suites: Option<&[&str]>,
 ) -> Result<(String, String), String> {
+    let (subject, text) = tls_exchange(addr, ca, name, versions, client, path, suites)?;
+    let status = format!("{} {}", text.lines().next().unwrap_or(""), text.lines().last().unwrap_or(""));
+    Ok((subject, status))
+}
+
+/// `tls_request`'s exchange: the server certificate's subject and the whole answer.
+fn tls_exchange(
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    name: &str,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    client: Option<&testkit::tlsgen::Issued>,
+    path: &str,
+    suites: Option<&[&str]>,
+) -> Result<(String, String), String> {
     use rustls::pki_types::pem::PemObject;
     use std::io::{Read, Write};
     let mut roots = rustls::RootCertStore::empty();
@@ -436,9 +451,7 @@ fn tls_request(
     }
     let leaf = tls.conn.peer_certificates().and_then(|c| c.first().cloned()).ok_or("no certificate")?;
     let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&buf);
-    let status = format!("{} {}", text.lines().next().unwrap_or(""), text.lines().last().unwrap_or(""));
-    Ok((cert.subject().to_string(), status))
+    Ok((cert.subject().to_string(), String::from_utf8_lossy(&buf).into_owned()))
 }
 
 #[test]
@@ -470,6 +483,20 @@ fn sni_versions_and_certificate_reload_under_load() {
     assert!(subject.contains("b.example"), "SNI picks the second certificate: {subject}");
     // The minimum version holds.
     assert!(tls_get(mg.addr, &ca_path, "a.example", &[&rustls::version::TLS12]).is_err());
+    // `/metrics` counts the handshakes and says when each certificate expires.
+    let (_, metrics) = tls_exchange(mg.addr, &ca_path, "a.example", all, None, "/metrics", None).unwrap();
+    let sample = |key: &str| -> f64 {
+        let line = metrics.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {metrics}"));
+        line.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()).unwrap_or(f64::NAN)
+    };
+    assert!(sample(r#"modgate_tls_handshakes_total{result="ok"}"#) >= 2.0);
+    assert!(sample(r#"modgate_tls_handshakes_total{result="failed"}"#) >= 1.0, "the TLS 1.2 offer");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    for c in [&a.cert, &b.cert] {
+        let key = format!("modgate_tls_certificate_not_after_seconds{{certificate=\"{}\"}}", c.display());
+        let not_after = sample(&key);
+        assert!(not_after > now + 86400.0, "{key}: {not_after}");
+    }
 
     // Clients hammer the server while the default certificate is replaced three times.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

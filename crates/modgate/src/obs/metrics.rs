@@ -220,6 +220,14 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// When the certificates in force stop being valid, by file.
+pub type CertExpiry = Family<CertLabels, Gauge>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabels {
+    pub certificate: String,
+}
+
 /// Who was let in: access decisions by outcome and reason (never by key or principal), requests
 /// refused by the rate limit; connections and TLS handshakes.
 #[derive(Clone, Default)]
@@ -229,6 +237,8 @@ pub struct EdgeMetrics {
     pub connections_open: Gauge,
     pub connections: Counter,
     pub tls_handshakes: Family<ResultLabels, Counter>,
+    /// Set by the TLS termination when it loads certificates.
+    pub cert_expiry: CertExpiry,
 }
 
 impl EdgeMetrics {
@@ -335,6 +345,11 @@ impl Metrics {
         r.register("connections_open", "Client connections open now", edge.connections_open.clone());
         r.register("connections", "Client connections accepted", edge.connections.clone());
         r.register("tls_handshakes", "TLS handshakes with clients, by result", edge.tls_handshakes.clone());
+        r.register(
+            "tls_certificate_not_after_seconds",
+            "When each served certificate stops being valid (Unix time)",
+            edge.cert_expiry.clone(),
+        );
         let git = GitMetrics::default();
         r.register("git_commands", "git commands run for direct mode, by subcommand and result", git.commands.clone());
         Self { registry: r, http, fills, upstreams, edge, git }

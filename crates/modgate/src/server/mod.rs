@@ -35,9 +35,9 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
 /// Loads the configuration again (from the same file, flags and environment), for a reload.
 pub type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
 
-fn tls_for(cfg: &Config) -> anyhow::Result<Option<Arc<Tls>>> {
+fn tls_for(cfg: &Config, app: &App) -> anyhow::Result<Option<Arc<Tls>>> {
     match &cfg.tls {
-        Some(t) => Ok(Some(Tls::new(t.clone()).map_err(anyhow::Error::msg)?)),
+        Some(t) => Ok(Some(Tls::new(t.clone(), app.metrics.edge.cert_expiry.clone()).map_err(anyhow::Error::msg)?)),
         None => Ok(None),
     }
 }
@@ -70,7 +70,7 @@ async fn bind(cfg: &Config) -> anyhow::Result<(Arc<App>, TcpListener, SocketAddr
 /// Builds the application and starts serving it on a background task.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let (app, listener, addr) = bind(&cfg).await?;
-    let tls = tls_for(&cfg)?;
+    let tls = tls_for(&cfg, &app)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
         let _ = rx.await;
@@ -88,7 +88,7 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
 pub async fn run(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<()> {
     let (app, listener, addr) = bind(&cfg).await?;
     announce(&cfg, &app, addr);
-    let tls = tls_for(&cfg)?;
+    let tls = tls_for(&cfg, &app)?;
     // One shutdown signal for every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {

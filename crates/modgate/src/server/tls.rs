@@ -5,13 +5,14 @@
 //! fails keeps the configuration in force and says why in the log.
 
 use crate::config::{CertFiles, ClientAuth, TlsSettings};
+use crate::obs::metrics::{CertExpiry, CertLabels};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
@@ -122,6 +123,15 @@ pub struct Tls {
     settings: TlsSettings,
     current: RwLock<Arc<ServerConfig>>,
     stamps: RwLock<Vec<Option<SystemTime>>>,
+    /// Each certificate's end of validity (Unix seconds), by file, for `/metrics`.
+    expiry: CertExpiry,
+}
+
+/// The end of validity of the first certificate in a PEM file (the leaf), in Unix seconds.
+fn not_after(path: &Path) -> Option<i64> {
+    let first = CertificateDer::pem_file_iter(path).ok()?.next()?.ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(first.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
 }
 
 fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
@@ -129,10 +139,21 @@ fn stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
 }
 
 impl Tls {
-    pub fn new(settings: TlsSettings) -> Result<Arc<Self>, String> {
+    pub fn new(settings: TlsSettings, expiry: CertExpiry) -> Result<Arc<Self>, String> {
         let cfg = build(&settings)?;
         let st = stamps(&settings.files());
-        Ok(Arc::new(Self { settings, current: RwLock::new(cfg), stamps: RwLock::new(st) }))
+        let tls = Self { settings, current: RwLock::new(cfg), stamps: RwLock::new(st), expiry };
+        tls.note_expiry();
+        Ok(Arc::new(tls))
+    }
+
+    fn note_expiry(&self) {
+        self.expiry.clear();
+        for c in &self.settings.certificates {
+            if let Some(t) = not_after(&c.cert) {
+                self.expiry.get_or_create(&CertLabels { certificate: c.cert.display().to_string() }).set(t);
+            }
+        }
     }
 
     /// The configuration for the next handshake.
@@ -148,6 +169,7 @@ impl Tls {
             Ok(cfg) => {
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = cfg;
                 *self.stamps.write().unwrap_or_else(|p| p.into_inner()) = st;
+                self.note_expiry();
                 tracing::info!(reason = why, "TLS certificates reloaded");
             }
             Err(e) => {

@@ -3,7 +3,8 @@
 //! a hard link: atomic, and refused when the name exists, so nothing is ever overwritten and a
 //! crash leaves only unreferenced temporaries behind.
 
-use super::{Commit, ObjectBody, ObjectStore, ReadAt, Staged, StoredObject};
+use super::usage::{disk_space, Usage};
+use super::{Commit, ObjectBody, ObjectStore, ReadAt, Staged, StoreUsage, StoredObject};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -22,6 +23,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub struct LocalObjects {
     cache: PathBuf,
     tmp: PathBuf,
+    usage: Arc<Usage>,
 }
 
 impl LocalObjects {
@@ -34,7 +36,9 @@ impl LocalObjects {
         for entry in std::fs::read_dir(&tmp)? {
             let _ = std::fs::remove_file(entry?.path());
         }
-        Ok(Self { cache, tmp })
+        let usage = Arc::new(Usage::default());
+        usage.count_in_background(cache.clone());
+        Ok(Self { cache, tmp, usage })
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -100,7 +104,7 @@ impl ObjectStore for LocalObjects {
 
     async fn stage(&self) -> io::Result<Box<dyn Staged>> {
         let tmp = temp_in(&self.tmp).await?;
-        Ok(Box::new(LocalStaged { tmp, reader: None, cache: self.cache.clone() }))
+        Ok(Box::new(LocalStaged { tmp, reader: None, cache: self.cache.clone(), usage: Arc::clone(&self.usage) }))
     }
 
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
@@ -118,6 +122,11 @@ impl ObjectStore for LocalObjects {
             return Err(io::Error::other("storage read back different bytes"));
         }
         Ok(())
+    }
+
+    fn usage(&self) -> Option<StoreUsage> {
+        let (free, size) = disk_space(&self.cache).unzip();
+        Some(StoreUsage { disk_free: free, disk_size: size, ..self.usage.read() })
     }
 }
 
@@ -155,6 +164,7 @@ struct LocalStaged {
     tmp: TempFile,
     reader: Option<Arc<std::fs::File>>,
     cache: PathBuf,
+    usage: Arc<Usage>,
 }
 
 #[async_trait::async_trait]
@@ -188,6 +198,9 @@ impl Staged for LocalStaged {
         match fs::hard_link(&self.tmp.path, &target).await {
             Ok(()) => {
                 sync_dir(target.parent()).await;
+                if let Ok(meta) = self.tmp.file.metadata().await {
+                    self.usage.added(meta.len());
+                }
                 Ok(Commit::Created)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Commit::AlreadyExists),

@@ -14,8 +14,10 @@ pub mod local_meta;
 pub mod memory;
 pub mod not_found;
 pub mod read_at;
+pub mod usage;
 
 pub use read_at::{ReadAt, ReadAtCursor};
+pub use usage::StoreUsage;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -74,6 +76,11 @@ pub trait ObjectStore: Send + Sync {
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
     /// Whether the store can be written and read now (what `/readyz` reports).
     async fn check_ready(&self) -> io::Result<()>;
+
+    /// What the store holds, when it keeps count (`/metrics`).
+    fn usage(&self) -> Option<StoreUsage> {
+        None
+    }
 
     /// A small committed object, whole.
     async fn read(&self, key: &str, limit: u64) -> io::Result<Option<Vec<u8>>> {

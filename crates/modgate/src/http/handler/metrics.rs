@@ -58,6 +58,30 @@ fn readings(app: &App) -> Registry {
     let evictions = Counter::<u64>::default();
     evictions.inc_by(evicted);
     r.register("memory_cache_evictions", "Objects evicted from the memory cache to make room", evictions);
+    if let Some(u) = app.modules.objects().usage() {
+        gauge(
+            &mut r,
+            "storage_objects",
+            "Objects in the cache storage (counted at start, then as created)",
+            u.objects as i64,
+        );
+        gauge(&mut r, "storage_bytes", "Bytes of the objects in the cache storage", u.bytes as i64);
+        gauge(
+            &mut r,
+            "storage_counted",
+            "Whether the count of stored objects at start has finished (1) or not (0)",
+            u.counted as i64,
+        );
+        if let (Some(free), Some(size)) = (u.disk_free, u.disk_size) {
+            gauge(
+                &mut r,
+                "storage_disk_free_bytes",
+                "Bytes free to modgate on the cache storage's filesystem",
+                free as i64,
+            );
+            gauge(&mut r, "storage_disk_size_bytes", "Size of the cache storage's filesystem", size as i64);
+        }
+    }
     members(&mut r, app);
     process(&mut r);
     r
