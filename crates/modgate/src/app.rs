@@ -17,8 +17,12 @@ use crate::store::local_meta::LocalMeta;
 use crate::store::{MetaStore, ObjectStore};
 use crate::sumdb::{ChecksumDbs, OwnLog, Pinning, SumdbChecks};
 use anyhow::Context as _;
+use arc_swap::ArcSwap;
 use gomod::proxylist::{Entry, ProxySpec};
 use std::sync::Arc;
+
+mod reload;
+pub use reload::{Live, ReloadReport};
 
 /// What the admin status shows of the configuration (credentials removed).
 #[derive(Debug, Clone, Default)]
@@ -35,15 +39,19 @@ pub struct App {
     pub sumdb: Option<Arc<ChecksumDbs>>,
     /// Keys, policy and audit; `None` when `[auth]` is not configured (everyone may read).
     pub auth: Option<Arc<Auth>>,
-    pub summary: Summary,
+    pub summary: ArcSwap<Summary>,
     /// The upstream pools the routes use (their members' health is shown in the admin status).
-    pub pools: Vec<Arc<Pool>>,
+    pub pools: ArcSwap<Vec<Arc<Pool>>>,
     /// `[[proxy]]` routes: HTTP services behind the same front door.
     pub revproxy: crate::revproxy::Table,
     /// Every counting handle, and the registry `/metrics` encodes.
     pub metrics: Arc<crate::obs::metrics::Metrics>,
     /// `[metrics]`: whether `/metrics` answers, and to whom.
-    pub metrics_config: crate::config::MetricsConfig,
+    pub metrics_config: Arc<ArcSwap<crate::config::MetricsConfig>>,
+    /// The connection limits in force (read for each new connection).
+    pub limits: ArcSwap<crate::config::Limits>,
+    /// What a reload needs: the configuration in force and the parts it rebuilds with.
+    pub live: reload::Live,
     /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
     #[cfg(debug_assertions)]
     parses: std::sync::atomic::AtomicU64,
@@ -56,11 +64,13 @@ impl App {
             modules,
             sumdb: None,
             auth,
-            summary,
-            pools: Vec::new(),
+            summary: ArcSwap::from_pointee(summary),
+            pools: Default::default(),
             revproxy: Default::default(),
             metrics: Default::default(),
             metrics_config: Default::default(),
+            limits: ArcSwap::from_pointee(crate::config::Limits::default()),
+            live: Default::default(),
             #[cfg(debug_assertions)]
             parses: Default::default(),
         }
@@ -76,7 +86,9 @@ impl App {
         let http = HttpClient::new(&cfg.egress, cfg.upstream_timeout, cfg.upstream_idle_timeout, fill_rt.spawner());
         let http = Arc::new(http.with_metrics(metrics.upstreams.clone()));
         let pools: Vec<_> = cfg.pools.iter().map(|p| Pool::start(p.clone(), &http)).collect();
-        let routes = routes(cfg, &http, &pools, &metrics.git);
+        Direct::clean_scratch(&cfg.data_dir.join("git"));
+        let direct = direct_for(cfg, &http, &metrics.git);
+        let routes = routes(cfg, &http, &pools, direct.as_ref());
         let objects: Arc<dyn ObjectStore> = Arc::new(objects);
         let meta: Arc<dyn MetaStore> = Arc::new(meta);
         let auth = match &cfg.auth {
@@ -84,21 +96,17 @@ impl App {
             None => None,
         };
         let alarm = crate::sumdb::Alarm { auth: auth.clone() };
-        let (sumdb, checksums) = checksum_dbs(cfg, &http, &objects, &meta, alarm)?;
-        let settings = Settings {
-            list_ttl: cfg.list_ttl,
-            negative_ttl: cfg.negative_ttl,
-            memory_bytes: cfg.memory_cache_bytes,
-            prefetch: cfg.prefetch.clone(),
-            publish_max_bytes: cfg.publish_max_bytes,
-        };
+        let (sumdb, checksums, checks) = checksum_dbs(cfg, &http, &objects, &meta, alarm)?;
+        let settings = settings(cfg);
         let fill_metrics = metrics.fills.clone();
         let parts = Parts { objects, meta, routes, checksums, fill_rt: Some(fill_rt), settings, fill_metrics };
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
-        app.pools = pools;
+        app.pools = ArcSwap::from_pointee(pools);
+        app.live = Live::new(cfg.clone(), Arc::clone(&http), direct, checks, metrics.git.clone());
         app.metrics = metrics;
-        app.metrics_config = cfg.metrics;
+        app.metrics_config = Arc::new(ArcSwap::from_pointee(cfg.metrics));
+        app.limits = ArcSwap::from_pointee(cfg.limits.clone());
         app.revproxy = crate::revproxy::Table::new(
             crate::revproxy::ReverseProxy::build(&cfg.proxies).map_err(anyhow::Error::msg)?,
         );
@@ -120,8 +128,20 @@ impl App {
     }
 }
 
-/// The checksum databases (when any is configured), and the hook fills are verified with.
-type Checksums = (Option<Arc<ChecksumDbs>>, Arc<dyn ChecksumHook>);
+/// The checksum databases (when any is configured), the hook fills are verified with, and the
+/// database checks inside it (whose patterns a reload updates).
+type Checksums = (Option<Arc<ChecksumDbs>>, Arc<dyn ChecksumHook>, Option<Arc<SumdbChecks>>);
+
+/// The module service's tunables from a configuration.
+fn settings(cfg: &Config) -> Settings {
+    Settings {
+        list_ttl: cfg.list_ttl,
+        negative_ttl: cfg.negative_ttl,
+        memory_bytes: cfg.memory_cache_bytes,
+        prefetch: cfg.prefetch,
+        publish_max_bytes: cfg.publish_max_bytes,
+    }
+}
 
 /// The checksum databases, and the hook that verifies fills against the configured one.
 fn checksum_dbs(
@@ -140,7 +160,7 @@ fn checksum_dbs(
         None => None,
     };
     if c.all().next().is_none() && own.is_none() {
-        return Ok((None, Arc::new(NoChecksums)));
+        return Ok((None, Arc::new(NoChecksums), None));
     }
     let (private, unverified) = never_looked_up(cfg);
     let mut dbs = ChecksumDbs::new(c, http, &cfg.upstream, Arc::clone(objects), Arc::clone(meta), private)
@@ -149,9 +169,12 @@ fn checksum_dbs(
     dbs.alarm = alarm.clone();
     let dbs = Arc::new(dbs);
     let mut hooks: Vec<Arc<dyn ChecksumHook>> = Vec::new();
+    let mut sumdb_checks = None;
     if let (Some(db), true) = (&c.database, c.verify) {
         if let Some(checks) = SumdbChecks::new(Arc::clone(&dbs), &db.name, unverified) {
-            hooks.push(Arc::new(checks));
+            let checks = Arc::new(checks);
+            sumdb_checks = Some(Arc::clone(&checks));
+            hooks.push(checks);
         }
     }
     if let Some(own) = own {
@@ -162,7 +185,7 @@ fn checksum_dbs(
         1 => hooks.remove(0),
         _ => Arc::new(Hooks(hooks)),
     };
-    Ok((Some(dbs), hook))
+    Ok((Some(dbs), hook, sumdb_checks))
 }
 
 /// The modules never named to a checksum database (the configured patterns, and those whose
@@ -188,12 +211,11 @@ fn uses_direct(specs: &[ProxySpec]) -> bool {
     specs.iter().any(|s| s.entry == Entry::Direct)
 }
 
-/// The route table: each `[[route]]` with its own list, the default list for the rest, all
-/// sharing one HTTP client and (when any list names `direct`) one direct-mode source.
-fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>], git_metrics: &GitMetrics) -> Routes {
+/// The direct-mode source, when any list names `direct`.
+fn direct_for(cfg: &Config, http: &Arc<HttpClient>, git_metrics: &GitMetrics) -> Option<Arc<Direct>> {
     let any_direct = uses_direct(&cfg.upstream)
         || cfg.routes.iter().any(|r| matches!(&r.source, RouteSource::Chain { specs, .. } if uses_direct(specs)));
-    let direct = any_direct.then(|| {
+    any_direct.then(|| {
         let settings = DirectSettings {
             root: cfg.data_dir.join("git"),
             mappings: cfg.direct_repos.clone(),
@@ -206,8 +228,13 @@ fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>], git_metrics
             git_metrics: git_metrics.clone(),
         };
         Arc::new(Direct::new(settings, Arc::clone(http)))
-    });
-    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct.as_ref(), pools)) };
+    })
+}
+
+/// The route table: each `[[route]]` with its own list, the default list for the rest, all
+/// sharing one HTTP client and (when any list names `direct`) one direct-mode source.
+fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>], direct: Option<&Arc<Direct>>) -> Routes {
+    let chain = |specs: &[ProxySpec]| -> SharedSource { Arc::new(Chain::build(specs, http, direct, pools)) };
     let mut routes = Routes::new(chain(&cfg.upstream));
     for r in &cfg.routes {
         let source = match &r.source {

@@ -83,6 +83,11 @@ impl Auth {
         })
     }
 
+    /// New per-key rate limits (a reload).
+    pub fn set_rates(&self, rate: f64, burst: f64) {
+        self.rates.set(rate, burst);
+    }
+
     /// Where access decisions are counted.
     pub fn metrics(&self) -> &EdgeMetrics {
         &self.metrics

@@ -2,33 +2,41 @@
 //! key or client certificate.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Instant;
 
 pub struct RateLimiter {
-    /// Tokens per second (0: no limit) and the bucket size.
-    rate: f64,
-    burst: f64,
+    /// Tokens per second (0: no limit) and the bucket size; a reload may change them.
+    limits: RwLock<(f64, f64)>,
     /// (tokens, last refill) per principal name.
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl RateLimiter {
     pub fn new(rate: f64, burst: f64) -> Self {
-        Self { rate, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
+        Self { limits: RwLock::new((rate, burst.max(1.0))), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// New limits from a reload; buckets keep their tokens, up to the new size.
+    pub fn set(&self, rate: f64, burst: f64) {
+        *self.limits.write().unwrap_or_else(|p| p.into_inner()) = (rate, burst.max(1.0));
+    }
+
+    fn limits(&self) -> (f64, f64) {
+        *self.limits.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn is_on(&self) -> bool {
-        self.rate > 0.0
+        self.limits().0 > 0.0
     }
 
     /// Takes a token from `name`'s bucket; false when it is empty.
     pub fn take(&self, name: &str) -> bool {
-        if !self.is_on() {
+        let (rate, burst) = self.limits();
+        if rate <= 0.0 {
             return true;
         }
         let now = Instant::now();
-        let (rate, burst) = (self.rate, self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             buckets.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() * rate < burst);

@@ -139,6 +139,20 @@ pub struct Limits {
     pub key_burst: f64,
 }
 
+impl Default for Limits {
+    /// The defaults of `[limits]`.
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(30),
+            max_headers: 100,
+            max_header_bytes: 64 * 1024,
+            key_rate: 0.0,
+            key_burst: 1.0,
+        }
+    }
+}
+
 /// Where the modules a route matches come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteSource {
@@ -158,6 +172,9 @@ pub struct RouteRule {
     pub verify_checksums: bool,
 }
 
+/// Loads the configuration again (from the same file, flags and environment), for a reload.
+pub type ConfigSource = std::sync::Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
 /// `[metrics]`: whether `/metrics` answers, and whether it answers everyone (`open`) or, with
 /// `[auth]`, only the admin groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,7 +190,7 @@ impl Default for MetricsConfig {
 }
 
 /// Dependency-aware prefetch: serving a go.mod warms its requirements' `.mod` and `.info`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PrefetchConfig {
     pub enabled: bool,
     /// Upstream fetches in flight for prefetching at once.

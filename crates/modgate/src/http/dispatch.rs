@@ -54,7 +54,7 @@ where
     match target {
         Target::Health => health::healthz(),
         Target::Ready => health::readyz(&app).await,
-        Target::Admin => admin::handle(&app, req.uri().path()),
+        Target::Admin => admin::handle(&app, req.uri().path(), req.method()).await,
         Target::Metrics => metrics::handle(&app),
         Target::Publish(r) if req.method() == Method::PUT => publish::handle(&app, &r, req).await,
         Target::Publish(_) => ServeError::MethodNotAllowed { allow: "PUT" }.into_response(),

@@ -42,7 +42,7 @@ pub type Stack = AroundService<
 /// The layered service for an application.
 pub fn stack(app: Arc<App>) -> Stack {
     let inner = dispatch::Dispatch { app: Arc::clone(&app) };
-    let inner = GateLayer(Authorize { auth: app.auth.clone(), metrics_open: app.metrics_config.open }).layer(inner);
+    let inner = GateLayer(Authorize { auth: app.auth.clone(), metrics: Arc::clone(&app.metrics_config) }).layer(inner);
     let metrics = Arc::clone(&app.metrics);
     let inner = GateLayer(Parse { app }).layer(inner);
     let inner = GateLayer(TargetCheck).layer(inner);

@@ -59,7 +59,7 @@ impl ModuleService {
         let key = req.rel().to_string();
         let cached = self.meta.answer(&key).await?;
         if let Some((data, age)) = &cached {
-            if *age < self.settings.list_ttl {
+            if *age < self.settings.load().list_ttl {
                 return Ok(Reply::Mutable { data: data.clone(), cache: CacheStatus::Hit });
             }
         }

@@ -40,7 +40,7 @@ pub(super) enum Asked {
 }
 
 pub struct Prefetcher {
-    pub(super) cfg: PrefetchConfig,
+    cfg: std::sync::RwLock<PrefetchConfig>,
     pub(super) permits: Arc<Semaphore>,
     expanded: Mutex<HashSet<String>>,
     /// go.mod files reached below an unpruned module: the go command loads all of theirs too.
@@ -78,10 +78,28 @@ struct Stats {
 }
 
 impl Prefetcher {
+    /// The settings in force.
+    pub fn cfg(&self) -> PrefetchConfig {
+        *self.cfg.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// New settings from a reload; the fetch permits follow the new concurrency (permits in use
+    /// are not taken back: a lower limit is reached as they are returned).
+    pub fn reconfigure(&self, cfg: PrefetchConfig) {
+        let mut cur = self.cfg.write().unwrap_or_else(|p| p.into_inner());
+        let (old, new) = (cur.concurrency.max(1), cfg.concurrency.max(1));
+        if new > old {
+            self.permits.add_permits(new - old);
+        } else if new < old {
+            self.permits.forget_permits(old - new);
+        }
+        *cur = cfg;
+    }
+
     pub fn new(cfg: PrefetchConfig) -> Self {
         let permits = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
         Self {
-            cfg,
+            cfg: std::sync::RwLock::new(cfg),
             permits,
             expanded: Mutex::new(HashSet::new()),
             unpruned: Mutex::new(HashSet::new()),
@@ -96,12 +114,14 @@ impl Prefetcher {
 
     /// Whether served go.mod files warm their requirements.
     pub fn expands(&self) -> bool {
-        self.cfg.enabled && self.cfg.depth > 0
+        let cfg = self.cfg();
+        cfg.enabled && cfg.depth > 0
     }
 
     /// Whether a served `.info` warms its zip.
     pub fn warms_zips(&self) -> bool {
-        self.cfg.enabled && self.cfg.zips
+        let cfg = self.cfg();
+        cfg.enabled && cfg.zips
     }
 
     /// Remembers that the go.mod at `key` is reached below an unpruned module.

@@ -81,7 +81,7 @@ impl ModuleService {
         E: std::fmt::Display,
     {
         use futures::StreamExt;
-        let max = self.settings.publish_max_bytes;
+        let max = self.settings.load().publish_max_bytes;
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| ServeError::BadRequest(format!("publish: reading the body: {e}")))?;

@@ -18,6 +18,7 @@ use crate::rt::{FillRuntime, Flights};
 use crate::source::published::Published;
 use crate::source::FetchError;
 use crate::store::{MetaStore, NotFound, ObjectStore};
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -54,7 +55,7 @@ pub struct Parts {
 pub struct ModuleService {
     pub(super) objects: Arc<dyn ObjectStore>,
     pub(super) meta: Arc<dyn MetaStore>,
-    pub(super) routes: Routes,
+    pub(super) routes: ArcSwap<Routes>,
     pub(super) checksums: Arc<dyn ChecksumHook>,
     pub(super) published: Published,
     pub(super) memory: MemCache,
@@ -65,7 +66,7 @@ pub struct ModuleService {
     pub(super) prefetcher: Prefetcher,
     /// One publish per module at a time.
     pub(super) publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    pub(super) settings: Settings,
+    pub(super) settings: ArcSwap<Settings>,
     pub(super) fill_metrics: FillMetrics,
     fill_rt: Option<FillRuntime>,
 }
@@ -91,16 +92,16 @@ impl ModuleService {
             published: Published::new(Arc::clone(&meta), Arc::clone(&objects)),
             memory: MemCache::new(settings.memory_bytes),
             commits: Commits::default(),
-            prefetcher: Prefetcher::new(settings.prefetch.clone()),
+            prefetcher: Prefetcher::new(settings.prefetch),
             small_fills: Arc::new(Flights::counting(fill_metrics.joined.clone())),
             answers: Arc::new(Flights::counting(fill_metrics.joined.clone())),
             zip_fills: ZipFills::default(),
             publish_locks: Mutex::new(HashMap::new()),
             objects,
             meta,
-            routes,
+            routes: ArcSwap::from_pointee(routes),
             checksums,
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             fill_metrics,
             fill_rt,
         }
@@ -117,8 +118,17 @@ impl ModuleService {
         (self.memory.bytes(), held, evicted)
     }
 
-    pub fn routes(&self) -> &Routes {
-        &self.routes
+    /// The routes in force (a reload may swap them; this reading keeps its own).
+    pub fn routes(&self) -> arc_swap::Guard<Arc<Routes>> {
+        self.routes.load()
+    }
+
+    /// Swaps in the routes and settings of a reloaded configuration: requests and fills already
+    /// running keep what they started with. The memory cache keeps its size.
+    pub fn reconfigure(&self, routes: Routes, settings: Settings) {
+        self.prefetcher.reconfigure(settings.prefetch);
+        self.routes.store(Arc::new(routes));
+        self.settings.store(Arc::new(settings));
     }
 
     pub fn objects(&self) -> &Arc<dyn ObjectStore> {
@@ -126,11 +136,11 @@ impl ModuleService {
     }
 
     pub fn list_ttl(&self) -> Duration {
-        self.settings.list_ttl
+        self.settings.load().list_ttl
     }
 
     pub fn publish_max_bytes(&self) -> u64 {
-        self.settings.publish_max_bytes
+        self.settings.load().publish_max_bytes
     }
 
     /// A warm small object by its storage key (the escaped path after the leading `/`), for
@@ -163,7 +173,7 @@ impl ModuleService {
     pub async fn serve(self: &Arc<Self>, req: &ModuleRequest, may_stream: bool) -> Result<Reply, ServeError> {
         // Routed once, before the cache: a denied module is refused even when cached, and the
         // source chosen here serves every fill this request starts.
-        let source = Arc::clone(self.routes.resolve(&req.module)?);
+        let source = Arc::clone(self.routes.load().resolve(&req.module)?);
         if req.endpoint == Endpoint::Zip {
             let reply = self.zip(req, &source, may_stream).await;
             self.learn(req, &reply);
@@ -191,13 +201,13 @@ impl ModuleService {
     /// Answers from the cache alone (the `Disable-Module-Fetch: true` request header): no
     /// source is asked; a mutable answer is served whatever its age.
     pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
-        self.routes.resolve(&req.module)?;
+        self.routes.load().resolve(&req.module)?;
         if req.is_immutable() {
             if let Some(reply) = self.stored(req).await? {
                 return Ok(reply);
             }
         } else if let Some((data, age)) = self.meta.answer(req.rel()).await? {
-            let cache = if age < self.settings.list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
+            let cache = if age < self.settings.load().list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
             return Ok(Reply::Mutable { data, cache });
         }
         Err(ServeError::not_found(format!(
@@ -221,7 +231,8 @@ impl ModuleService {
     pub(super) async fn remember_not_found(&self, key: &str, e: &ServeError) {
         if let ServeError::NotFound { status, reason } = e {
             let answer = NotFound { status: *status, reason: reason.clone() };
-            self.meta.remember_not_found(key, answer, self.settings.negative_ttl).await;
+            let ttl = self.settings.load().negative_ttl;
+            self.meta.remember_not_found(key, answer, ttl).await;
         }
     }
 }

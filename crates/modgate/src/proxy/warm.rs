@@ -46,7 +46,7 @@ impl ModuleService {
     /// frees budget for the guesses waiting for it.
     pub(super) fn learn(self: &Arc<Self>, req: &ModuleRequest, reply: &Result<Reply, ServeError>) {
         let Ok(reply) = reply else { return };
-        if !self.prefetcher.cfg.enabled {
+        if !self.prefetcher.cfg().enabled {
             return;
         }
         let filled_now = reply.cache_status() == CacheStatus::Miss;
@@ -83,7 +83,7 @@ impl ModuleService {
             let expands = below_unpruned || !f.go_at_least("1.17");
             let requirements = f.require.into_iter().map(|r| (r.path, r.version)).collect();
             if expands {
-                let depth = this.prefetcher.cfg.depth;
+                let depth = this.prefetcher.cfg().depth;
                 this.expand(requirements, depth).await;
             } else {
                 this.warm_selected(requirements);
@@ -122,7 +122,7 @@ impl ModuleService {
 
     fn warm_guess(self: &Arc<Self>, g: Guess) {
         // Never for modules a route refuses.
-        let Ok(source) = self.routes.resolve(&g.req.module).map(Arc::clone) else { return };
+        let Ok(source) = self.routes.load().resolve(&g.req.module).map(Arc::clone) else { return };
         let this = Arc::clone(self);
         tokio::spawn(async move {
             for e in g.endpoints {
@@ -208,7 +208,7 @@ impl ModuleService {
             for (path, version) in requirements {
                 let Some(dep) = ModuleRequest::for_version(&path, &version, Endpoint::Mod) else { continue };
                 // Never for modules a route refuses.
-                let Ok(source) = self.routes.resolve(&dep.module).map(Arc::clone) else { continue };
+                let Ok(source) = self.routes.load().resolve(&dep.module).map(Arc::clone) else { continue };
                 self.prefetcher.mark_unpruned(dep.rel());
                 // Its .info too when minimal version selection may pick it (it is then downloaded).
                 if self.prefetcher.at_least_highest(&path, &version) {

@@ -60,7 +60,9 @@ pub async fn serve(
     limits: Limits,
 ) {
     let front = Front::new(app, None, tls.is_some());
-    let builder = connection_builder(&limits);
+    // Rebuilt when a reload changes the limits; connections keep the ones they started with.
+    let mut in_force = front.app.limits.load_full();
+    let mut builder = connection_builder(&in_force);
     // Connections served at once; the rest wait in the listen backlog.
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -87,6 +89,11 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let open = Open::new(&front.app.metrics.edge);
+        let now = front.app.limits.load();
+        if !Arc::ptr_eq(&now, &in_force) {
+            in_force = arc_swap::Guard::into_inner(now);
+            builder = connection_builder(&in_force);
+        }
         match &tls {
             None => {
                 let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };

@@ -32,8 +32,7 @@ pub fn check(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Loads the configuration again (from the same file, flags and environment), for a reload.
-pub type ConfigSource = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+pub use crate::config::ConfigSource;
 
 fn tls_for(cfg: &Config, app: &App) -> anyhow::Result<Option<Arc<Tls>>> {
     match &cfg.tls {
@@ -69,7 +68,15 @@ async fn bind(cfg: &Config) -> anyhow::Result<(Arc<App>, TcpListener, SocketAddr
 
 /// Builds the application and starts serving it on a background task.
 pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    start_with(cfg, None).await
+}
+
+/// `start`, with where `POST /-/admin/reload` reads the configuration again.
+pub async fn start_with(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<Running> {
     let (app, listener, addr) = bind(&cfg).await?;
+    if let Some(s) = source {
+        app.set_config_source(s);
+    }
     let tls = tls_for(&cfg, &app)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let stopped = async move {
@@ -114,8 +121,11 @@ pub async fn run(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<()
         }
     }
     // The SIGHUP handler is in place before the first connection is accepted.
-    let routes = source.map(|s| (Arc::clone(&app), s));
-    tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), routes, reload::hangup()));
+    let reloadable = source.map(|s| {
+        app.set_config_source(s);
+        Arc::clone(&app)
+    });
+    tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), reloadable, reload::hangup()));
     let modules = Arc::clone(&app.modules);
     listen::serve(listener, app, stopped(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
     // Objects already answered from memory reach the store before the process ends.

@@ -1,11 +1,11 @@
 //! Signals: SIGTERM/SIGINT stop the server gracefully; SIGHUP — and any change to a watched
 //! file (polled, so it works on every filesystem and for files replaced by rename) — reloads
 //! what can be reloaded: TLS certificates, API keys and the policy; SIGHUP also reloads the
-//! `[[proxy]]` routes and their backends, swapped whole (a request in flight finishes on the
-//! routes it started with; a configuration that does not load leaves the routes in force).
+//! whole configuration (`App::reload_from_source`: upstreams, routes, pools, proxy routes,
+//! limits, log level, prefetch, cache lifetimes; a configuration that does not load changes
+//! nothing).
 
 use super::tls::Tls;
-use super::ConfigSource;
 use crate::app::App;
 use crate::auth::Auth;
 use std::sync::Arc;
@@ -24,27 +24,7 @@ pub fn hangup() -> Hangup {
     return None;
 }
 
-/// Loads the configuration again and swaps in its proxy routes.
-fn reload_routes(app: &App, source: &ConfigSource) {
-    let built = source().and_then(|cfg| crate::revproxy::ReverseProxy::build(&cfg.proxies));
-    match built {
-        Ok(routes) => {
-            let n = routes.routes().len();
-            app.revproxy.swap(routes);
-            tracing::info!(reason = "SIGHUP", routes = n, "proxy routes reloaded");
-        }
-        Err(e) => {
-            tracing::error!(reason = "SIGHUP", error = %e, "configuration refused; the proxy routes in force stay")
-        }
-    }
-}
-
-pub async fn reloader(
-    tls: Option<Arc<Tls>>,
-    auth: Option<Arc<Auth>>,
-    routes: Option<(Arc<App>, ConfigSource)>,
-    hup: Hangup,
-) {
+pub async fn reloader(tls: Option<Arc<Tls>>, auth: Option<Arc<Auth>>, app: Option<Arc<App>>, hup: Hangup) {
     #[cfg(unix)]
     let mut hup = hup;
     #[cfg(not(unix))]
@@ -65,7 +45,7 @@ pub async fn reloader(
             _ = hup_recv => {
                 if let Some(t) = &tls { t.reload("SIGHUP") }
                 if let Some(a) = &auth { a.reload("SIGHUP") }
-                if let Some((app, source)) = &routes { reload_routes(app, source) }
+                if let Some(app) = &app { App::reload_in_background(app, "SIGHUP").await; }
             }
             _ = tick.tick() => {
                 if let Some(t) = &tls { t.reload_if_changed() }

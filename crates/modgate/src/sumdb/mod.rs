@@ -63,8 +63,8 @@ pub struct ChecksumDbs {
     fresh: Duration,
     flights: Arc<Flights<Bytes>>,
     memo: memo::Memo,
-    /// Modules never looked up (GONOSUMDB syntax).
-    private: String,
+    /// Modules never looked up (GONOSUMDB syntax); a reload may change them.
+    private: arc_swap::ArcSwap<String>,
     /// modgate's own log, when it keeps one.
     pub own: Option<Arc<OwnLog>>,
     pub alarm: Alarm,
@@ -95,7 +95,7 @@ impl ChecksumDbs {
             fresh: cfg.fresh,
             flights: Arc::default(),
             memo: memo::Memo::new(MEMO_BYTES),
-            private,
+            private: arc_swap::ArcSwap::from_pointee(private),
             own: None,
             alarm: Alarm::default(),
         })
@@ -105,9 +105,14 @@ impl ChecksumDbs {
         self.dbs.iter().find(|d| d.spec.name == name)
     }
 
+    /// New patterns of modules never looked up (a reload).
+    pub fn set_private(&self, private: String) {
+        self.private.store(Arc::new(private));
+    }
+
     /// Whether `module` must never be named to a checksum database.
     pub async fn is_private(&self, module: &str) -> bool {
-        if gomod::glob::match_prefix_patterns(&self.private, module) {
+        if gomod::glob::match_prefix_patterns(&self.private.load(), module) {
             return true;
         }
         match gomod::path::escape_path(module) {

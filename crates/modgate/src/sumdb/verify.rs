@@ -18,8 +18,8 @@ use std::sync::Arc;
 pub struct SumdbChecks {
     dbs: Arc<ChecksumDbs>,
     db: Arc<Database>,
-    /// Modules whose routes turned verification off (GOPRIVATE syntax).
-    unverified: String,
+    /// Modules whose routes turned verification off (GOPRIVATE syntax); a reload may change them.
+    unverified: arc_swap::ArcSwap<String>,
     /// The heads known to be consistent with each other, the latest first (read from the meta
     /// store at the first check); reading, checking and replacing it is one step at a time.
     heads: tokio::sync::Mutex<Vec<Tree>>,
@@ -34,7 +34,13 @@ impl SumdbChecks {
     pub fn new(dbs: Arc<ChecksumDbs>, db: &str, unverified: String) -> Option<Self> {
         let db = Arc::clone(dbs.database(db)?);
         db.verifier.as_ref()?;
+        let unverified = arc_swap::ArcSwap::from_pointee(unverified);
         Some(Self { dbs, db, unverified, heads: tokio::sync::Mutex::new(Vec::new()) })
+    }
+
+    /// New patterns of modules not verified (a reload).
+    pub fn set_unverified(&self, unverified: String) {
+        self.unverified.store(Arc::new(unverified));
     }
 
     fn name(&self) -> &str {
@@ -178,7 +184,7 @@ impl SumdbChecks {
 impl ChecksumHook for SumdbChecks {
     /// Starts the lookup (through the shared cache and single flight) while the fill runs.
     fn prepare(&self, module: &str, version: &str) {
-        if gomod::glob::match_prefix_patterns(&self.unverified, module) {
+        if gomod::glob::match_prefix_patterns(&self.unverified.load(), module) {
             return;
         }
         let Ok(path) = Self::lookup_path(module, version) else { return };
@@ -202,7 +208,7 @@ impl ChecksumHook for SumdbChecks {
             }
             Checked::Zip { module, version, h1 } => (*module, *version, version.to_string(), h1.to_string()),
         };
-        if gomod::glob::match_prefix_patterns(&self.unverified, module) || self.dbs.is_private(module).await {
+        if gomod::glob::match_prefix_patterns(&self.unverified.load(), module) || self.dbs.is_private(module).await {
             return Ok(());
         }
         let started = std::time::Instant::now();

@@ -87,9 +87,14 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn start(cfg: Config) -> Self {
+        Self::start_with(cfg, None)
+    }
+
+    /// `start`, reloadable (`POST /-/admin/reload`) from `source`.
+    pub fn start_with(cfg: Config, source: Option<modgate::config::ConfigSource>) -> Self {
         modgate::init_logging("debug", config::LogFormat::Text);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let running = rt.block_on(modgate::server::start(cfg)).expect("start modgate");
+        let running = rt.block_on(modgate::server::start_with(cfg, source)).expect("start modgate");
         let addr = running.addr;
         Self { rt: Some(rt), running: Some(running), addr }
     }

@@ -5,13 +5,16 @@ use crate::app::App;
 use crate::errors::ServeError;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue};
+use http::{header, HeaderValue, Method};
+use std::sync::Arc;
 
-pub fn handle(app: &App, path: &str) -> Response {
+pub async fn handle(app: &Arc<App>, path: &str, method: &Method) -> Response {
     if app.auth.is_none() {
         return ServeError::Forbidden("admin endpoints need [auth] with an admin group".into()).into_response();
     }
     match path.strip_prefix(crate::request::ADMIN_PREFIX) {
+        Some("reload") if method == Method::POST => reload(app).await,
+        Some("reload") => ServeError::MethodNotAllowed { allow: "POST" }.into_response(),
         Some("status") => status(app),
         _ => ServeError::not_found("not a module request: want /{module}/@v/... or /{module}/@latest").into_response(),
     }
@@ -19,12 +22,13 @@ pub fn handle(app: &App, path: &str) -> Response {
 
 /// `GET /-/admin/status`.
 fn status(app: &App) -> Response {
+    let summary = app.summary.load();
     let body = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "upstream": app.summary.upstream,
-        "routes": app.summary.routes,
+        "upstream": summary.upstream,
+        "routes": summary.routes,
         "auth": true,
-        "pools": app.pools.iter().map(|p| serde_json::json!({
+        "pools": app.pools.load().iter().map(|p| serde_json::json!({
             "name": p.name(),
             "members": members(p.health()),
         })).collect::<Vec<_>>(),
@@ -34,10 +38,22 @@ fn status(app: &App) -> Response {
             "path": r.settings.path,
             "members": members(r.members.health()),
         })).collect::<Vec<_>>()).unwrap_or_default(),
+        "reload": app.last_reload(),
         // Tasks alive in the runtime: fills, prefetch, connections (a leak shows here first).
         "tasks": tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).ok(),
     });
     json(&body)
+}
+
+/// `POST /-/admin/reload`: reads the configuration again and applies it; 200 with the report
+/// when it is in force, 400 with the report (and the reason) when it was refused.
+async fn reload(app: &Arc<App>) -> Response {
+    let report = app.reload_in_background("admin").await;
+    let mut r = json(&serde_json::json!(report));
+    if !report.applied {
+        *r.status_mut() = http::StatusCode::BAD_REQUEST;
+    }
+    r
 }
 
 /// Each member's URL (credentials removed) and health.

@@ -28,7 +28,7 @@ struct MemberLabels {
 }
 
 pub fn handle(app: &App) -> Response {
-    if !app.metrics_config.enabled {
+    if !app.metrics_config.load().enabled {
         return ServeError::not_found("metrics are off ([metrics] enabled = false)").into_response();
     }
     let body = app.metrics.encode(Some(&readings(app)));
@@ -90,7 +90,7 @@ fn readings(app: &App) -> Registry {
 /// 1 for a healthy member, 0 for one ejected or failing its checks.
 fn members(r: &mut Registry, app: &App) {
     let pools: Family<MemberLabels, Gauge> = Family::default();
-    for p in &app.pools {
+    for p in app.pools.load().iter() {
         for (url, ok) in p.health() {
             let labels = MemberLabels { group: p.name().to_string(), member: crate::net::redact(&url) };
             pools.get_or_create(&labels).set(ok as i64);

@@ -103,13 +103,13 @@ fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<(), Se
 pub struct Authorize {
     /// `None` when `[auth]` is not configured: everyone may read.
     pub auth: Option<Arc<Auth>>,
-    /// `[metrics] open`: `/metrics` answers everyone, not only the admin groups.
-    pub metrics_open: bool,
+    /// `[metrics]` (`open`: `/metrics` answers everyone, not only the admin groups).
+    pub metrics: Arc<arc_swap::ArcSwap<crate::config::MetricsConfig>>,
 }
 
 impl super::Gate for Authorize {
     fn check<B>(&self, req: &mut Request<B>) -> Option<Response> {
         let auth = self.auth.as_ref()?;
-        decide(auth, req, self.metrics_open).err().map(IntoResponse::into_response)
+        decide(auth, req, self.metrics.load().open).err().map(IntoResponse::into_response)
     }
 }

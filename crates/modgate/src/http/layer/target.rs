@@ -3,7 +3,7 @@
 //! for publishing.
 
 use crate::errors::ServeError;
-use crate::request::PUBLISH_PREFIX;
+use crate::request::{PUBLISH_PREFIX, RELOAD_PATH};
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
 
@@ -23,7 +23,8 @@ fn refusal<B>(req: &Request<B>) -> Option<ServeError> {
     let method = req.method();
     let allowed = method == Method::GET
         || method == Method::HEAD
-        || (method == Method::PUT && req.uri().path().starts_with(PUBLISH_PREFIX));
+        || (method == Method::PUT && req.uri().path().starts_with(PUBLISH_PREFIX))
+        || (method == Method::POST && req.uri().path() == RELOAD_PATH);
     (!allowed).then_some(ServeError::MethodNotAllowed { allow: "GET, HEAD" })
 }
 

@@ -71,13 +71,18 @@ pub struct Direct {
 }
 
 impl Direct {
-    pub fn new(settings: DirectSettings, http: Arc<HttpClient>) -> Self {
-        let scratch = settings.root.join("tmp");
-        if let Ok(entries) = std::fs::read_dir(&scratch) {
+    /// Removes the archives a previous run left half-built (at start only: a direct source
+    /// built by a reload shares the directory with the one still finishing requests).
+    pub fn clean_scratch(root: &std::path::Path) {
+        if let Ok(entries) = std::fs::read_dir(root.join("tmp")) {
             for entry in entries.flatten() {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
+    }
+
+    pub fn new(settings: DirectSettings, http: Arc<HttpClient>) -> Self {
+        let scratch = settings.root.join("tmp");
         let git = git::Git {
             timeout: settings.timeout,
             egress_env: settings.egress_env.clone(),
