@@ -57,8 +57,12 @@ set -e
 # Every fuzz target for 20 seconds from its seeds (scripts/fuzz.sh; long runs take a longer time).
 fuzz_status=0
 ./scripts/fuzz.sh 20 || fuzz_status=$?
+# The deployment files against real validators (actionlint, hadolint, helm, promtool).
+deploy_status=0
+./scripts/deploy-check.sh || deploy_status=$?
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 if [ "$status" -eq 0 ] && [ "$fuzz_status" -ne 0 ]; then status=$fuzz_status; fi
+if [ "$status" -eq 0 ] && [ "$deploy_status" -ne 0 ]; then echo "test.sh: deploy-check failed" >&2; status=$deploy_status; fi
 exit "$status"

@@ -209,3 +209,28 @@ fn flags_beat_environment_beat_file() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(dir.path().join("d/meta").exists(), "data_dir from the file");
 }
+
+#[test]
+fn probe_answers_the_container_health_check() {
+    let data = tempfile::tempdir().unwrap();
+    let p = Process::start(&["--upstream", "off", "--data-dir", data.path().to_str().unwrap()]);
+    let probe = |addr: &str, path: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_modgate"))
+            .args(["probe", "--addr", addr, "--path", path, "--timeout", "5"])
+            .env_remove("MODGATE_LISTEN")
+            .output()
+            .expect("modgate probe")
+    };
+    let addr = p.addr.to_string();
+    assert!(probe(&addr, "/healthz").status.success());
+    assert!(probe(&format!("0.0.0.0:{}", p.addr.port()), "/readyz").status.success(), "a wildcard means this host");
+    let missing = probe(&addr, "/-/nothing");
+    assert!(!missing.status.success(), "a 404 is not healthy");
+    drop(p);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let down = probe(&closed, "/healthz");
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("probe"), "it says why");
+}

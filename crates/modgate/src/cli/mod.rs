@@ -4,6 +4,7 @@
 mod config_check;
 mod goenv;
 mod keys;
+mod probe;
 mod publish;
 mod serve;
 mod sumdb;
@@ -36,6 +37,8 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Ask a running modgate for /healthz (a container health check without curl).
+    Probe(probe::ProbeArgs),
     /// modgate's own checksum database.
     Sumdb {
         #[command(subcommand)]
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Probe(args) => probe::run(args),
         Command::Sumdb { command } => match sumdb::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
