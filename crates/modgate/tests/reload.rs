@@ -164,3 +164,33 @@ fn admin_reload_applies_refuses_and_reports_and_requests_in_flight_finish_on_the
     assert_eq!(request(mg.addr, "POST", "/-/admin/reload", &[]).status, 401);
     assert_eq!(request(mg.addr, "POST", "/-/admin/status", &[("Authorization", &ops)]).status, 405);
 }
+
+#[test]
+fn a_reload_starts_new_pools_with_their_health_checks() {
+    let fx = fixture(2);
+    let second = FakeUpstream::start(fx.dir.path());
+    let tmp = tempfile::tempdir().unwrap();
+    let (auth, ops) = auth_section(tmp.path());
+    let conf = tmp.path().join("modgate.toml");
+    std::fs::write(&conf, format!("upstream = \"{}\"\n{auth}", fx.upstream.url())).unwrap();
+    let mg = start_reloadable(&conf, &tmp.path().join("data"));
+    let pool = format!(
+        "upstream = \"pool:mirrors\"\n{auth}[[pool]]\nname = \"mirrors\"\nmembers = [{{ url = \"{}\" }}, {{ url = \"{}\" }}]\n\
+         [pool.health]\npath = \"/health-check\"\ninterval = \"100ms\"\nunhealthy = 1\n",
+        fx.upstream.url(),
+        second.url()
+    );
+    std::fs::write(&conf, pool).unwrap();
+    second.fault("/health-check", testkit::upstream::Fault::Status(503));
+    let r = request(mg.addr, "POST", "/-/admin/reload", &[("Authorization", &ops)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The new pool's checks run (on the server's runtime, started from the reload's thread).
+    wait_until(Duration::from_secs(10), "the failing member taken out", || {
+        let status = json(&get(mg.addr, "/-/admin/status", &[("Authorization", &ops)]));
+        status["pools"][0]["members"][1]["healthy"] == false && status["pools"][0]["members"][0]["healthy"] == true
+    });
+    let objs = objects(&fx);
+    let path = obj_path(&objs[0].0, &objs[0].1, ".info");
+    assert_eq!(get(mg.addr, &path, &[("Authorization", &ops)]).status, 200);
+    assert_eq!((fx.upstream.count(&path), second.count(&path)), (1, 0), "served by the healthy member");
+}
