@@ -46,10 +46,12 @@ fn sighup_swaps_upstreams_routes_and_the_log_level_and_reports_what_needs_a_rest
         objs[2].0
     ));
     mg.signal(libc::SIGHUP);
-    wait_until(Duration::from_secs(20), "the reload", || {
-        mg.logs().iter().any(|l| l.contains("configuration reloaded"))
+    // The log is read from the child's stderr as it comes: wait for both lines of the reload.
+    wait_until(Duration::from_secs(20), "the reload and its restart warning", || {
+        let logs = mg.logs();
+        logs.iter().any(|l| l.contains("configuration reloaded"))
+            && logs.iter().any(|l| l.contains("only after a restart") && l.contains("shutdown_timeout"))
     });
-    assert!(mg.logs().iter().any(|l| l.contains("only after a restart") && l.contains("shutdown_timeout")));
     let path = obj_path(m1, v1, ".info");
     assert_eq!(get(mg.addr, &path, &[]).status, 200);
     assert_eq!((fx.upstream.count(&path), other.count(&path)), (0, 1), "the new upstream is asked, not the old");
