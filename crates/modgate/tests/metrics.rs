@@ -191,3 +191,27 @@ fn which(name: &str) -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn requests_joining_a_running_zip_fill_are_counted() {
+    let fx = fixture(1);
+    fx.upstream.set_latency(std::time::Duration::from_millis(400));
+    let data = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(test_config(&fx.upstream.url(), data.path()));
+    let m = &fx.graph.modules[0];
+    let zip = obj_path(&m.path, &m.versions[0].version, ".zip");
+    let addr = mg.addr;
+    let herd: Vec<_> = (0..4)
+        .map(|_| {
+            let zip = zip.clone();
+            std::thread::spawn(move || get(addr, &zip, &[]).status)
+        })
+        .collect();
+    for h in herd {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    let s = scrape(mg.addr, &[]);
+    assert_eq!(value(&s, r#"modgate_fills_total{kind="zip",outcome="ok"}"#), 1.0, "one fill for the herd");
+    assert_eq!(fx.upstream.count_suffix(".zip"), 1);
+    assert!(value(&s, "modgate_fill_joins_total") >= 3.0, "the other three joined it");
+}

@@ -34,7 +34,10 @@ impl ModuleService {
         // first byte. Past its download, the fill may have committed already (it still syncs
         // the directory before it ends), so the store is asked first and a committed zip is a hit.
         let mut rx = match self.zip_fills.running(key).filter(|rx| !rx.borrow().downloaded) {
-            Some(rx) => rx,
+            Some(rx) => {
+                self.fill_metrics.joined.inc();
+                rx
+            }
             None => {
                 if let Some(reply) = self.stored(req).await? {
                     return Ok(reply);
