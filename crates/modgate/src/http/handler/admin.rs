@@ -3,9 +3,8 @@
 
 use crate::app::App;
 use crate::errors::ServeError;
-use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue, Method};
+use http::Method;
 use std::sync::Arc;
 
 pub async fn handle(app: &Arc<App>, path: &str, method: &Method) -> Response {
@@ -62,8 +61,5 @@ fn members(health: Vec<(String, bool)>) -> Vec<serde_json::Value> {
 }
 
 fn json(body: &serde_json::Value) -> Response {
-    let mut r = Response::new(Body::from(format!("{body}\n")));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    crate::http::respond::uncached(http::StatusCode::OK, "application/json", format!("{body}\n"))
 }

@@ -5,9 +5,9 @@
 
 use crate::app::App;
 use crate::errors::ServeError;
-use axum::body::Body;
+use crate::http::respond::uncached;
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderValue};
+use http::StatusCode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -31,12 +31,7 @@ pub fn handle(app: &App) -> Response {
     if !app.metrics_config.load().enabled {
         return ServeError::not_found("metrics are off ([metrics] enabled = false)").into_response();
     }
-    let body = app.metrics.encode(Some(&readings(app)));
-    let mut resp = Response::new(Body::from(body));
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
+    uncached(StatusCode::OK, CONTENT_TYPE, app.metrics.encode(Some(&readings(app))))
 }
 
 fn gauge(r: &mut Registry, name: &str, help: &str, value: i64) {

@@ -14,8 +14,13 @@ pub const X_MODGATE_CACHE: header::HeaderName = header::HeaderName::from_static(
 
 /// A short `text/plain` answer that no cache keeps.
 pub fn text(status: StatusCode, body: &str) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    uncached(status, "text/plain; charset=utf-8", body.to_string())
+}
+
+/// An answer of `content_type` that no cache keeps (status, health, metrics, admin).
+pub fn uncached(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
