@@ -155,6 +155,35 @@ fn with_auth_only_admins_scrape_unless_metrics_are_open() {
 }
 
 #[test]
+fn a_metrics_listener_of_its_own_answers_metrics_and_health_only() {
+    let fx = fixture(1);
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(&fx.upstream.url(), data.path());
+    let keys = with_auth(&mut cfg, data.path(), "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"ops\"]\n");
+    let ops = new_key(&keys, "ops-bot", "ops");
+    let bearer = format!("Bearer {ops}");
+    cfg.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    let mg = InProcess::start(cfg);
+    let side = mg.metrics_addr().expect("a metrics listener");
+    assert_ne!(side, mg.addr);
+    let m = &fx.graph.modules[0];
+    let info = obj_path(&m.path, &m.versions[0].version, ".info");
+    assert_eq!(get(mg.addr, &info, &[("Authorization", &bearer)]).status, 200);
+
+    // The same access rules on the metrics listener; module traffic is counted there.
+    assert_eq!(get(side, "/metrics", &[]).status, 401);
+    let s = scrape(side, &[("Authorization", &bearer)]);
+    assert!(value(&s, r#"modgate_requests_total{kind="info",method="GET",status="200",cache="miss"}"#) >= 1.0);
+    assert_eq!(get(side, "/healthz", &[]).status, 200);
+    assert_eq!(get(side, "/readyz", &[]).status, 200);
+    // Nothing else answers there, and the main listener no longer answers /metrics.
+    assert_eq!(get(side, &info, &[("Authorization", &bearer)]).status, 404);
+    assert_eq!(get(side, "/-/admin/status", &[("Authorization", &bearer)]).status, 404);
+    assert_eq!(get(mg.addr, "/metrics", &[("Authorization", &bearer)]).status, 404);
+    assert_eq!(get(mg.addr, "/healthz", &[]).status, 200);
+}
+
+#[test]
 fn promtool_accepts_the_exposition() {
     let Ok(promtool) = which("promtool") else {
         // test.sh installs Prometheus; a run without it says so rather than passing silently.

@@ -3,7 +3,8 @@
 //! - [`upstream`]: a fake upstream proxy over such a directory, with latency, faults and
 //!   per-path request counters;
 //! - [`gorun`]: the real `go` command, run hermetically;
-//! - [`backend`]: an HTTP backend for reverse-proxy tests, with faults.
+//! - [`backend`]: an HTTP backend for reverse-proxy tests, with faults;
+//! - [`otlp`]: an OpenTelemetry collector that keeps the spans it receives.
 
 pub mod backend;
 pub mod gitrepo;
@@ -11,6 +12,7 @@ pub mod gitserve;
 pub mod gorun;
 pub mod graph;
 pub mod nginx;
+pub mod otlp;
 pub mod sumdb;
 pub mod tlsgen;
 pub mod upstream;

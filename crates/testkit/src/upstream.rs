@@ -44,6 +44,8 @@ struct State {
     seen: usize,
     /// Wall-clock time (µs since the Unix epoch) the first body byte of a path was sent.
     first_body_byte: HashMap<String, u128>,
+    /// The last `traceparent` header each path came with.
+    traceparents: HashMap<String, String>,
 }
 
 /// A running fake upstream.
@@ -139,6 +141,11 @@ impl FakeUpstream {
         self.lock().counts.values().sum()
     }
 
+    /// The `traceparent` the last request for `path` came with, if it had one.
+    pub fn traceparent(&self, path: &str) -> Option<String> {
+        self.lock().traceparents.get(path).cloned()
+    }
+
     /// When the first body byte for `path` was sent (µs since the Unix epoch), if it was.
     pub fn first_body_byte_us(&self, path: &str) -> Option<u128> {
         self.lock().first_body_byte.get(path).copied()
@@ -194,9 +201,10 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
         let mut parts = line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let target = parts.next().unwrap_or("/").to_string();
-        // Headers: only `Range: bytes=N-` and `If-Range` are read.
+        // Headers: only `Range: bytes=N-`, `If-Range` and `traceparent` are read.
         let mut range_from: Option<usize> = None;
         let mut if_range: Option<String> = None;
+        let mut traceparent: Option<String> = None;
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).await? == 0 {
@@ -212,6 +220,9 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
                 if name.eq_ignore_ascii_case("if-range") {
                     if_range = Some(value.trim().to_string());
                 }
+                if name.eq_ignore_ascii_case("traceparent") {
+                    traceparent = Some(value.trim().to_string());
+                }
             }
         }
         let path = decode(target.split('?').next().unwrap_or("/"));
@@ -226,6 +237,9 @@ async fn handle(stream: TcpStream, dir: PathBuf, state: Arc<Mutex<State>>) -> st
         let (latency, fault) = {
             let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
             *st.counts.entry(path.clone()).or_default() += 1;
+            if let Some(t) = traceparent.take() {
+                st.traceparents.insert(path.clone(), t);
+            }
             st.seen += 1;
             let mut fault = st.faults.iter().rev().find(|(s, _)| path.ends_with(s.as_str())).map(|(_, f)| f.clone());
             if let Some((n, list)) = &st.every {

@@ -73,7 +73,7 @@ fn differs<T: Debug>(a: &T, b: &T) -> bool {
 /// The settings a running process cannot change, where `new` differs from `started`.
 fn restart_needed(started: &Config, new: &Config) -> Vec<&'static str> {
     let auth = |c: &Config| c.auth.clone().map(|a| crate::config::AuthSettings { key_rate: 0.0, key_burst: 0.0, ..a });
-    let checks: [(&'static str, bool); 12] = [
+    let checks: [(&'static str, bool); 14] = [
         ("listen", started.listen != new.listen),
         ("data_dir", started.data_dir != new.data_dir),
         ("tls", differs(&started.tls, &new.tls)),
@@ -86,6 +86,8 @@ fn restart_needed(started: &Config, new: &Config) -> Vec<&'static str> {
         ("upstream_timeout", started.upstream_timeout != new.upstream_timeout),
         ("upstream_idle_timeout", started.upstream_idle_timeout != new.upstream_idle_timeout),
         ("shutdown_timeout", started.shutdown_timeout != new.shutdown_timeout),
+        ("metrics.listen", started.metrics.listen != new.metrics.listen),
+        ("tracing", started.tracing != new.tracing),
     ];
     checks.into_iter().filter(|(_, d)| *d).map(|(name, _)| name).collect()
 }
@@ -177,7 +179,9 @@ impl App {
         self.pools.store(Arc::new(pools));
         self.summary.store(Arc::new(summary(&cfg)));
         self.revproxy.swap(proxies);
-        self.metrics_config.store(Arc::new(cfg.metrics));
+        // Where metrics answer is a listener: that changes with a restart only.
+        let listen = built.started.metrics.listen;
+        self.metrics_config.store(Arc::new(crate::config::MetricsConfig { listen, ..cfg.metrics }));
         self.limits.store(Arc::new(cfg.limits.clone()));
         if let Some(a) = &self.auth {
             a.set_rates(cfg.limits.key_rate, cfg.limits.key_burst);

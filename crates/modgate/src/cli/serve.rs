@@ -41,7 +41,6 @@ pub fn run(a: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    modgate::init_logging(&cfg.log_level, cfg.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -49,10 +48,23 @@ pub fn run(a: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let traces = match modgate::init_logging(&cfg.log_level, cfg.log_format, Some((&cfg.tracing, rt.handle().clone())))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("modgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (file, again) = (a.config.clone(), over.clone());
     let source: modgate::server::ConfigSource =
         std::sync::Arc::new(move || super::load_checked(file.as_deref(), &again).map_err(|e| e.to_string()));
-    match rt.block_on(modgate::server::run(cfg, Some(source))) {
+    let ran = rt.block_on(modgate::server::run(cfg, Some(source)));
+    // The runtime's workers still run the export's requests while the last spans are sent.
+    if let Some(t) = traces {
+        t.shutdown();
+    }
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -26,6 +26,7 @@ pub(super) struct FileConfig {
     pub limits: Option<LimitsSection>,
     pub checksum_db: Option<ChecksumDbSection>,
     pub metrics: Option<MetricsSection>,
+    pub tracing: Option<TracingSection>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteEntry>>,
     #[serde(default)]
@@ -225,6 +226,20 @@ pub(super) struct PrefetchSection {
 pub(super) struct MetricsSection {
     pub enabled: Option<bool>,
     pub open: Option<bool>,
+    pub listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TracingSection {
+    pub enabled: Option<bool>,
+    pub endpoint: Option<Spanned<String>>,
+    pub service_name: Option<Spanned<String>>,
+    pub sample_ratio: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub timeout: Option<Spanned<String>>,
+    pub export_delay: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -63,10 +63,8 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
         upstream_idle_timeout: duration("upstream_idle_timeout", l.pick_file(&parsed.upstream_idle_timeout, "60s"))?,
         shutdown_timeout: duration("shutdown_timeout", l.pick_file(&parsed.shutdown_timeout, "30s"))?,
         prefetch,
-        metrics: {
-            let m = parsed.metrics.take().unwrap_or_default();
-            super::MetricsConfig { enabled: m.enabled.unwrap_or(true), open: m.open.unwrap_or(false) }
-        },
+        metrics: super::observe::metrics(&l, parsed.metrics.take().unwrap_or_default())?,
+        tracing: super::observe::tracing(&l, parsed.tracing.take().unwrap_or_default())?,
         direct_repos,
         routes,
         pools,

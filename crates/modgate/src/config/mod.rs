@@ -10,6 +10,7 @@ mod direct;
 mod file;
 mod load;
 mod loader;
+mod observe;
 mod pool;
 mod proxy;
 mod security;
@@ -19,6 +20,7 @@ mod tests;
 
 pub use direct::{GitAuth, GitCredential, RepoMapping};
 pub use load::{load, load_text};
+pub use observe::TracingConfig;
 pub use pool::{pool_of, Balance, HealthCheck, PoolMember, PoolSettings};
 pub use proxy::{BackendTls, ForwardedMode, HeaderRules, ProxyRoute};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
@@ -68,6 +70,7 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub prefetch: PrefetchConfig,
     pub metrics: MetricsConfig,
+    pub tracing: TracingConfig,
     /// Bytes of small immutable objects (`.info`, `.mod`) kept in memory.
     pub memory_cache_bytes: u64,
     /// Direct mode: explicit module prefix → repository mappings, longest prefix first.
@@ -181,11 +184,13 @@ pub type ConfigSource = std::sync::Arc<dyn Fn() -> Result<Config, String> + Send
 pub struct MetricsConfig {
     pub enabled: bool,
     pub open: bool,
+    /// A listener of its own for `/metrics` (and the health endpoints), instead of the main one.
+    pub listen: Option<SocketAddr>,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { enabled: true, open: false }
+        Self { enabled: true, open: false, listen: None }
     }
 }
 

@@ -116,3 +116,34 @@ fn checksum_databases_in_gosumdb_syntax() {
     let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains("configured twice"), "{e}");
 }
+
+#[test]
+fn tracing_and_the_metrics_listener() {
+    let c = load(None, &Overrides::default(), &Defaults::default()).unwrap();
+    assert!(!c.tracing.enabled, "tracing is off unless asked for");
+    assert_eq!(c.metrics.listen, None);
+    let f = file(
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\n[tracing]\nenabled = true\nendpoint = \"http://127.0.0.1:4318\"\n\
+         sample_ratio = 0.25\nheaders = { authorization = \"Bearer t\" }\n",
+    );
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
+    assert_eq!(c.metrics.listen.map(|a| a.port()), Some(9464));
+    assert_eq!(c.tracing.endpoint, "http://127.0.0.1:4318/v1/traces");
+    assert_eq!(c.tracing.sample_ratio, 0.25);
+    assert_eq!(c.tracing.headers, vec![("authorization".to_string(), "Bearer t".to_string())]);
+    for (text, want) in [
+        ("[tracing]\n\nsample_ratio = 2.0\n", ":3: tracing.sample_ratio: must be within 0.0..=1.0"),
+        (
+            "[tracing]\nendpoint = \"grpc://collector:4317\"\n",
+            ":2: tracing.endpoint: \"grpc://collector:4317\" is not an http",
+        ),
+        ("[tracing]\nexport_delay = \"soon\"\n", "tracing.export_delay: \"soon\" is not a duration"),
+        ("[tracing]\nservice = \"x\"\n", "unknown field `service`"),
+        ("[metrics]\nlisten = \"localhost\"\n", ":2: metrics.listen: \"localhost\" is not an address"),
+        ("[metrics]\nenabled = false\nlisten = \"127.0.0.1:9464\"\n", ":3: metrics.listen: metrics are off"),
+    ] {
+        let f = file(text);
+        let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}

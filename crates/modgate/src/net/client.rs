@@ -5,12 +5,14 @@
 use super::egress::{is_loopback, matcher, EgressConnector};
 use super::{error_chain, redact, NetError};
 use crate::config::Egress;
+use crate::obs::trace;
 use bytes::Bytes;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 type Inner = Client<hyper_rustls::HttpsConnector<EgressConnector>, http_body_util::Full<Bytes>>;
 
@@ -123,14 +125,25 @@ impl HttpClient {
                 req = req.header("proxy-authorization", auth);
             }
         }
-        let req = req
+        let mut req = req
             .body(http_body_util::Full::new(Bytes::new()))
             .map_err(|e| NetError::Failed(format!("{origin}: {e}")))?;
+        let span = trace::client_span("GET upstream", "GET", origin);
+        trace::inject(&span, req.headers_mut());
         let start = std::time::Instant::now();
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => Err(NetError::Timeout(format!("{origin}: no answer within {:?}", self.timeout))),
-            Ok(Err(e)) => Err(NetError::Failed(format!("{origin}: {}", error_chain(&e)))),
+        let sent = tokio::time::timeout(self.timeout, self.client.request(req)).instrument(span.clone()).await;
+        match sent {
+            Err(_) => {
+                trace::failed(&span, "timeout");
+                Err(NetError::Timeout(format!("{origin}: no answer within {:?}", self.timeout)))
+            }
+            Ok(Err(e)) => {
+                let e = format!("{origin}: {}", error_chain(&e));
+                trace::failed(&span, &e);
+                Err(NetError::Failed(e))
+            }
             Ok(Ok(r)) => {
+                trace::answered(&span, r.status().as_u16());
                 // Fields are evaluated only when debug is on.
                 tracing::debug!(
                     url = %origin,
@@ -155,12 +168,17 @@ impl HttpClient {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let req = req.body(http_body_util::Full::new(body)).map_err(|e| NetError::Failed(format!("{origin}: {e}")))?;
+        let mut req =
+            req.body(http_body_util::Full::new(body)).map_err(|e| NetError::Failed(format!("{origin}: {e}")))?;
+        let span = trace::client_span("PUT upstream", "PUT", &origin);
+        trace::inject(&span, req.headers_mut());
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
+            .instrument(span.clone())
             .await
             .map_err(|_| NetError::Timeout(format!("{origin}: no answer within {:?}", self.timeout)))?
             .map_err(|e| NetError::Failed(format!("{origin}: {}", error_chain(&e))))?;
         let status = resp.status().as_u16();
+        trace::answered(&span, status);
         let body = super::body::collect(resp.into_body(), self.idle, origin, 64 * 1024).await;
         Ok((status, body.unwrap_or_default()))
     }

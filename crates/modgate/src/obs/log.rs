@@ -1,9 +1,13 @@
-//! Structured logs with levels, as text or JSON lines, to standard error. The level can change
-//! while the process runs (a reload); the format is chosen once.
+//! Structured logs with levels, as text or JSON lines, to standard error, and (with
+//! `[tracing]`) the OpenTelemetry layer beside them. The level can change while the process
+//! runs (a reload); the format and the tracing export are chosen once.
 
-use crate::config::LogFormat;
+use super::trace::{OtelLayer, Pipeline, TARGET};
+use crate::config::{LogFormat, TracingConfig};
 use std::sync::OnceLock;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
 
 type SetLevel = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 
@@ -11,31 +15,51 @@ type SetLevel = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
 static LEVEL: OnceLock<SetLevel> = OnceLock::new();
 
 fn filter(level: &str) -> EnvFilter {
-    EnvFilter::new(format!("{level},hyper=warn,h2=warn,rustls=warn,hyper_util=warn"))
+    // Spans for OpenTelemetry are never the log's business.
+    EnvFilter::new(format!(
+        "{level},hyper=warn,h2=warn,rustls=warn,hyper_util=warn,opentelemetry=warn,opentelemetry_sdk=warn,{TARGET}=off"
+    ))
 }
 
-/// Installs the global tracing subscriber for the given level and format.
-pub fn init(level: &str, format: LogFormat) {
-    let base = tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(std::io::stderr).with_target(true);
-    let set: SetLevel = match format {
-        LogFormat::Text => {
-            let builder = base.with_ansi(false).with_filter_reloading();
-            let handle = builder.reload_handle();
-            if builder.try_init().is_err() {
-                return;
-            }
-            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
-        }
-        LogFormat::Json => {
-            let builder = base.json().flatten_event(true).with_filter_reloading();
-            let handle = builder.reload_handle();
-            if builder.try_init().is_err() {
-                return;
-            }
-            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
-        }
+/// Installs the global tracing subscriber for the given level and format. With `otel`, traces
+/// are exported too, their requests running on `otel`'s runtime; the pipeline returned is to
+/// be shut down before the process ends.
+pub fn init(
+    level: &str,
+    format: LogFormat,
+    otel: Option<(&TracingConfig, tokio::runtime::Handle)>,
+) -> Result<Option<Pipeline>, String> {
+    let (level_filter, handle) = reload::Layer::<EnvFilter, Registry>::new(filter(level));
+    let base = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true);
+    let log: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => base.with_ansi(false).boxed(),
+        LogFormat::Json => base.json().flatten_event(true).boxed(),
     };
-    let _ = LEVEL.set(set);
+    let mut layers = vec![log.with_filter(level_filter).boxed()];
+    let pipeline = match otel {
+        Some((cfg, rt)) if cfg.enabled => {
+            let (p, l): (Pipeline, OtelLayer<Registry>) = Pipeline::start(cfg, rt)?;
+            layers.push(l.with_filter(tracing_subscriber::filter::filter_fn(for_traces)).boxed());
+            Some(p)
+        }
+        _ => None,
+    };
+    let installed = tracing_subscriber::registry().with(layers).try_init();
+    if installed.is_err() {
+        return Ok(pipeline);
+    }
+    let _ = LEVEL.set(Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())));
+    Ok(pipeline)
+}
+
+/// What the OpenTelemetry layer sees: modgate's spans, and the warnings and errors logged
+/// inside them (as span events).
+fn for_traces(m: &tracing::Metadata<'_>) -> bool {
+    if m.is_span() {
+        m.target() == TARGET
+    } else {
+        *m.level() <= tracing::Level::WARN
+    }
 }
 
 /// Changes the level of the installed subscriber (none installed: nothing to change).

@@ -1,4 +1,5 @@
-//! Observability: structured logs (and, as they come, metrics and traces).
+//! Observability: structured logs, metrics and traces.
 
 pub mod log;
 pub mod metrics;
+pub mod trace;

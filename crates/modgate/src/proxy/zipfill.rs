@@ -14,6 +14,7 @@ use crate::store::{Commit, Staged};
 use gomod::limits::{MAX_GO_MOD, MAX_ZIP_FILE};
 use std::sync::Arc;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// How many newly written bytes of a filling zip wake its streaming readers.
 const PUBLISH_STEP: u64 = 256 * 1024;
@@ -83,36 +84,46 @@ impl ModuleService {
             Joined::Started { tx, rx } => (tx, rx),
         };
         let (this, r, source, own) = (Arc::clone(self), req.clone(), Arc::clone(source), rx.clone());
-        self.spawn_fill(async move {
-            let memory = crate::rt::memory::FillMemory::start();
-            let res = if this.is_cached(&r).await {
-                Ok(())
-            } else {
-                let start = std::time::Instant::now();
-                let res = this.fill_zip(&r, &source, &tx).await;
-                this.fill_metrics.ended("zip", super::fill::outcome(&res), start.elapsed(), res.as_ref().ok().copied());
-                res.map(|_| ())
-            };
-            match &res {
-                Err(e @ ServeError::NotFound { .. }) => {
-                    this.remember_not_found(&key, e).await;
-                    tracing::debug!(object = %key, error = %e, "not found at the sources");
+        let span = crate::obs::trace::fill_span(&key);
+        self.spawn_fill(Instrument::instrument(
+            async move {
+                let memory = crate::rt::memory::FillMemory::start();
+                let res = if this.is_cached(&r).await {
+                    Ok(())
+                } else {
+                    let start = std::time::Instant::now();
+                    let res = this.fill_zip(&r, &source, &tx).await;
+                    this.fill_metrics.ended(
+                        "zip",
+                        super::fill::outcome(&res),
+                        start.elapsed(),
+                        res.as_ref().ok().copied(),
+                    );
+                    res.map(|_| ())
+                };
+                crate::obs::trace::outcome(&tracing::Span::current(), &res);
+                match &res {
+                    Err(e @ ServeError::NotFound { .. }) => {
+                        this.remember_not_found(&key, e).await;
+                        tracing::debug!(object = %key, error = %e, "not found at the sources");
+                    }
+                    Err(e) => tracing::warn!(object = %key, error = %e, "fill failed"),
+                    Ok(()) => {}
                 }
-                Err(e) => tracing::warn!(object = %key, error = %e, "fill failed"),
-                Ok(()) => {}
-            }
-            // Leave the map before announcing the end: a client that has seen this fill fail and
-            // asks again at once (the fill runs on another thread) must start a new fill, not
-            // find this one. Only our own entry is removed.
-            this.zip_fills.end(&key, &own);
-            tx.send_modify(|p| {
-                p.state = match res {
-                    Ok(()) => FillState::Committed,
-                    Err(e) => FillState::Failed(e),
-                }
-            });
-            drop(memory);
-        });
+                // Leave the map before announcing the end: a client that has seen this fill fail and
+                // asks again at once (the fill runs on another thread) must start a new fill, not
+                // find this one. Only our own entry is removed.
+                this.zip_fills.end(&key, &own);
+                tx.send_modify(|p| {
+                    p.state = match res {
+                        Ok(()) => FillState::Committed,
+                        Err(e) => FillState::Failed(e),
+                    }
+                });
+                drop(memory);
+            },
+            span,
+        ));
         rx
     }
 
@@ -125,7 +136,7 @@ impl ModuleService {
     ) -> Result<u64, ServeError> {
         // The .mod is needed only to verify the zip at the end: fetch it alongside.
         let mod_req = req.with_endpoint(Endpoint::Mod);
-        let mod_fill = tokio::spawn(self.fill_immutable(&mod_req, source));
+        let mod_fill = tokio::spawn(self.fill_immutable(&mod_req, source).in_current_span());
         // The staged object exists before the source answers, so nothing stands between the
         // first byte and the first write.
         let mut staged = self.objects.stage().await?;

@@ -9,6 +9,7 @@ use super::target::{rewrite, ProxyPath};
 use super::Route;
 use crate::errors::ServeError;
 use crate::lb::InFlight;
+use crate::obs::trace;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
@@ -21,6 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The connection a request came over, in its extensions.
 #[derive(Debug, Clone, Copy)]
@@ -213,7 +215,9 @@ async fn attempt(
     // its client never times out while it moves.
     let last = Arc::new(std::sync::Mutex::new(Instant::now()));
     let body = if body.is_end_stream() { body } else { Noted { inner: body, last: Arc::clone(&last) }.boxed() };
-    let req = req.body(body).map_err(|e| ServeError::BadRequest(format!("cannot forward: {e}")))?;
+    let mut req = req.body(body).map_err(|e| ServeError::BadRequest(format!("cannot forward: {e}")))?;
+    let span = trace::client_span("proxy backend", out.method.as_str(), base);
+    trace::inject(&span, req.headers_mut());
     let timeout = route.settings.timeout;
     let send = async {
         match inline {
@@ -228,14 +232,21 @@ async fn attempt(
             }
         }
     };
-    let sent = until_quiet(send, timeout, &last).await.ok_or(());
+    let sent = until_quiet(send, timeout, &last).instrument(span.clone()).await.ok_or(());
     match sent {
-        Err(_) => Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
+        Err(_) => {
+            trace::failed(&span, "timeout");
+            Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time")))
+        }
         Ok(Err(e)) => {
+            trace::failed(&span, &e);
             tracing::debug!(route = %name, error = %e, "backend request failed");
             Err(ServeError::BadGateway(format!("proxy {name}: the backend could not be reached")))
         }
-        Ok(Ok(resp)) => Ok(resp),
+        Ok(Ok(resp)) => {
+            trace::answered(&span, resp.status().as_u16());
+            Ok(resp)
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use tracing::Instrument;
 
 type Flight<T> = Shared<BoxFuture<'static, Result<T, ServeError>>>;
 
@@ -41,11 +42,16 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
             } else {
                 let this = Arc::clone(self);
                 let k = key.to_string();
-                let handle = tokio::spawn(async move {
-                    let out = fill.await;
-                    this.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&k);
-                    out
-                });
+                let span = crate::obs::trace::fill_span(key);
+                let handle = tokio::spawn(
+                    async move {
+                        let out = fill.await;
+                        crate::obs::trace::outcome(&tracing::Span::current(), &out);
+                        this.inflight.lock().unwrap_or_else(|p| p.into_inner()).remove(&k);
+                        out
+                    }
+                    .instrument(span),
+                );
                 let f: Flight<T> = async move {
                     match handle.await {
                         Ok(r) => r,

@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::auth::ClientCert;
 use crate::errors::ServeError;
 use crate::http::{ProxyStack, Stack};
+use crate::obs::trace::{self, Traced};
 use crate::revproxy::forward::{ConnInfo, Routed};
 use crate::revproxy::target::{check_path, host_of};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +26,9 @@ pub struct Front {
     pub cert: Option<ClientCert>,
     /// The connection's peer and whether it came over TLS (for the forwarding headers).
     pub conn: ConnInfo,
+    /// Whether this is the metrics listener (`[metrics] listen`): only `/metrics` and the
+    /// health endpoints answer there.
+    pub metrics_only: bool,
 }
 
 type StackFuture = <Stack as tower_service::Service<Request<Incoming>>>::Future;
@@ -35,7 +39,7 @@ impl Front {
     pub fn new(app: Arc<App>, peer: Option<SocketAddr>, tls: bool) -> Self {
         let stack = crate::http::stack(Arc::clone(&app));
         let proxy = crate::http::proxy_stack(&app);
-        Self { app, stack, proxy, cert: None, conn: ConnInfo { peer, tls } }
+        Self { app, stack, proxy, cert: None, conn: ConnInfo { peer, tls }, metrics_only: false }
     }
 
     /// Where a request goes: to the proxy stack (with what it needs) when a route takes it, to
@@ -45,6 +49,17 @@ impl Front {
         if path == super::framing::REFUSED_PATH {
             let why = req.headers().get("x-modgate-refused").and_then(|v| v.to_str().ok()).unwrap_or("malformed");
             return Way::Refused(ServeError::BadRequest(format!("request refused: {why}")).into_response());
+        }
+        if self.metrics_only {
+            if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
+                return Way::Refused(
+                    ServeError::not_found("only /metrics, /healthz and /readyz answer here").into_response(),
+                );
+            }
+            return Way::Modules(req);
+        }
+        if path == "/metrics" && self.app.metrics_config.load().listen.is_some() {
+            return Way::Refused(ServeError::not_found("metrics are served on the metrics listener").into_response());
         }
         if crate::revproxy::is_own_path(path) {
             return Way::Modules(req);
@@ -81,13 +96,41 @@ enum Way {
 impl hyper::service::Service<Request<Incoming>> for Front {
     type Response = Response;
     type Error = std::convert::Infallible;
-    type Future = Either<Either<Ready_, StackFuture>, ProxyFuture>;
+    type Future = Traced<Either<Either<Ready_, StackFuture>, ProxyFuture>>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         if let Some(c) = &self.cert {
             req.extensions_mut().insert(c.clone());
         }
-        let req = match self.routed(req) {
+        let way = self.routed(req);
+        let span = match &way {
+            _ if !trace::on() => None,
+            Way::Refused(_) => None,
+            Way::Proxy(r) => {
+                let route = r.extensions().get::<Routed>().map(|r| r.route.label.as_str()).unwrap_or("-");
+                Some(trace::request_span(
+                    &format!("{} proxy {route}", r.method()),
+                    r.method(),
+                    r.uri().path(),
+                    r.headers(),
+                ))
+            }
+            Way::Modules(r) => {
+                let kind = crate::http::layer::measure::kind_of(r.method(), r.uri().path());
+                Some(trace::request_span(&format!("{} {kind}", r.method()), r.method(), r.uri().path(), r.headers()))
+            }
+        };
+        let fut = match &span {
+            Some(s) => s.in_scope(|| self.answer(way)),
+            None => self.answer(way),
+        };
+        Traced::new(fut, span)
+    }
+}
+
+impl Front {
+    fn answer(&self, way: Way) -> Either<Either<Ready_, StackFuture>, ProxyFuture> {
+        let req = match way {
             Way::Proxy(routed) => {
                 let mut proxy = self.proxy.clone();
                 return Either::Right(tower_service::Service::call(&mut proxy, routed));

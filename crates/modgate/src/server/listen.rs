@@ -59,7 +59,24 @@ pub async fn serve(
     tls: Option<Arc<Tls>>,
     limits: Limits,
 ) {
-    let front = Front::new(app, None, tls.is_some());
+    serve_front(listener, Front::new(app, None, tls.is_some()), shutdown, drain, tls, limits).await
+}
+
+/// The metrics listener (`[metrics] listen`): plain HTTP, `/metrics` and the health endpoints.
+pub async fn serve_metrics(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>, drain: Duration) {
+    let limits = app.limits.load_full().as_ref().clone();
+    let front = Front { metrics_only: true, ..Front::new(app, None, false) };
+    serve_front(listener, front, shutdown, drain, None, limits).await
+}
+
+async fn serve_front(
+    listener: TcpListener,
+    front: Front,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+    tls: Option<Arc<Tls>>,
+    limits: Limits,
+) {
     // Rebuilt when a reload changes the limits; connections keep the ones they started with.
     let mut in_force = front.app.limits.load_full();
     let mut builder = connection_builder(&in_force);

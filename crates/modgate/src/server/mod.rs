@@ -44,6 +44,8 @@ fn tls_for(cfg: &Config, app: &App) -> anyhow::Result<Option<Arc<Tls>>> {
 /// A server started in this process (tests and embedding); `stop` shuts it down gracefully.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The metrics listener's address, with `[metrics] listen`.
+    pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -79,16 +81,21 @@ pub async fn start_with(cfg: Config, source: Option<ConfigSource>) -> anyhow::Re
     }
     let tls = tls_for(&cfg, &app)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let stopped = async move {
-        let _ = rx.await;
-    };
-    let serving = listen::serve(listener, Arc::clone(&app), stopped, cfg.shutdown_timeout, tls, cfg.limits);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = stopped_by(stop_rx);
+    let metrics_addr = serve_metrics_listener(&cfg, &app, stopped()).await?;
+    let serving = listen::serve(listener, Arc::clone(&app), stopped(), cfg.shutdown_timeout, tls, cfg.limits);
     let modules = Arc::clone(&app.modules);
+    let bridge = tokio::spawn(async move {
+        let _ = rx.await;
+        let _ = stop_tx.send(true);
+    });
     let task = tokio::spawn(async move {
         serving.await;
         modules.settle().await;
+        let _ = bridge.await;
     });
-    Ok(Running { addr, app, stop: Some(tx), task })
+    Ok(Running { addr, metrics_addr, app, stop: Some(tx), task })
 }
 
 /// Runs the server until SIGTERM or SIGINT: what `modgate serve` does.
@@ -98,16 +105,12 @@ pub async fn run(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<()
     let tls = tls_for(&cfg, &app)?;
     // One shutdown signal for every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
+    let stopped = stopped_by(stop_rx);
     tokio::spawn(async move {
         reload::terminated().await;
         let _ = stop_tx.send(true);
     });
+    serve_metrics_listener(&cfg, &app, stopped()).await?;
     if let Some(t) = cfg.tls.as_ref().filter(|t| t.plain_listen.is_some()) {
         let plain_addr = t.plain_listen.unwrap_or(addr);
         let plain = TcpListener::bind(plain_addr).await.with_context(|| format!("binding {plain_addr}"))?;
@@ -131,6 +134,32 @@ pub async fn run(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<()
     // Objects already answered from memory reach the store before the process ends.
     modules.settle().await;
     Ok(())
+}
+
+/// A future per listener that completes when `rx` turns true.
+fn stopped_by(
+    rx: tokio::sync::watch::Receiver<bool>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    move || {
+        let mut rx = rx.clone();
+        Box::pin(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+    }
+}
+
+/// Starts the metrics listener when `[metrics] listen` names one; its address.
+async fn serve_metrics_listener(
+    cfg: &Config,
+    app: &Arc<App>,
+    stopped: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let Some(at) = cfg.metrics.listen else { return Ok(None) };
+    let listener = TcpListener::bind(at).await.with_context(|| format!("binding the metrics listener {at}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, "metrics listener: /metrics, /healthz and /readyz");
+    tokio::spawn(listen::serve_metrics(listener, Arc::clone(app), stopped, cfg.shutdown_timeout));
+    Ok(Some(addr))
 }
 
 /// The start-up lines: where modgate listens, what it serves from and where that came from,

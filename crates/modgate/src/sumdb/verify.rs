@@ -14,6 +14,7 @@ use gomod::sumdb::tlog::{record_hash, HashReader, Recorder};
 use gomod::sumdb::{note, proof, SumdbError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct SumdbChecks {
     dbs: Arc<ChecksumDbs>,
@@ -189,11 +190,15 @@ impl ChecksumHook for SumdbChecks {
         }
         let Ok(path) = Self::lookup_path(module, version) else { return };
         let (dbs, name, module) = (Arc::clone(&self.dbs), self.name().to_string(), module.to_string());
-        tokio::spawn(async move {
-            if !dbs.is_private(&module).await {
-                let _ = dbs.serve(&name, &path).await;
+        // In the fill's trace: the lookup's call is made here more often than in `check`.
+        tokio::spawn(
+            async move {
+                if !dbs.is_private(&module).await {
+                    let _ = dbs.serve(&name, &path).await;
+                }
             }
-        });
+            .in_current_span(),
+        );
     }
 
     /// Published modules are private: never looked up.
@@ -212,7 +217,10 @@ impl ChecksumHook for SumdbChecks {
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let text = self.verified_record(module, version).await?;
+        let span = crate::obs::trace::checksum_span(self.name(), module, &line_version);
+        let text = self.verified_record(module, version).instrument(span.clone()).await;
+        crate::obs::trace::outcome(&span, &text);
+        let text = text?;
         tracing::debug!(module, version = %line_version, database = %self.name(), ms = started.elapsed().as_secs_f64() * 1e3, "verified against the checksum database");
         match record::hash_in_record(&text, module, &line_version) {
             Some(theirs) if theirs == ours => Ok(()),

@@ -92,7 +92,7 @@ impl InProcess {
 
     /// `start`, reloadable (`POST /-/admin/reload`) from `source`.
     pub fn start_with(cfg: Config, source: Option<modgate::config::ConfigSource>) -> Self {
-        modgate::init_logging("debug", config::LogFormat::Text);
+        let _ = modgate::init_logging("debug", config::LogFormat::Text, None);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
         let running = rt.block_on(modgate::server::start_with(cfg, source)).expect("start modgate");
         let addr = running.addr;
@@ -101,6 +101,11 @@ impl InProcess {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The metrics listener's address (with `[metrics] listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.running.as_ref().and_then(|r| r.metrics_addr)
     }
 
     /// The running application, for calling its parts directly.

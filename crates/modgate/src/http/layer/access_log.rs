@@ -1,6 +1,6 @@
 //! The access log: one line per request (target `access`), at `info`, or `warn` for 5xx, with
-//! the request id, method, path, status, bytes, duration and cache result. Formatting happens
-//! only when someone will read the line.
+//! the request id, method, path, status, bytes, duration and cache result (and, with
+//! `[tracing]`, the trace id). Formatting happens only when someone will read the line.
 
 use super::request_id::RequestId;
 use crate::http::respond::X_MODGATE_CACHE;
@@ -24,10 +24,11 @@ pub fn log_line(resp: &Response, id: Option<&HeaderValue>, method: &Method, uri:
     let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
     let path = crate::errors::one_line(uri.path());
     let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let trace_id = crate::obs::trace::current_trace_id();
     if status >= 500 {
-        tracing::warn!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+        tracing::warn!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, trace_id = trace_id.as_deref().map(tracing::field::display), "request");
     } else {
-        tracing::info!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, "request");
+        tracing::info!(target: "access", request_id = %id, method = %method, path = %path, status, bytes = %bytes, duration_ms = dur_ms, cache, trace_id = trace_id.as_deref().map(tracing::field::display), "request");
     }
 }
 

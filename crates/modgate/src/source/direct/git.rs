@@ -8,6 +8,7 @@ use crate::source::FetchError;
 use std::path::Path;
 use std::time::Duration;
 use tokio::process::Command;
+use tracing::Instrument;
 
 /// The subcommand of a git command line (`fetch` in `-c k=v fetch origin`).
 fn subcommand<'a>(args: &[&'a str]) -> &'a str {
@@ -86,12 +87,16 @@ impl Git {
             fed?;
             out
         };
-        let out = tokio::time::timeout(self.timeout, run).await;
+        let span = crate::obs::trace::git_span(subcommand(args));
+        let out = tokio::time::timeout(self.timeout, run).instrument(span.clone()).await;
         let result = match &out {
             Ok(Ok(o)) if o.status.success() => "ok",
             Ok(_) => "failed",
             Err(_) => "timeout",
         };
+        if result != "ok" {
+            crate::obs::trace::failed(&span, result);
+        }
         self.metrics.ran(subcommand(args), result);
         let out = out
             .map_err(|_| {
