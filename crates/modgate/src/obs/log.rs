@@ -29,26 +29,61 @@ pub fn init(
     format: LogFormat,
     otel: Option<(&TracingConfig, tokio::runtime::Handle)>,
 ) -> Result<Option<Pipeline>, String> {
+    match otel {
+        Some((cfg, rt)) if cfg.enabled => with_traces(level, format, cfg, rt).map(Some),
+        _ => {
+            logs_only(level, format);
+            Ok(None)
+        }
+    }
+}
+
+/// The log layer alone, its level a global filter: what the hot path's level checks cost least
+/// against (per-layer filters add a few microseconds to every request).
+fn logs_only(level: &str, format: LogFormat) {
+    let base = tracing_subscriber::fmt().with_env_filter(filter(level)).with_writer(std::io::stderr).with_target(true);
+    let set: SetLevel = match format {
+        LogFormat::Text => {
+            let builder = base.with_ansi(false).with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_err() {
+                return;
+            }
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
+        LogFormat::Json => {
+            let builder = base.json().flatten_event(true).with_filter_reloading();
+            let handle = builder.reload_handle();
+            if builder.try_init().is_err() {
+                return;
+            }
+            Box::new(move |f| handle.reload(f).map_err(|e| e.to_string()))
+        }
+    };
+    let _ = LEVEL.set(set);
+}
+
+/// The log layer and the OpenTelemetry layer, each with its own filter.
+fn with_traces(
+    level: &str,
+    format: LogFormat,
+    cfg: &TracingConfig,
+    rt: tokio::runtime::Handle,
+) -> Result<Pipeline, String> {
     let (level_filter, handle) = reload::Layer::<EnvFilter, Registry>::new(filter(level));
     let base = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true);
     let log: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Text => base.with_ansi(false).boxed(),
         LogFormat::Json => base.json().flatten_event(true).boxed(),
     };
-    let mut layers = vec![log.with_filter(level_filter).boxed()];
-    let pipeline = match otel {
-        Some((cfg, rt)) if cfg.enabled => {
-            let (p, l): (Pipeline, OtelLayer<Registry>) = Pipeline::start(cfg, rt)?;
-            layers.push(l.with_filter(tracing_subscriber::filter::filter_fn(for_traces)).boxed());
-            Some(p)
-        }
-        _ => None,
-    };
-    let installed = tracing_subscriber::registry().with(layers).try_init();
-    if installed.is_err() {
-        return Ok(pipeline);
+    let (pipeline, otel): (Pipeline, OtelLayer<Registry>) = Pipeline::start(cfg, rt)?;
+    let layers = vec![
+        log.with_filter(level_filter).boxed(),
+        otel.with_filter(tracing_subscriber::filter::filter_fn(for_traces)).boxed(),
+    ];
+    if tracing_subscriber::registry().with(layers).try_init().is_ok() {
+        let _ = LEVEL.set(Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())));
     }
-    let _ = LEVEL.set(Box::new(move |f| handle.reload(f).map_err(|e| e.to_string())));
     Ok(pipeline)
 }
 
