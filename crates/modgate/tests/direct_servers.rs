@@ -6,26 +6,12 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::Command;
 use testkit::gitrepo::Repo;
 use testkit::gitserve::{ForwardProxy, GitDaemon, GitHttp, Sshd};
 use testkit::gorun::{parse_download_json, GoEnv};
 
 fn start(cfg_text: &str, dir: &Path) -> Process {
-    let cfg = dir.join("modgate.toml");
-    std::fs::write(&cfg, cfg_text).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", dir)
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("ALL_PROXY");
-    Process::start_with(cmd)
+    Process::start_config(cfg_text, dir)
 }
 
 /// A repository without go.mod (so any module path may serve it) with two tagged versions.

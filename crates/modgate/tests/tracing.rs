@@ -6,7 +6,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 use testkit::gitrepo::Repo;
 use testkit::otlp::{Collector, Span};
@@ -15,17 +14,7 @@ use testkit::sumdb::{generate_key, graph_sums, Options, SumDb};
 const DB: &str = "sum.modgate-test.invalid";
 
 fn start(cfg_text: &str, dir: &Path) -> Process {
-    let cfg = dir.join("modgate.toml");
-    std::fs::write(&cfg, cfg_text).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&cfg)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", dir)
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    Process::start_with(cmd)
+    Process::start_config(cfg_text, dir)
 }
 
 /// `(trace id, parent span id, flags)` of a `traceparent` value.

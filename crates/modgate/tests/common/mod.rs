@@ -189,6 +189,31 @@ impl Process {
         Self { child, addr: addr.parse().expect("addr"), logs }
     }
 
+    /// `modgate serve` of the configuration `cfg_text` (written into `dir`, also its `HOME`),
+    /// with none of the machine's git configuration, proxy or OpenTelemetry variables.
+    pub fn start_config(cfg_text: &str, dir: &Path) -> Self {
+        let cfg = dir.join("modgate.toml");
+        std::fs::write(&cfg, cfg_text).expect("write the configuration");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_modgate"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&cfg)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("HOME", dir);
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "ALL_PROXY",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ] {
+            cmd.env_remove(var);
+        }
+        Self::start_with(cmd)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
