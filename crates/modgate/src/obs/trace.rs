@@ -11,7 +11,6 @@
 //! request modgate makes carries the `traceparent` of the span that makes it.
 
 use crate::config::TracingConfig;
-use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::BodyExt;
@@ -21,11 +20,7 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector, HttpError};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider};
-use pin_project_lite::pin_project;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -165,7 +160,8 @@ pub fn request_span(name: &str, method: &http::Method, path: &str, headers: &Hea
     span
 }
 
-/// The span of a call to another server (an upstream, a backend, a checksum database).
+/// The span of a call to another server (an upstream, a backend, a checksum database); `url`
+/// without credentials.
 pub fn client_span(what: &'static str, method: &str, url: &str) -> Span {
     if !in_trace() {
         return Span::none();
@@ -178,7 +174,7 @@ pub fn client_span(what: &'static str, method: &str, url: &str) -> Span {
         otel.status_code = tracing::field::Empty,
         otel.status_description = tracing::field::Empty,
         http.request.method = method,
-        url.full = %crate::net::redact(url),
+        url.full = url,
         http.response.status_code = tracing::field::Empty,
     )
 }
@@ -266,51 +262,4 @@ pub fn current_trace_id() -> Option<String> {
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid().then(|| sc.trace_id().to_string())
-}
-
-pin_project! {
-    /// A request's future inside its span, which learns the answer when it is ready.
-    pub struct Traced<F> {
-        #[pin]
-        inner: F,
-        span: Option<Span>,
-    }
-}
-
-impl<F> Traced<F> {
-    pub fn new(inner: F, span: Option<Span>) -> Self {
-        Self { inner, span }
-    }
-}
-
-impl<F, E> Future for Traced<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(span) = this.span.as_ref() else { return this.inner.poll(cx) };
-        let out = {
-            let _in = span.enter();
-            std::task::ready!(this.inner.poll(cx))
-        };
-        if let Ok(resp) = &out {
-            record_response(span, resp);
-        }
-        *this.span = None;
-        Poll::Ready(out)
-    }
-}
-
-fn record_response(span: &Span, resp: &Response) {
-    answered(span, resp.status().as_u16());
-    let h = resp.headers();
-    if let Some(v) = h.get(&crate::http::respond::X_MODGATE_CACHE).and_then(|v| v.to_str().ok()) {
-        span.record("modgate.cache", v);
-    }
-    if let Some(v) = h.get(&crate::http::respond::X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
-        span.record("modgate.request_id", v);
-    }
 }

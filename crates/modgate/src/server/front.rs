@@ -6,16 +6,20 @@ use crate::app::App;
 use crate::auth::ClientCert;
 use crate::errors::ServeError;
 use crate::http::{ProxyStack, Stack};
-use crate::obs::trace::{self, Traced};
+use crate::obs::trace;
 use crate::revproxy::forward::{ConnInfo, Routed};
 use crate::revproxy::target::{check_path, host_of};
 use axum::response::{IntoResponse, Response};
 use futures::future::Either;
 use hyper::body::Incoming;
 use hyper::Request;
-use std::future::Ready;
+use pin_project_lite::pin_project;
+use std::future::{Future, Ready};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use tracing::Span;
 
 #[derive(Clone)]
 pub struct Front {
@@ -145,5 +149,52 @@ impl Front {
         // few reference counts.
         let mut stack = self.stack.clone();
         Either::Left(Either::Right(tower_service::Service::call(&mut stack, req)))
+    }
+}
+
+pin_project! {
+    /// A request's future inside its span, which learns the answer when it is ready.
+    pub struct Traced<F> {
+        #[pin]
+        inner: F,
+        span: Option<Span>,
+    }
+}
+
+impl<F> Traced<F> {
+    pub fn new(inner: F, span: Option<Span>) -> Self {
+        Self { inner, span }
+    }
+}
+
+impl<F, E> Future for Traced<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(span) = this.span.as_ref() else { return this.inner.poll(cx) };
+        let out = {
+            let _in = span.enter();
+            std::task::ready!(this.inner.poll(cx))
+        };
+        if let Ok(resp) = &out {
+            record_response(span, resp);
+        }
+        *this.span = None;
+        Poll::Ready(out)
+    }
+}
+
+fn record_response(span: &Span, resp: &Response) {
+    trace::answered(span, resp.status().as_u16());
+    let h = resp.headers();
+    if let Some(v) = h.get(&crate::http::respond::X_MODGATE_CACHE).and_then(|v| v.to_str().ok()) {
+        span.record("modgate.cache", v);
+    }
+    if let Some(v) = h.get(&crate::http::respond::X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        span.record("modgate.request_id", v);
     }
 }
