@@ -175,11 +175,15 @@ fn configuration_errors_name_the_key_and_line() {
 
     std::fs::write(
         &cfg,
-        "listen = \"127.0.0.1:9999\"\nupstream = \"https://proxy.internal.example|file:///srv/mirror\"\n",
+        "listen = \"127.0.0.1:9999\"\nupstream = \"https://proxy.internal.example|file:///srv/mirror\"\n\
+         [tracing]\nenabled = true\nendpoint = \"http://otel.internal.example:4318\"\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_modgate")).args(["config", "check"]).arg(&cfg).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("tracing = on -> http://otel.internal.example:4318/v1/traces"), "{said}");
+    assert!(said.contains("metrics = on the main listener"), "{said}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_modgate")).arg("--version").output().unwrap();
     assert!(out.status.success());

@@ -67,4 +67,20 @@ fn print_settings(c: &Config) {
         let to = p.backends.members.iter().map(|m| modgate::net::redact(&m.url)).collect::<Vec<_>>().join(" ");
         println!("  proxy {}{} -> {to}", p.host.as_deref().unwrap_or("*"), p.path);
     }
+    let m = &c.metrics;
+    match (m.enabled, m.listen) {
+        (false, _) => println!("metrics = off"),
+        (true, Some(at)) => println!("metrics = on {at} (open = {})", m.open),
+        (true, None) => println!("metrics = on the main listener (open = {})", m.open),
+    }
+    let t = &c.tracing;
+    match t.enabled {
+        true => println!(
+            "tracing = on -> {} (service {}, sample_ratio {})",
+            modgate::net::redact(&t.endpoint),
+            t.service_name,
+            t.sample_ratio
+        ),
+        false => println!("tracing = off"),
+    }
 }
