@@ -238,3 +238,46 @@ fn spans_still_waiting_are_sent_at_shutdown() {
     assert!(trace.iter().any(|s| s.kind == 2 && s.name == "GET info"), "{trace:#?}");
     assert!(trace.iter().any(|s| s.kind == 3), "{trace:#?}");
 }
+
+#[test]
+fn a_request_that_joins_a_running_fill_says_so_in_its_trace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = fixture(4);
+    // The upstream is slow enough for the second request to arrive while the first one's fill runs.
+    fx.upstream.set_latency(Duration::from_millis(400));
+    let collector = Collector::start().unwrap();
+    let cfg = format!(
+        "upstream = \"{}\"\ndata_dir = \"{}\"\n[prefetch]\nenabled = false\n\
+         [tracing]\nenabled = true\nendpoint = \"{}\"\nexport_delay = \"50ms\"\n",
+        fx.upstream.url(),
+        tmp.path().join("data").display(),
+        collector.url()
+    );
+    let mg = start(&cfg, tmp.path());
+    let m = &fx.graph.modules[0];
+    let zip = obj_path(&m.path, &m.versions[0].version, ".zip");
+    let tids = ["7af7651916cd43dd8448eb211c803101", "7af7651916cd43dd8448eb211c803102"];
+    let handles: Vec<_> = tids
+        .iter()
+        .map(|tid| {
+            let (zip, addr, tp) = (zip.clone(), mg.addr, format!("00-{tid}-31f067aa0ba902c8-01"));
+            std::thread::spawn(move || get(addr, &zip, &[("traceparent", &tp)]).status)
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), 200);
+    }
+    assert_eq!(fx.upstream.count(&zip), 1, "one fill for both");
+    let server = |tid: &str| {
+        let t = wait_for(&collector, tid, "the server span", |t| t.iter().any(|s| s.kind == 2));
+        t.into_iter().find(|s| s.kind == 2).unwrap()
+    };
+    let (a, b) = (server(tids[0]), server(tids[1]));
+    let joined = |s: &Span| s.events.iter().any(|e| e == "joined a fill in flight");
+    assert!(joined(&a) != joined(&b), "exactly one request joined: {a:#?} {b:#?}");
+    let filler = if joined(&a) { tids[1] } else { tids[0] };
+    let t = wait_for(&collector, filler, "the fill's span", |t| t.iter().any(|s| s.name == "fill"));
+    assert!(t
+        .iter()
+        .any(|s| s.name == "fill" && s.attributes.get("modgate.object").is_some_and(|o| o.ends_with(".zip"))));
+}

@@ -24,6 +24,8 @@ pub struct Span {
     pub attributes: BTreeMap<String, String>,
     /// The resource's `service.name`.
     pub service: String,
+    /// The names of the span's events.
+    pub events: Vec<String>,
 }
 
 /// A running collector; it stops with the test process.
@@ -129,6 +131,7 @@ fn spans_of(req: ExportTraceServiceRequest) -> Vec<Span> {
                     status: s.status.map(|st| st.code).unwrap_or(0),
                     attributes: s.attributes.iter().map(|a| (a.key.clone(), text(&a.value))).collect(),
                     service: service.clone(),
+                    events: s.events.iter().map(|e| e.name.clone()).collect(),
                 });
             }
         }

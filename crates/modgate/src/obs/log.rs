@@ -87,14 +87,10 @@ fn with_traces(
     Ok(pipeline)
 }
 
-/// What the OpenTelemetry layer sees: modgate's spans, and the warnings and errors logged
-/// inside them (as span events).
+/// What the OpenTelemetry layer sees: modgate's spans, their own events, and the warnings and
+/// errors logged inside them (as span events).
 fn for_traces(m: &tracing::Metadata<'_>) -> bool {
-    if m.is_span() {
-        m.target() == TARGET
-    } else {
-        *m.level() <= tracing::Level::WARN
-    }
+    m.target() == TARGET || (m.is_event() && *m.level() <= tracing::Level::WARN)
 }
 
 /// Changes the level of the installed subscriber (none installed: nothing to change).

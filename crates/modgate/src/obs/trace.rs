@@ -224,6 +224,12 @@ pub fn checksum_span(database: &str, module: &str, version: &str) -> Span {
     )
 }
 
+/// Notes, on the span of the work that asked, that it waits for a fill of `object` already
+/// running (whose spans are in the trace of the request that started it).
+pub fn joined(object: &str) {
+    tracing::event!(target: TARGET, tracing::Level::INFO, modgate.object = object, "joined a fill in flight");
+}
+
 /// Notes the outcome of work done in `span` (an error is noted only while tracing is on).
 pub fn outcome<T, E: std::fmt::Display>(span: &Span, res: &Result<T, E>) {
     if let (true, Err(e)) = (on(), res) {

@@ -37,6 +37,7 @@ impl ModuleService {
         let mut rx = match self.zip_fills.running(key).filter(|rx| !rx.borrow().downloaded) {
             Some(rx) => {
                 self.fill_metrics.joined.inc();
+                crate::obs::trace::joined(key);
                 rx
             }
             None => {
@@ -79,6 +80,7 @@ impl ModuleService {
         let (tx, rx) = match self.zip_fills.join_or_start(&key) {
             Joined::Running(rx) => {
                 self.fill_metrics.joined.inc();
+                crate::obs::trace::joined(&key);
                 return rx;
             }
             Joined::Started { tx, rx } => (tx, rx),

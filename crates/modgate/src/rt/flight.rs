@@ -38,6 +38,7 @@ impl<T: Clone + Send + Sync + 'static> Flights<T> {
             let mut map = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(f) = map.get(key) {
                 self.joins.inc();
+                crate::obs::trace::joined(key);
                 f.clone()
             } else {
                 let this = Arc::clone(self);
