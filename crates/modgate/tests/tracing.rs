@@ -17,6 +17,16 @@ fn start(cfg_text: &str, dir: &Path) -> Process {
     Process::start_config(cfg_text, dir)
 }
 
+/// modgate in front of the fixture's upstream (no prefetch), exporting to `endpoint`.
+fn traced(fx: &Fixture, dir: &Path, endpoint: &str, export_delay: &str) -> String {
+    format!(
+        "upstream = \"{}\"\ndata_dir = \"{}\"\n[prefetch]\nenabled = false\n\
+         [tracing]\nenabled = true\nendpoint = \"{endpoint}\"\nexport_delay = \"{export_delay}\"\n",
+        fx.upstream.url(),
+        dir.join("data").display(),
+    )
+}
+
 /// `(trace id, parent span id, flags)` of a `traceparent` value.
 fn parts(tp: &str) -> (String, String, String) {
     let p: Vec<&str> = tp.split('-').collect();
@@ -218,14 +228,7 @@ fn spans_still_waiting_are_sent_at_shutdown() {
     let fx = fixture(4);
     let collector = Collector::start().unwrap();
     // Spans would wait an hour to be sent: only the shutdown sends them.
-    let cfg = format!(
-        "upstream = \"{}\"\ndata_dir = \"{}\"\n[prefetch]\nenabled = false\n\
-         [tracing]\nenabled = true\nendpoint = \"{}/v1/traces\"\nexport_delay = \"1h\"\n",
-        fx.upstream.url(),
-        tmp.path().join("data").display(),
-        collector.url()
-    );
-    let mut mg = start(&cfg, tmp.path());
+    let mut mg = start(&traced(&fx, tmp.path(), &format!("{}/v1/traces", collector.url()), "1h"), tmp.path());
     let m = &fx.graph.modules[0];
     let tid = "6cf92f3577b34da6a3ce929d0e0e4711";
     let tp = format!("00-{tid}-21f067aa0ba902c8-01");
@@ -246,14 +249,7 @@ fn a_request_that_joins_a_running_fill_says_so_in_its_trace() {
     // The upstream is slow enough for the second request to arrive while the first one's fill runs.
     fx.upstream.set_latency(Duration::from_millis(400));
     let collector = Collector::start().unwrap();
-    let cfg = format!(
-        "upstream = \"{}\"\ndata_dir = \"{}\"\n[prefetch]\nenabled = false\n\
-         [tracing]\nenabled = true\nendpoint = \"{}\"\nexport_delay = \"50ms\"\n",
-        fx.upstream.url(),
-        tmp.path().join("data").display(),
-        collector.url()
-    );
-    let mg = start(&cfg, tmp.path());
+    let mg = start(&traced(&fx, tmp.path(), &collector.url(), "50ms"), tmp.path());
     let m = &fx.graph.modules[0];
     let zip = obj_path(&m.path, &m.versions[0].version, ".zip");
     let tids = ["7af7651916cd43dd8448eb211c803101", "7af7651916cd43dd8448eb211c803102"];

@@ -8,7 +8,7 @@ pub mod egress;
 pub mod redact;
 
 pub use client::{Answer, HttpClient};
-pub use redact::{redact, redact_text};
+pub use redact::{redact, redact_text, Redacted};
 
 /// Why an outbound request produced no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,6 +18,15 @@ pub fn redact_text(text: &str) -> String {
     out
 }
 
+/// A URL shown without its credentials, redacted only when it is formatted.
+pub struct Redacted<'a>(pub &'a str);
+
+impl std::fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(self.0))
+    }
+}
+
 /// The URL without any credentials, for logs and error bodies.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.find('@')) {
@@ -35,6 +44,7 @@ mod tests {
     #[test]
     fn redaction() {
         assert_eq!(redact("https://user:secret@proxy.example/x"), "https://proxy.example/x");
+        assert_eq!(Redacted("https://user:secret@proxy.example/x").to_string(), "https://proxy.example/x");
         assert_eq!(redact("https://proxy.example/a@b"), "https://proxy.example/a@b");
         assert_eq!(
             redact_text("fatal: unable to access 'https://bot:tok3n@git.example/r.git/': refused; see ssh://git@h/x"),

@@ -161,8 +161,8 @@ pub fn request_span(name: &str, method: &http::Method, path: &str, headers: &Hea
 }
 
 /// The span of a call to another server (an upstream, a backend, a checksum database); `url`
-/// without credentials.
-pub fn client_span(what: &'static str, method: &str, url: &str) -> Span {
+/// without credentials, formatted only when the span is built.
+pub fn client_span(what: &'static str, method: &str, url: impl std::fmt::Display) -> Span {
     if !in_trace() {
         return Span::none();
     }
@@ -174,7 +174,7 @@ pub fn client_span(what: &'static str, method: &str, url: &str) -> Span {
         otel.status_code = tracing::field::Empty,
         otel.status_description = tracing::field::Empty,
         http.request.method = method,
-        url.full = url,
+        url.full = %url,
         http.response.status_code = tracing::field::Empty,
     )
 }

@@ -216,10 +216,7 @@ async fn attempt(
     let last = Arc::new(std::sync::Mutex::new(Instant::now()));
     let body = if body.is_end_stream() { body } else { Noted { inner: body, last: Arc::clone(&last) }.boxed() };
     let mut req = req.body(body).map_err(|e| ServeError::BadRequest(format!("cannot forward: {e}")))?;
-    let span = match trace::on() {
-        true => trace::client_span("proxy backend", out.method.as_str(), &crate::net::redact(base)),
-        false => tracing::Span::none(),
-    };
+    let span = trace::client_span("proxy backend", out.method.as_str(), crate::net::Redacted(base));
     trace::inject(&span, req.headers_mut());
     let timeout = route.settings.timeout;
     let send = async {

@@ -107,23 +107,20 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             req.extensions_mut().insert(c.clone());
         }
         let way = self.routed(req);
-        let span = match &way {
+        // The span's name: the method and the route, or the endpoint kind.
+        let named = match &way {
             _ if !trace::on() => None,
             Way::Refused(_) => None,
             Way::Proxy(r) => {
                 let route = r.extensions().get::<Routed>().map(|r| r.route.label.as_str()).unwrap_or("-");
-                Some(trace::request_span(
-                    &format!("{} proxy {route}", r.method()),
-                    r.method(),
-                    r.uri().path(),
-                    r.headers(),
-                ))
+                Some((r, format!("{} proxy {route}", r.method())))
             }
-            Way::Modules(r) => {
-                let kind = crate::http::layer::measure::kind_of(r.method(), r.uri().path());
-                Some(trace::request_span(&format!("{} {kind}", r.method()), r.method(), r.uri().path(), r.headers()))
-            }
+            Way::Modules(r) => Some((
+                r,
+                format!("{} {}", r.method(), crate::http::layer::measure::kind_of(r.method(), r.uri().path())),
+            )),
         };
+        let span = named.map(|(r, name)| trace::request_span(&name, r.method(), r.uri().path(), r.headers()));
         let fut = match &span {
             Some(s) => s.in_scope(|| self.answer(way)),
             None => self.answer(way),

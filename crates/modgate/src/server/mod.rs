@@ -47,16 +47,15 @@ pub struct Running {
     /// The metrics listener's address, with `[metrics] listen`.
     pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<App>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Turns true to stop every listener (dropping it does too).
+    stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        let _ = (&mut self.task).await;
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
     }
 }
 
@@ -80,22 +79,16 @@ pub async fn start_with(cfg: Config, source: Option<ConfigSource>) -> anyhow::Re
         app.set_config_source(s);
     }
     let tls = tls_for(&cfg, &app)?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = stopped_by(stop_rx);
     let metrics_addr = serve_metrics_listener(&cfg, &app, stopped()).await?;
     let serving = listen::serve(listener, Arc::clone(&app), stopped(), cfg.shutdown_timeout, tls, cfg.limits);
     let modules = Arc::clone(&app.modules);
-    let bridge = tokio::spawn(async move {
-        let _ = rx.await;
-        let _ = stop_tx.send(true);
-    });
     let task = tokio::spawn(async move {
         serving.await;
         modules.settle().await;
-        let _ = bridge.await;
     });
-    Ok(Running { addr, metrics_addr, app, stop: Some(tx), task })
+    Ok(Running { addr, metrics_addr, app, stop: stop_tx, task })
 }
 
 /// Runs the server until SIGTERM or SIGINT: what `modgate serve` does.

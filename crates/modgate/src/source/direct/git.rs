@@ -87,7 +87,8 @@ impl Git {
             fed?;
             out
         };
-        let span = crate::obs::trace::git_span(subcommand(args));
+        let sub = subcommand(args);
+        let span = crate::obs::trace::git_span(sub);
         let out = tokio::time::timeout(self.timeout, run).instrument(span.clone()).await;
         let result = match &out {
             Ok(Ok(o)) if o.status.success() => "ok",
@@ -97,7 +98,7 @@ impl Git {
         if result != "ok" {
             crate::obs::trace::failed(&span, result);
         }
-        self.metrics.ran(subcommand(args), result);
+        self.metrics.ran(sub, result);
         let out = out
             .map_err(|_| {
                 FetchError::Timeout(format!("git {} took longer than {:?}", args.first().unwrap_or(&""), self.timeout))
