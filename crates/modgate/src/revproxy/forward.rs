@@ -55,14 +55,14 @@ fn empty() -> OutBody {
 }
 
 /// The request's head as sent on: path rewritten, headers for the backend.
-struct Outgoing {
-    method: Method,
-    path_and_query: String,
-    headers: http::HeaderMap,
-    upgrade: Option<HeaderValue>,
+pub(crate) struct Outgoing {
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: http::HeaderMap,
+    pub upgrade: Option<HeaderValue>,
 }
 
-fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::request::Parts, own_auth: bool) -> Outgoing {
+pub(crate) fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::request::Parts, own_auth: bool) -> Outgoing {
     let s = &route.settings;
     let mut path_and_query = rewrite(&path.raw, &s.path, s.strip_prefix, &s.add_prefix);
     if let Some(q) = parts.uri.query() {

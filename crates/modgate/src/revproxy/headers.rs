@@ -93,15 +93,21 @@ fn trusted_chain(h: &HeaderMap, name: &str, keep: Option<u32>) -> Vec<String> {
     all[all.len() - keep..].to_vec()
 }
 
-fn node(addr: Option<SocketAddr>) -> (String, String) {
+/// The peer's address as `X-Forwarded-For` writes it, and whether it is IPv6 (which
+/// `Forwarded` quotes in brackets).
+fn node(addr: Option<SocketAddr>) -> (String, bool) {
     match addr {
-        Some(SocketAddr::V4(a)) => (a.ip().to_string(), a.ip().to_string()),
-        Some(SocketAddr::V6(a)) => (a.ip().to_string(), format!("\"[{}]\"", a.ip())),
-        None => ("unknown".into(), "unknown".into()),
+        Some(a) => (a.ip().to_string(), a.is_ipv6()),
+        None => ("unknown".into(), false),
     }
 }
 
-fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+fn set(h: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);
     }
@@ -109,38 +115,51 @@ fn set(h: &mut HeaderMap, name: &'static str, value: &str) {
 
 /// Writes `X-Forwarded-For/-Proto/-Host` and `Forwarded` for this hop.
 pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
-    let (xff_ip, fwd_for) = node(hop.peer);
+    let (ip, v6) = node(hop.peer);
     let trusted = match mode {
         ForwardedMode::Replace => Some(0),
         ForwardedMode::Append { trusted_hops } => trusted_hops,
     };
-    let (mut xff, mut fwd) = match trusted {
-        Some(0) => (Vec::new(), Vec::new()),
-        _ => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
-    };
     let keep_incoming = trusted != Some(0);
-    let proto = h.get("x-forwarded-proto").filter(|_| keep_incoming).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let host = h.get("x-forwarded-host").filter(|_| keep_incoming).and_then(|v| v.to_str().ok()).map(str::to_string);
-    for n in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"] {
+    let (xff, fwd) = match keep_incoming {
+        false => (Vec::new(), Vec::new()),
+        true => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
+    };
+    let text = |h: &HeaderMap, n: &HeaderName| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (proto, host) = match keep_incoming {
+        true => (text(h, &X_FORWARDED_PROTO), text(h, &X_FORWARDED_HOST)),
+        false => (None, None),
+    };
+    for n in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &FORWARDED] {
         h.remove(n);
     }
-    xff.push(xff_ip);
-    set(h, "x-forwarded-for", &xff.join(", "));
-    set(h, "x-forwarded-proto", proto.as_deref().unwrap_or(hop.proto));
-    if let Some(host) = host.as_deref().or(hop.host) {
-        set(h, "x-forwarded-host", host);
-    }
-    let mut mine = format!("for={fwd_for};proto={}", hop.proto);
+    let mut mine = String::with_capacity(64);
+    mine.push_str(if v6 { "for=\"[" } else { "for=" });
+    mine.push_str(&ip);
+    mine.push_str(if v6 { "]\";proto=" } else { ";proto=" });
+    mine.push_str(hop.proto);
     if let Some(host) = hop.host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))) {
         // A port's colon (or an IPv6 literal) is not a token character: RFC 7239 quotes it.
-        if host.contains([':', '[']) {
-            mine.push_str(&format!(";host=\"{host}\""));
-        } else {
-            mine.push_str(&format!(";host={host}"));
+        let quote = host.contains([':', '[']);
+        mine.push_str(if quote { ";host=\"" } else { ";host=" });
+        mine.push_str(host);
+        if quote {
+            mine.push('"');
         }
     }
-    fwd.push(mine);
-    set(h, "forwarded", &fwd.join(", "));
+    let chain = |mut all: Vec<String>, last: String| match all.is_empty() {
+        true => last,
+        false => {
+            all.push(last);
+            all.join(", ")
+        }
+    };
+    set(h, X_FORWARDED_FOR, &chain(xff, ip));
+    set(h, X_FORWARDED_PROTO, proto.as_deref().unwrap_or(hop.proto));
+    if let Some(host) = host.as_deref().or(hop.host) {
+        set(h, X_FORWARDED_HOST, host);
+    }
+    set(h, FORWARDED, &chain(fwd, mine));
 }
 
 /// Appends this hop to `Via`.

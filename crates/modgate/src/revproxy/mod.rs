@@ -11,6 +11,7 @@ pub mod client;
 pub mod forward;
 pub mod h1pool;
 pub mod headers;
+pub mod idle;
 pub mod target;
 
 use crate::config::ProxyRoute;
@@ -29,6 +30,24 @@ pub struct Route {
     /// Plain-HTTP connections driven inline, and each member's `host:port` when it is plain.
     h1: Arc<h1pool::H1Pool>,
     plain: Vec<Option<String>>,
+    /// The relay's kept connections to the members (all plain HTTP, or none are kept).
+    pub idle: idle::Idle,
+}
+
+impl Route {
+    /// Member `i`'s `host:port` when the relay can take its requests: every member of the
+    /// route is plain HTTP/1 (`None` for a route with a TLS member).
+    pub fn relay_authority(&self, i: usize) -> Option<&str> {
+        if self.plain.iter().any(Option::is_none) {
+            return None;
+        }
+        self.plain.get(i)?.as_deref()
+    }
+
+    /// Whether the relay may take the route's requests.
+    pub fn relayable(&self) -> bool {
+        !self.plain.is_empty() && self.plain.iter().all(Option::is_some)
+    }
 }
 
 /// The routes in force, in match order.
@@ -51,7 +70,8 @@ impl ReverseProxy {
                 let c = probe_client.clone();
                 Box::pin(async move { forward::probe(&c, &url).await })
             }));
-            let plain = r.backends.members.iter().map(|m| plain_authority(&m.url)).collect();
+            let plain: Vec<_> = r.backends.members.iter().map(|m| plain_authority(&m.url)).collect();
+            let idle = idle::Idle::new(plain.len());
             out.push(Arc::new(Route {
                 label: Arc::new(r.name.clone()),
                 settings: r.clone(),
@@ -59,6 +79,7 @@ impl ReverseProxy {
                 client,
                 h1: Default::default(),
                 plain,
+                idle,
             }));
         }
         // Longest prefix first; on a tie, an exact host, then a wildcard, then any host.

@@ -86,10 +86,10 @@ impl<T> Guarded<T> {
 
 /// What a request head says about its body.
 #[derive(Debug, PartialEq, Eq)]
-struct Framing {
-    length: Option<u64>,
-    chunked: bool,
-    upgrade: bool,
+pub(super) struct Framing {
+    pub length: Option<u64>,
+    pub chunked: bool,
+    pub upgrade: bool,
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -117,7 +117,7 @@ fn header_line(line: &[u8]) -> Result<(&[u8], &[u8]), &'static str> {
 }
 
 /// Checks a whole request head (CRLF-terminated lines, ending with an empty one).
-fn check_head(head: &[u8]) -> Result<Framing, &'static str> {
+pub(super) fn check_head(head: &[u8]) -> Result<Framing, &'static str> {
     // Without the final empty line and the last LF, every line ends with its CR.
     let body = head.strip_suffix(b"\n\r\n").ok_or("a head that does not end with CRLF CRLF")?;
     let mut lines = body.split(|&b| b == b'\n');
@@ -188,7 +188,7 @@ fn check_request_line(line: &[u8]) -> Result<(), &'static str> {
 }
 
 /// A chunk-size line (without CRLF): 1–16 hex digits, optional extensions.
-fn chunk_size(line: &[u8]) -> Result<u64, &'static str> {
+pub(super) fn chunk_size(line: &[u8]) -> Result<u64, &'static str> {
     let (size, ext) = match line.iter().position(|&b| b == b';') {
         Some(i) => (&line[..i], &line[i..]),
         None => (line, &b""[..]),
@@ -471,5 +471,14 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The connection, behind the HTTP/1 framing guard when requests may be forwarded.
+pub fn guard<T>(io: T, app: &crate::app::App) -> Guarded<T> {
+    if app.revproxy.get().is_some() {
+        Guarded::new(io)
+    } else {
+        Guarded::passthrough(io)
     }
 }

@@ -48,7 +48,7 @@ impl Front {
 
     /// Where a request goes: to the proxy stack (with what it needs) when a route takes it, to
     /// modgate's own stacks when none does, or straight back refused.
-    fn routed(&self, mut req: Request<Incoming>) -> Way {
+    pub(super) fn routed<B>(&self, mut req: Request<B>) -> Way<B> {
         let path = req.uri().path();
         if path == super::framing::REFUSED_PATH {
             let why = req.headers().get("x-modgate-refused").and_then(|v| v.to_str().ok()).unwrap_or("malformed");
@@ -91,9 +91,9 @@ impl Front {
     }
 }
 
-enum Way {
-    Proxy(Request<Incoming>),
-    Modules(Request<Incoming>),
+pub(super) enum Way<B = Incoming> {
+    Proxy(Request<B>),
+    Modules(Request<B>),
     Refused(Response),
 }
 

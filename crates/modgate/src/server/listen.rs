@@ -2,7 +2,7 @@
 //! clear), the connection cap, and graceful shutdown — stop accepting, let in-flight requests
 //! finish up to a deadline.
 
-use super::framing::Guarded;
+use super::framing::guard;
 use super::front::Front;
 use super::tls::Tls;
 use crate::app::App;
@@ -82,7 +82,7 @@ async fn serve_front(
     let mut builder = connection_builder(&in_force);
     // Connections served at once; the rest wait in the listen backlog.
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
+    let conns = Connections::new();
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -111,35 +111,82 @@ async fn serve_front(
             in_force = arc_swap::Guard::into_inner(now);
             builder = connection_builder(&in_force);
         }
+        let held = (permit, open);
         match &tls {
-            None => {
-                let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };
-                let io = guard(stream, &front.app);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
-                    drop((permit, open));
-                });
-            }
+            None => conns.plain(stream, peer, &front, &builder, held),
             Some(tls) => {
                 let conn = TlsConnection { stream, peer, front: front.clone(), builder: builder.clone() };
-                let watcher = graceful.watcher();
+                let watcher = conns.graceful.watcher();
                 let acceptor = tls.acceptor();
                 tokio::spawn(async move {
                     conn.serve(acceptor, watcher).await;
-                    drop((permit, open));
+                    drop(held);
                 });
             }
         }
     }
     drop(listener);
-    tracing::info!(drain_secs = drain.as_secs(), "shutting down: no longer accepting; draining in-flight requests");
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
-        _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+    conns.drain(drain).await;
+}
+
+/// The connections being served, and what a shutdown tells them.
+struct Connections {
+    graceful: GracefulShutdown,
+    /// Turns true when the server shuts down: the relay's connections (plain HTTP/1 with
+    /// proxy routes) close between requests.
+    stop: tokio::sync::watch::Sender<bool>,
+    relays: tokio_util::task::TaskTracker,
+}
+
+impl Connections {
+    fn new() -> Self {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        Self { graceful: GracefulShutdown::new(), stop, relays: tokio_util::task::TaskTracker::new() }
+    }
+
+    /// Serves a plain connection: through the relay first when requests may be forwarded.
+    fn plain(
+        &self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        front: &Front,
+        builder: &auto::Builder<TokioExecutor>,
+        held: impl Send + 'static,
+    ) {
+        let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };
+        if relayed(&front) {
+            let conn =
+                super::relay::serve(stream, front, builder.clone(), self.graceful.watcher(), self.stop.subscribe());
+            self.relays.spawn(async move {
+                conn.await;
+                drop(held);
+            });
+            return;
+        }
+        let io = guard(stream, &front.app);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
+        let conn = self.graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(held);
+        });
+    }
+
+    /// Stops the connections between requests and waits up to `drain` for them to end.
+    async fn drain(self, drain: Duration) {
+        tracing::info!(drain_secs = drain.as_secs(), "shutting down: no longer accepting; draining in-flight requests");
+        let _ = self.stop.send(true);
+        self.relays.close();
+        let drained = async {
+            self.graceful.shutdown().await;
+            self.relays.wait().await;
+        };
+        tokio::select! {
+            _ = drained => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep(drain) => tracing::warn!("drain deadline reached; closing remaining connections"),
+        }
     }
 }
 
@@ -160,13 +207,10 @@ impl Drop for Open {
     }
 }
 
-/// The connection, behind the HTTP/1 framing guard when requests may be forwarded.
-fn guard<T>(io: T, app: &App) -> Guarded<T> {
-    if app.revproxy.get().is_some() {
-        Guarded::new(io)
-    } else {
-        Guarded::passthrough(io)
-    }
+/// Whether a plain connection goes to the HTTP/1 relay first: there are proxy routes, this is
+/// not the metrics listener, and requests are not traced (the relay makes no spans).
+fn relayed(front: &Front) -> bool {
+    !front.metrics_only && !crate::obs::trace::on() && front.app.revproxy.get().is_some()
 }
 
 /// An accepted connection that still has to complete its TLS handshake.

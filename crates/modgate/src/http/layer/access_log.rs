@@ -11,18 +11,40 @@ use std::time::Instant;
 /// Writes the access-log line of a response, when its level is on.
 pub fn log_line(resp: &Response, id: Option<&HeaderValue>, method: &Method, uri: &Uri, start: Instant) {
     let status = resp.status().as_u16();
-    let level_on = if status >= 500 {
+    if !on(status) {
+        return;
+    }
+    let h = resp.headers();
+    let bytes = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    let cache = h.get(&X_MODGATE_CACHE).and_then(|v| v.to_str().ok()).unwrap_or("-");
+    log_answer(status, bytes, cache, id, method, uri.path(), start);
+}
+
+/// Whether an answer with this status gets a line: 5xx at `warn`, the rest at `info`.
+pub fn on(status: u16) -> bool {
+    if status >= 500 {
         tracing::enabled!(target: "access", tracing::Level::WARN)
     } else {
         tracing::enabled!(target: "access", tracing::Level::INFO)
-    };
-    if !level_on {
+    }
+}
+
+/// The access-log line of an answer given by its parts (the reverse proxy's relay writes its
+/// answers without building a `Response`).
+pub fn log_answer(
+    status: u16,
+    bytes: &str,
+    cache: &str,
+    id: Option<&HeaderValue>,
+    method: &Method,
+    path: &str,
+    start: Instant,
+) {
+    if !on(status) {
         return;
     }
-    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-");
-    let cache = resp.headers().get(&X_MODGATE_CACHE).and_then(|v| v.to_str().ok()).unwrap_or("-");
     let dur_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let path = crate::errors::one_line(uri.path());
+    let path = crate::errors::one_line(path);
     let id = id.and_then(|v| v.to_str().ok()).unwrap_or("-");
     let trace_id = crate::obs::trace::current_trace_id();
     if status >= 500 {

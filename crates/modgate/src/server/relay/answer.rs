@@ -1,0 +1,268 @@
+//! Answers written to the client: the backend's (its head rewritten, its body copied by its
+//! framing, its connection kept when the answer ended cleanly on it) and modgate's own
+//! (refusals, bad gateways).
+//!
+//! A route without response rewrite rules writes the backend's head straight from its bytes:
+//! the hop-by-hop headers (and whatever `Connection` names) left out, `Via` and `X-Request-Id`
+//! added — what `revproxy::headers` does to a header map, without building one. A route with
+//! rules goes through the map and those functions.
+
+use super::backend::{header_map, headers_of, slots, Answer, Backend, Body};
+use super::chunks::ChunkScan;
+use super::{Client, Next};
+use crate::http::respond::X_REQUEST_ID;
+use crate::revproxy::{headers, Route};
+use axum::response::Response;
+use bytes::Buf;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// What was answered, for the log line and the metrics.
+pub struct Answered {
+    pub status: u16,
+    /// The declared body length.
+    pub length: Option<u64>,
+    pub next: Next,
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never passed on; `Trailer` is end-to-end.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The status line; with the backend's own reason phrase when there is one (as hyper keeps it).
+fn status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&[u8]>) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(reason.unwrap_or(status.canonical_reason().unwrap_or("").as_bytes()));
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The reason phrase of a backend's status line (`HTTP/1.x NNN reason`).
+fn reason_of(raw: &[u8]) -> Option<&[u8]> {
+    let line = raw.split(|&b| b == b'\n').next()?.strip_suffix(b"\r")?;
+    line.get(13..).filter(|r| !r.is_empty())
+}
+
+fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The end of a head: a `Date` when there was none, the framing the relay sends,
+/// `Connection: close` when the connection ends after this answer.
+fn end_head(out: &mut Vec<u8>, dated: bool, framing: Option<&str>, close: bool) {
+    if !dated {
+        header(out, b"date", httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    }
+    if let Some(f) = framing {
+        out.extend_from_slice(f.as_bytes());
+    }
+    if close {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn map_head(
+    out: &mut Vec<u8>,
+    status: StatusCode,
+    reason: Option<&[u8]>,
+    h: &HeaderMap,
+    framing: Option<&str>,
+    close: bool,
+) {
+    status_line(out, status, reason);
+    for (name, value) in h {
+        header(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    end_head(out, h.contains_key(http::header::DATE), framing, close);
+}
+
+/// The backend's head, written from its bytes without its hop-by-hop headers.
+fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<&str>, close: bool) {
+    status_line(out, a.status, reason_of(&a.raw));
+    let mut slots = slots();
+    let headers = headers_of(&a.raw, &mut slots);
+    let connection = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("connection"));
+    let named: Vec<&[u8]> = connection.flat_map(|h| h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii)).collect();
+    let mut dated = false;
+    for h in headers {
+        let name = h.name;
+        let hop = HOP_BY_HOP.iter().any(|n| name.eq_ignore_ascii_case(n))
+            || name.eq_ignore_ascii_case("x-request-id")
+            || named.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes()));
+        if !hop {
+            dated |= name.eq_ignore_ascii_case("date");
+            header(out, name.as_bytes(), h.value);
+        }
+    }
+    header(out, b"via", b"1.1 modgate");
+    header(out, X_REQUEST_ID.as_str().as_bytes(), id.as_bytes());
+    end_head(out, dated, framing, close);
+}
+
+/// An answer modgate gives itself (a refusal, a bad gateway), written whole.
+pub async fn write_error(c: &mut Client, resp: Response, id: &HeaderValue, close: bool) -> Answered {
+    let (mut parts, body) = resp.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts.headers.insert(X_REQUEST_ID, id.clone());
+    let mut out = Vec::with_capacity(256 + body.len());
+    map_head(&mut out, parts.status, None, &parts.headers, None, close);
+    out.extend_from_slice(&body);
+    let next = match c.io.write_all(&out).await {
+        Ok(()) if !close => Next::KeepAlive,
+        _ => Next::Close,
+    };
+    Answered { status: parts.status.as_u16(), length: Some(body.len() as u64), next }
+}
+
+/// The backend's answer to the client; then the backend's connection kept when the answer
+/// ended cleanly on it. The flag says whether the body came whole from the backend.
+#[allow(clippy::too_many_arguments)]
+pub async fn pass(
+    c: &mut Client,
+    mut b: Backend,
+    answer: Answer,
+    route: &Route,
+    i: usize,
+    method: &Method,
+    id: &HeaderValue,
+    close: bool,
+) -> (Answered, bool) {
+    let status = answer.status;
+    let bodiless = *method == Method::HEAD || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let body = if bodiless { Body::Length(0) } else { answer.body };
+    let close = close || body == Body::Close;
+    let framing = (body == Body::Chunked).then_some("transfer-encoding: chunked\r\n");
+    let mut out = Vec::with_capacity(answer.raw.len() + 128);
+    let rules = &route.settings.response_headers;
+    if rules.remove.is_empty() && rules.set.is_empty() && rules.add.is_empty() {
+        direct_head(&mut out, &answer, id, framing, close);
+    } else {
+        let mut h = header_map(&answer.raw);
+        headers::strip_hop_by_hop(&mut h, false);
+        headers::via(&mut h, http::Version::HTTP_11);
+        headers::rewrite(&mut h, rules);
+        h.insert(X_REQUEST_ID, id.clone());
+        map_head(&mut out, status, reason_of(&answer.raw), &h, framing, close);
+    }
+    let answered = |next| Answered { status: status.as_u16(), length: answer.length, next };
+    let copied = match body {
+        Body::Length(n) => copy_length(c, &mut b, out, n).await,
+        Body::Chunked => copy_chunked(c, &mut b, out).await,
+        Body::Close => copy_to_end(c, &mut b, out).await,
+    };
+    match copied {
+        Ok(()) => {
+            if answer.keep_alive && b.buf.is_empty() && body != Body::Close {
+                route.idle.put(i, b.io);
+            }
+            (answered(if close { Next::Close } else { Next::KeepAlive }), true)
+        }
+        // The client went away: not the backend's fault.
+        Err(Broke::Client) => (answered(Next::Close), true),
+        Err(Broke::Backend) => (answered(Next::Close), false),
+    }
+}
+
+/// Which side broke a body off.
+enum Broke {
+    Client,
+    Backend,
+}
+
+/// Reads more of the answer's body into the backend's buffer.
+async fn fill(b: &mut Backend) -> Result<usize, Broke> {
+    b.buf.reserve(64 * 1024);
+    match b.io.read_buf(&mut b.buf).await {
+        Ok(n) => Ok(n),
+        Err(_) => Err(Broke::Backend),
+    }
+}
+
+async fn send(c: &mut Client, bytes: &[u8]) -> Result<(), Broke> {
+    c.io.write_all(bytes).await.map_err(|_| Broke::Client)
+}
+
+/// A body of `n` bytes: what came with the head goes out with it, in one write.
+async fn copy_length(c: &mut Client, b: &mut Backend, mut head: Vec<u8>, mut n: u64) -> Result<(), Broke> {
+    let first = (b.buf.len() as u64).min(n) as usize;
+    head.extend_from_slice(&b.buf[..first]);
+    b.buf.advance(first);
+    n -= first as u64;
+    send(c, &head).await?;
+    while n > 0 {
+        if fill(b).await? == 0 {
+            return Err(Broke::Backend);
+        }
+        let take = (b.buf.len() as u64).min(n) as usize;
+        send(c, &b.buf[..take]).await?;
+        b.buf.advance(take);
+        n -= take as u64;
+    }
+    Ok(())
+}
+
+/// A chunked body, passed on as the backend framed it, up to its last chunk and trailers.
+async fn copy_chunked(c: &mut Client, b: &mut Backend, mut head: Vec<u8>) -> Result<(), Broke> {
+    let mut scan = ChunkScan::new();
+    let mut pending = Some(&mut head);
+    loop {
+        let end = scan.feed(&b.buf).map_err(|_| Broke::Backend)?;
+        let take = end.unwrap_or(b.buf.len());
+        match pending.take() {
+            Some(h) => {
+                h.extend_from_slice(&b.buf[..take]);
+                send(c, h).await?;
+            }
+            None if take > 0 => send(c, &b.buf[..take]).await?,
+            None => {}
+        }
+        b.buf.advance(take);
+        if end.is_some() {
+            return Ok(());
+        }
+        if fill(b).await? == 0 {
+            return Err(Broke::Backend);
+        }
+    }
+}
+
+/// A body that ends when the backend closes; the client's connection ends with it.
+async fn copy_to_end(c: &mut Client, b: &mut Backend, head: Vec<u8>) -> Result<(), Broke> {
+    send(c, &head).await?;
+    loop {
+        if !b.buf.is_empty() {
+            send(c, &b.buf).await?;
+            b.buf.clear();
+        }
+        if fill(b).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason_of;
+
+    #[test]
+    fn the_backends_reason_phrase_is_kept() {
+        assert_eq!(reason_of(b"HTTP/1.1 200 Fine Indeed\r\nA: b\r\n\r\n"), Some(&b"Fine Indeed"[..]));
+        assert_eq!(reason_of(b"HTTP/1.1 204 \r\n\r\n"), None);
+        assert_eq!(reason_of(b"HTTP/1.1 204\r\n\r\n"), None);
+    }
+}

@@ -1,0 +1,260 @@
+//! One try on one member: the request head written on a kept connection (or a new one), and
+//! the answer's head read and parsed. A kept connection the backend closed just as it was
+//! taken costs nothing for a request that may be sent again: it goes on a new connection.
+
+use crate::errors::ServeError;
+use crate::revproxy::forward::Outgoing;
+use crate::revproxy::Route;
+use bytes::Bytes;
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Longest answer head read from a backend, and most headers in it.
+const MAX_HEAD: usize = 64 * 1024;
+const MAX_HEADERS: usize = 128;
+
+pub struct Backend {
+    pub io: TcpStream,
+    /// Bytes read past the answer's head.
+    pub buf: BytesMut,
+}
+
+/// How the answer's body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    Length(u64),
+    Chunked,
+    /// Until the backend closes.
+    Close,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    /// The head as the backend wrote it.
+    pub raw: Bytes,
+    /// The declared body length.
+    pub length: Option<u64>,
+    pub body: Body,
+    /// The backend keeps the connection open after this answer.
+    pub keep_alive: bool,
+}
+
+enum Fail {
+    /// Nothing came back on a kept connection: the backend closed it.
+    Stale,
+    Broken(String),
+}
+
+/// The request's head for member `authority`.
+pub fn request_head(out: &Outgoing, authority: &str) -> Vec<u8> {
+    let mut head = Vec::with_capacity(256 + out.headers.len() * 32);
+    head.extend_from_slice(out.method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(out.path_and_query.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    if !out.headers.contains_key(http::header::HOST) {
+        head.extend_from_slice(b"host: ");
+        head.extend_from_slice(authority.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in &out.headers {
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// Sends `head` to member `i` and reads the answer's head within the route's timeout.
+/// `replay`: the request may be sent again (it has no body and is idempotent).
+pub async fn ask(
+    route: &Route,
+    i: usize,
+    authority: &str,
+    head: &[u8],
+    replay: bool,
+) -> Result<(Backend, Answer), ServeError> {
+    let name = &route.settings.name;
+    let timeout = route.settings.timeout;
+    let mut kept = route.idle.take(i);
+    loop {
+        let reused = kept.is_some();
+        let io = match kept.take() {
+            Some(io) => io,
+            None => connect(authority, timeout.min(Duration::from_secs(10))).await.map_err(|e| {
+                tracing::debug!(route = %name, error = %e, "backend connect failed");
+                ServeError::BadGateway(format!("proxy {name}: the backend could not be reached"))
+            })?,
+        };
+        let mut b = Backend { io, buf: BytesMut::with_capacity(8 * 1024) };
+        match tokio::time::timeout(timeout, exchange(&mut b, head)).await {
+            Err(_) => return Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
+            Ok(Ok(answer)) => return Ok((b, answer)),
+            Ok(Err(Fail::Stale)) if reused && replay => continue,
+            Ok(Err(Fail::Stale)) => {
+                tracing::debug!(route = %name, "backend closed the connection before answering");
+            }
+            Ok(Err(Fail::Broken(e))) => tracing::debug!(route = %name, error = %e, "backend request failed"),
+        }
+        return Err(ServeError::BadGateway(format!("proxy {name}: the backend could not be reached")));
+    }
+}
+
+async fn connect(authority: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(authority))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
+}
+
+async fn exchange(b: &mut Backend, head: &[u8]) -> Result<Answer, Fail> {
+    b.io.write_all(head).await.map_err(|_| Fail::Stale)?;
+    loop {
+        if let Some((len, mut answer)) = parse(&b.buf)? {
+            answer.raw = b.buf.split_to(len).freeze();
+            // Interim answers (100, 103) are this hop's: the final one follows.
+            if answer.status.is_informational() && answer.status != StatusCode::SWITCHING_PROTOCOLS {
+                continue;
+            }
+            if answer.status == StatusCode::SWITCHING_PROTOCOLS {
+                return Err(Fail::Broken("the backend switched protocols unasked".into()));
+            }
+            return Ok(answer);
+        }
+        if b.buf.len() > MAX_HEAD {
+            return Err(Fail::Broken("the answer's head is too large".into()));
+        }
+        b.buf.reserve(8 * 1024);
+        match b.io.read_buf(&mut b.buf).await {
+            Ok(0) | Err(_) if b.buf.is_empty() => return Err(Fail::Stale),
+            Ok(0) => return Err(Fail::Broken("the connection closed inside the answer's head".into())),
+            Err(e) => return Err(Fail::Broken(e.to_string())),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The answer head at the start of `buf` and its length, once it is all there (`raw` is left
+/// empty for the caller to fill).
+fn parse(buf: &[u8]) -> Result<Option<(usize, Answer)>, Fail> {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut r = httparse::Response::new(&mut slots);
+    let len = match r.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(Fail::Broken(format!("a malformed answer: {e}"))),
+    };
+    let status = r.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(Fail::Broken("a bad status".into()))?;
+    let http11 = r.version == Some(1);
+    let (mut length, mut lengths, mut chunked, mut coded, mut close) = (None, 0, false, false, !http11);
+    for h in r.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let n = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u64>().ok());
+            let n = n.ok_or(Fail::Broken("a bad length".into()))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Fail::Broken("two different lengths".into()));
+            }
+            length = Some(n);
+            lengths += 1;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            coded = true;
+            let last = h.value.rsplit(|&b| b == b',').next().map(<[u8]>::trim_ascii);
+            chunked = last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for t in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if t.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if t.eq_ignore_ascii_case(b"keep-alive") && !http11 {
+                    close = false;
+                }
+            }
+        }
+    }
+    if coded && lengths > 0 {
+        return Err(Fail::Broken("both Content-Length and Transfer-Encoding".into()));
+    }
+    let body = match (chunked, coded, length) {
+        (true, _, _) => Body::Chunked,
+        (false, true, _) => Body::Close,
+        (false, false, Some(n)) => Body::Length(n),
+        (false, false, None) => Body::Close,
+    };
+    let keep_alive = !close && body != Body::Close;
+    Ok(Some((len, Answer { status, raw: Bytes::new(), length, body, keep_alive })))
+}
+
+/// The headers of an answer head (as parsed once before), in `slots`.
+pub fn headers_of<'a, 's>(raw: &'a [u8], slots: &'s mut [httparse::Header<'a>]) -> &'s [httparse::Header<'a>] {
+    let mut r = httparse::Response::new(slots);
+    match r.parse(raw) {
+        Ok(_) => r.headers,
+        Err(_) => &[],
+    }
+}
+
+/// An empty set of header slots for `headers_of`.
+pub fn slots<'a>() -> [httparse::Header<'a>; MAX_HEADERS] {
+    [httparse::EMPTY_HEADER; MAX_HEADERS]
+}
+
+/// The answer's headers as a map, for the route's rewrite rules.
+pub fn header_map(raw: &[u8]) -> HeaderMap {
+    let mut slots = slots();
+    let headers = headers_of(raw, &mut slots);
+    let mut map = HeaderMap::with_capacity(headers.len() + 4);
+    for h in headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(h.value)) {
+            map.append(n, v);
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(raw: &[u8]) -> Answer {
+        match parse(raw) {
+            Ok(Some((n, a))) => {
+                assert_eq!(n, raw.len());
+                a
+            }
+            _ => panic!("no answer in {}", String::from_utf8_lossy(raw)),
+        }
+    }
+
+    #[test]
+    fn framing_and_keep_alive_are_read_from_the_head() {
+        let a = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!((a.status.as_u16(), a.body, a.keep_alive), (200, Body::Length(5), true));
+        let a = answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n");
+        assert_eq!((a.body, a.keep_alive), (Body::Chunked, false));
+        let a = answer(b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!((a.body, a.keep_alive), (Body::Close, false));
+        let a = answer(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\n");
+        assert!(a.keep_alive);
+        let a = answer(b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n");
+        assert!(!a.keep_alive);
+        assert!(matches!(parse(b"HTTP/1.1 200 OK\r\nContent-Le"), Ok(None)));
+    }
+
+    #[test]
+    fn ambiguous_answers_are_refused() {
+        for raw in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+        ] {
+            assert!(parse(raw).is_err(), "{}", String::from_utf8_lossy(raw));
+        }
+    }
+}

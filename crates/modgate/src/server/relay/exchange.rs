@@ -1,0 +1,139 @@
+//! One relayed request: routed and checked like any proxied request (request id, access rules,
+//! the route's path checks and header rewriting), sent to a member chosen by the route's
+//! balance (another one when it fails before answering and the request may be sent again),
+//! and the answer written back (`answer`). Then the access-log line and the request's metrics,
+//! as the proxy stack writes them.
+
+use super::answer::{pass, write_error, Answered};
+use super::backend::{ask, request_head};
+use super::request::{parse, wants_close};
+use super::{Client, Next};
+use crate::errors::ServeError;
+use crate::http::layer::access_log;
+use crate::http::layer::proxy_authz::ProxyAuthorize;
+use crate::http::layer::request_id::{new_request_id, RequestId};
+use crate::http::layer::Gate;
+use crate::obs::metrics::method_label;
+use crate::revproxy::forward::{outgoing, RequestIdHeader, Routed};
+use crate::revproxy::Route;
+use crate::server::front::{Front, Way};
+use axum::response::{IntoResponse, Response};
+use bytes::Buf;
+use http::{HeaderValue, Method, Request};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The request whose head ends at `end` of the client's buffer, relayed when it is the relay's.
+pub(super) async fn one(front: &Front, c: &mut Client, end: usize) -> Next {
+    let max_headers = front.app.limits.load().max_headers;
+    let Some(req) = parse(&c.buf[..end], max_headers) else { return Next::Handover };
+    let req = match front.routed(req) {
+        Way::Proxy(r) if r.extensions().get::<Routed>().is_some_and(|r| r.route.relayable()) => r,
+        _ => return Next::Handover,
+    };
+    c.buf.advance(end);
+    relay(front, c, req).await
+}
+
+async fn relay(front: &Front, c: &mut Client, mut req: Request<()>) -> Next {
+    let start = Instant::now();
+    let close = wants_close(req.headers());
+    let id = new_request_id(req.headers());
+    if front.app.auth.is_some() {
+        req.extensions_mut().insert(RequestId(id.clone()));
+    }
+    req.extensions_mut().insert(RequestIdHeader(id.clone()));
+    let method = req.method().clone();
+    // No line at all unless `warn` is on for the access log (5xx lines are at `warn`).
+    let path = access_log::on(500).then(|| req.uri().path().to_string());
+    let route = req.extensions().get::<Routed>().map(|r| Arc::clone(&r.route));
+    let Some(route) = route else { return Next::Close };
+    let answered = match (ProxyAuthorize { auth: front.app.auth.clone() }).check(&mut req) {
+        Some(refused) => write_error(c, refused, &id, close).await,
+        None => forward(front, c, req, &route, &id, close).await,
+    };
+    let m = method_label(&method);
+    let declared = if method == Method::HEAD { None } else { answered.length };
+    front.app.metrics.http.proxied(Arc::clone(&route.label), m, answered.status, start.elapsed(), declared);
+    if let Some(path) = path.filter(|_| access_log::on(answered.status)) {
+        let length = answered.length.map_or_else(|| "-".to_string(), |n| n.to_string());
+        access_log::log_answer(answered.status, &length, "-", Some(&id), &method, &path, start);
+    }
+    answered.next
+}
+
+/// Whether a request may be sent again: an idempotent method (it has no body here).
+fn replayable(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+async fn forward(
+    front: &Front,
+    c: &mut Client,
+    req: Request<()>,
+    route: &Arc<Route>,
+    id: &HeaderValue,
+    close: bool,
+) -> Answered {
+    let (mut parts, ()) = req.into_parts();
+    let Some(routed) = parts.extensions.remove::<Routed>() else {
+        return write_error(c, refused("not routed"), id, close).await;
+    };
+    let path = match routed.path {
+        Ok(p) => p,
+        Err(why) => return write_error(c, ServeError::BadRequest(why).into_response(), id, close).await,
+    };
+    if path.encoded_slash && !route.settings.encoded_slashes {
+        let why = "encoded slashes are not accepted on this route".to_string();
+        return write_error(c, ServeError::BadRequest(why).into_response(), id, close).await;
+    }
+    let out = outgoing(route, &path, &mut parts, front.app.auth.is_some());
+    let replay = replayable(&out.method);
+    let m = &route.members;
+    m.begin();
+    let mut tried = Vec::new();
+    loop {
+        let Some(i) = m.pick(&tried) else {
+            let why = format!("proxy {}: no backend left to try", route.settings.name);
+            return write_error(c, ServeError::BadGateway(why).into_response(), id, close).await;
+        };
+        let Some(authority) = route.relay_authority(i) else {
+            return write_error(c, refused("not relayable"), id, close).await;
+        };
+        let flight = m.enter(i);
+        let asked = Instant::now();
+        let result = ask(route, i, authority, &request_head(&out, authority), replay).await;
+        let retryable = match &result {
+            Ok((_, a)) => matches!(a.status.as_u16(), 502..=504),
+            Err(_) => true,
+        };
+        if retryable {
+            m.failed(i);
+            tried.push(i);
+            if replay && m.may_retry(&tried) {
+                tracing::debug!(route = %route.settings.name, member = %crate::net::redact(m.url(i)), "backend failed; trying another");
+                continue;
+            }
+        } else {
+            m.states[i].observe(asked.elapsed());
+        }
+        let (b, answer) = match result {
+            Ok(r) => r,
+            Err(e) => return write_error(c, e.into_response(), id, close).await,
+        };
+        let (answered, whole) = pass(c, b, answer, route, i, &parts.method, id, close).await;
+        // A 5xx passed on counts against the member (once: a retryable one already did).
+        if !retryable {
+            match whole && answered.status < 500 {
+                true => m.whole(i),
+                false => m.failed(i),
+            }
+        }
+        drop(flight);
+        return answered;
+    }
+}
+
+fn refused(why: &str) -> Response {
+    ServeError::BadRequest(format!("the request was {why}")).into_response()
+}

@@ -1,0 +1,144 @@
+//! The HTTP/1 relay: plain HTTP/1.1 connections of a server with `[[proxy]]` routes are read
+//! here first, and a request a route takes is relayed to a plain-HTTP backend by hand — its
+//! head checked strictly (`framing::check_head`), read once with `httparse`, rewritten by the
+//! same functions as `revproxy::forward`, and the answer's body copied by its framing — with
+//! no hyper connection, task or body type in between. That is what keeps a proxied request's
+//! cost near nginx's `proxy_pass`.
+//!
+//! Everything else is handed over, with the bytes read so far, to the general path (the
+//! framing guard and hyper) for the rest of the connection: HTTP/2, module traffic, requests
+//! with a body, upgrades, `Expect`, routes with a TLS member, heads that fail a check (the
+//! guard refuses them exactly as without the relay), and all requests while tracing is on.
+//! A hand-over happens only between requests, so each request has exactly one reader.
+
+mod answer;
+mod backend;
+mod chunks;
+mod exchange;
+mod request;
+mod rewind;
+
+use super::front::Front;
+use crate::config::Limits;
+use bytes::BytesMut;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// The client's connection and the bytes read from it that no request has used yet.
+pub(super) struct Client {
+    io: TcpStream,
+    buf: BytesMut,
+}
+
+/// What the connection does after a request.
+enum Next {
+    KeepAlive,
+    Close,
+    Handover,
+}
+
+enum Head {
+    /// A whole head ends at this offset of the buffer.
+    Complete(usize),
+    Closed,
+    Handover,
+}
+
+/// Serves one plain connection: relays what it can, hands the rest of the connection over to
+/// hyper when a request is not for the relay. `stop` turns true when the server shuts down;
+/// the relay then closes the connection between requests.
+pub(super) async fn serve(
+    io: TcpStream,
+    front: Front,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    mut stop: watch::Receiver<bool>,
+) {
+    let limits = front.app.limits.load_full();
+    let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024) };
+    loop {
+        let end = match read_head(&mut c, &limits, &mut stop).await {
+            Head::Complete(end) => end,
+            Head::Closed => return,
+            Head::Handover => break,
+        };
+        match exchange::one(&front, &mut c, end).await {
+            Next::KeepAlive => continue,
+            Next::Close => return,
+            Next::Handover => break,
+        }
+    }
+    let peer = front.conn.peer;
+    let io = rewind::Rewind::new(c.buf.freeze(), c.io);
+    let io = super::framing::guard(io, &front.app);
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(?peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Where the head in `buf` ends (after its CRLF CRLF), looking from `from` on.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let start = from.saturating_sub(3);
+    buf.get(start..)?.windows(4).position(|w| w == b"\r\n\r\n").map(|p| start + p + 4)
+}
+
+/// Whether the bytes can only be for the general path: the HTTP/2 preface, or a line ending
+/// in a bare LF, which the framing guard refuses at once (the relay would wait for a CRLF).
+fn not_for_relay(buf: &[u8]) -> bool {
+    buf.starts_with(b"PRI ") || buf.iter().enumerate().any(|(i, &b)| b == b'\n' && (i == 0 || buf[i - 1] != b'\r'))
+}
+
+/// Reads until the buffer holds a whole request head. The head must come within the header
+/// timeout (waiting between requests included, as hyper counts it); a server shutting down
+/// closes a connection that has no request under way.
+async fn read_head(c: &mut Client, limits: &Limits, stop: &mut watch::Receiver<bool>) -> Head {
+    let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+    let mut scanned = 0;
+    loop {
+        if let Some(end) = head_end(&c.buf, scanned) {
+            return Head::Complete(end);
+        }
+        scanned = c.buf.len();
+        if c.buf.len() > limits.max_header_bytes.max(8192) || not_for_relay(&c.buf) {
+            return Head::Handover;
+        }
+        c.buf.reserve(4096);
+        let idle = c.buf.is_empty();
+        let read = tokio::select! {
+            biased;
+            r = c.io.read_buf(&mut c.buf) => r,
+            _ = stop.wait_for(|s| *s), if idle => return Head::Closed,
+            _ = tokio::time::sleep_until(deadline) => return Head::Closed,
+        };
+        match read {
+            Ok(0) | Err(_) => return Head::Closed,
+            Ok(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_end_at_the_empty_line_wherever_the_reads_split_it() {
+        let head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET";
+        assert_eq!(head_end(head, 0), Some(27));
+        assert_eq!(head_end(head, 25), Some(27), "the search backs up over a split CRLF CRLF");
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+    }
+
+    #[test]
+    fn bare_line_feeds_and_http2_go_to_the_general_path() {
+        assert!(not_for_relay(b"GET / HTTP/1.1\nHost: a\n\n"));
+        assert!(not_for_relay(b"\nGET"));
+        assert!(not_for_relay(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(!not_for_relay(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+    }
+}

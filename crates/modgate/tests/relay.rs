@@ -1,0 +1,138 @@
+//! The HTTP/1 relay (`server::relay`) on its own corners: pipelined requests and a hand-over to
+//! the general path on one connection, a kept backend connection that the backend closed,
+//! answers framed by the end of the connection, and chunked answers with trailers — each
+//! against a raw backend that writes exactly the bytes a test gives it.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::backend::Backend;
+
+/// A backend that reads one request head per answer and writes `answer`; it closes the
+/// connection after `per_conn` answers. Counts the connections it took.
+struct RawBackend {
+    addr: SocketAddr,
+    conns: Arc<AtomicUsize>,
+}
+
+impl RawBackend {
+    fn start(answer: &'static [u8], per_conn: usize) -> Self {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let conns = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&conns);
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    for _ in 0..per_conn {
+                        if !read_head(&mut s) || s.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, conns }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn read_head(s: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(1) => head.push(b[0]),
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn proxy_to(url: &str) -> (tempfile::TempDir, InProcess) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mg = InProcess::start(config_from_text(tmp.path(), &format!("[[proxy]]\npath = \"/app\"\nto = \"{url}\"\n")));
+    (tmp, mg)
+}
+
+/// Everything the server writes on one connection until it closes it.
+fn exchange(addr: SocketAddr, requests: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(requests).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn pipelined_requests_then_module_traffic_share_one_connection() {
+    let b = Backend::start();
+    let (_tmp, mg) = proxy_to(&b.url());
+    let out = exchange(
+        mg.addr,
+        b"GET /app/one HTTP/1.1\r\nHost: a\r\n\r\nGET /app/two HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /app/three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(out.matches("HTTP/1.1 200 ").count(), 4, "{out}");
+    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("no {needle} in {out}"));
+    assert!(at("\"/app/one\"") < at("\"/app/two\""), "answers in request order: {out}");
+    assert!(at("\"/app/two\"") < at("\r\n\r\nok\n"), "modgate's own answer third: {out}");
+    assert!(at("\r\n\r\nok\n") < at("\"/app/three\""), "and the last request after the hand-over: {out}");
+    assert_eq!(b.count(), 3);
+}
+
+#[test]
+fn a_kept_connection_the_backend_closed_costs_a_get_nothing() {
+    // One answer per connection, then the backend closes it: every kept connection is dead.
+    let b = RawBackend::start(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", 1);
+    let (_tmp, mg) = proxy_to(&b.url());
+    let out = exchange(
+        mg.addr,
+        b"GET /app/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /app/2 HTTP/1.1\r\nHost: a\r\n\r\n\
+          GET /app/3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 3, "{out}");
+    assert_eq!(out.matches("\r\n\r\nhi").count(), 3, "{out}");
+    assert_eq!(b.conns.load(Ordering::SeqCst), 3, "each request on a connection of its own");
+}
+
+#[test]
+fn an_answer_framed_by_the_end_of_its_connection_ends_the_clients() {
+    let b = RawBackend::start(b"HTTP/1.1 200 OK\r\nX-Kind: unframed\r\n\r\nevery byte until the end", 1);
+    let (_tmp, mg) = proxy_to(&b.url());
+    // The backend thread closes its side after the answer (it takes one request).
+    let out = exchange(mg.addr, b"GET /app/x HTTP/1.1\r\nHost: a\r\n\r\nGET /app/y HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 1, "the connection ends with the body: {out}");
+    assert!(out.to_ascii_lowercase().contains("connection: close"), "{out}");
+    assert!(out.ends_with("\r\n\r\nevery byte until the end"), "{out}");
+}
+
+#[test]
+fn chunked_answers_pass_whole_with_their_trailers_and_the_connection_stays() {
+    let b = RawBackend::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\nConnection: keep-alive\r\n\r\n\
+          5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Sum: 42\r\n\r\n",
+        2,
+    );
+    let (_tmp, mg) = proxy_to(&b.url());
+    let out = exchange(
+        mg.addr,
+        b"GET /app/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /app/2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(out.matches("5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Sum: 42\r\n\r\n").count(), 2, "{out}");
+    let lower = out.to_ascii_lowercase();
+    assert_eq!(lower.matches("transfer-encoding: chunked").count(), 2, "{out}");
+    assert!(!lower.contains("keep-alive"), "hop-by-hop headers stay behind: {out}");
+    assert_eq!(lower.matches("via: 1.1 modgate").count(), 2, "{out}");
+    assert_eq!(b.conns.load(Ordering::SeqCst), 1, "both answers on one kept backend connection");
+}
