@@ -2,9 +2,14 @@
 //! is asked of the pool's other members with `Range: bytes=<received>-`, and taken only from
 //! one that answers 206 for exactly that range of an object of the same length, with the same
 //! validators as the first answer (a strong `ETag`, `Last-Modified`; sent as `If-Range`, so a
-//! member holding another version answers 200 and is passed over). The fill
-//! still checks the whole zip (and its hash) before anything is committed, so a member with
-//! other bytes under the same name cannot slip a splice in; it only fails the fill.
+//! member holding another version answers 200 and is passed over).
+//!
+//! A member that cannot resume it (no ranges, other validators — mirrors often tag the same
+//! bytes differently) restarts it instead: its whole answer is read, and the part already
+//! passed on must match it byte for byte (a CRC-32 of what went out, kept as it goes) before
+//! the rest of its answer follows. The fill still checks the whole zip (and its hash) before
+//! anything is committed, so a member with other bytes under the same name cannot slip a
+//! splice in; it only fails the fill.
 
 use crate::net::HttpClient;
 use crate::source::body::Validators;
@@ -26,6 +31,8 @@ struct Resuming {
     validators: Validators,
     /// Told once how the first member's answer ended: whole (`true`) or broken off.
     report: Option<Box<dyn FnOnce(bool) + Send>>,
+    /// A CRC-32 of the bytes passed on so far, for a restart to compare with.
+    sent: crc32fast::Hasher,
 }
 
 /// `body` (of `len` bytes), resumed from the URLs in `others` if it breaks off; `report` is
@@ -39,8 +46,9 @@ pub(super) fn resuming(
 ) -> Body {
     let report: Option<Box<dyn FnOnce(bool) + Send>> = Some(Box::new(report));
     let validators = body.validators().clone();
-    let state =
-        Resuming { validators, current: body.into_chunks(), received: 0, len, others: others.into(), http, report };
+    let current = body.into_chunks();
+    let sent = crc32fast::Hasher::new();
+    let state = Resuming { validators, current, received: 0, len, others: others.into(), http, report, sent };
     let chunks = futures::stream::unfold(Some(state), |state| async move {
         let mut st = state?;
         loop {
@@ -53,6 +61,9 @@ pub(super) fn resuming(
                 }
                 Some(Ok(chunk)) => {
                     st.received += chunk.len() as u64;
+                    if !st.others.is_empty() {
+                        st.sent.update(&chunk);
+                    }
                     return Some((Ok(chunk), Some(st)));
                 }
                 Some(Err(e)) => loop {
@@ -60,14 +71,22 @@ pub(super) fn resuming(
                         f(false);
                     }
                     let Some(url) = st.others.pop_front() else { return Some((Err(e), None)) };
-                    match rest_of(&st.http, &url, (st.received, st.len), &st.validators).await {
+                    let resumed = match rest_of(&st.http, &url, (st.received, st.len), &st.validators).await {
+                        Ok(rest) => Ok(rest),
+                        Err(why) => {
+                            tracing::debug!(url = %crate::net::redact(&url), %why, "cannot resume the zip here; restarting it");
+                            let sent = (st.received, st.sent.clone().finalize());
+                            restart(&st.http, &url, sent, st.len).await
+                        }
+                    };
+                    match resumed {
                         Ok(rest) => {
-                            tracing::info!(url = %crate::net::redact(&url), from = st.received, error = %e.reason(), "zip resumed from another pool member");
+                            tracing::info!(url = %crate::net::redact(&url), from = st.received, error = %e.reason(), "zip taken up by another pool member");
                             st.current = rest;
                             break;
                         }
                         Err(why) => {
-                            tracing::debug!(url = %crate::net::redact(&url), %why, "cannot resume the zip here")
+                            tracing::debug!(url = %crate::net::redact(&url), %why, "cannot take the zip up here")
                         }
                     }
                 },
@@ -75,6 +94,41 @@ pub(super) fn resuming(
         }
     });
     Body::from_stream(chunks, Some(len))
+}
+
+/// The whole `len`-byte object at `url` read again: its first `sent.0` bytes must have the
+/// CRC-32 `sent.1` of those already passed on; the rest follows.
+async fn restart(
+    http: &HttpClient,
+    url: &str,
+    (sent, crc): (u64, u32),
+    len: u64,
+) -> Result<BoxStream<'static, Result<Bytes, FetchError>>, String> {
+    let answer = http.get_from(url, None).await.map_err(|e| FetchError::from(e).reason().to_string())?;
+    let status = answer.response.status().as_u16();
+    let length = answer.response.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok());
+    if status != 200 || length.and_then(|l| l.parse::<u64>().ok()) != Some(len) {
+        return Err(format!("answered {status} with length {length:?}, wanted {len}"));
+    }
+    let mut chunks = crate::net::body::chunks(answer.response.into_body(), http.idle, answer.url).boxed();
+    let (mut seen, mut hasher) = (0u64, crc32fast::Hasher::new());
+    let mut rest = Bytes::new();
+    while seen < sent {
+        let mut chunk = match chunks.next().await {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => return Err(FetchError::from(e).reason().to_string()),
+            None => return Err(format!("it ended after {seen} bytes")),
+        };
+        let take = (sent - seen).min(chunk.len() as u64) as usize;
+        hasher.update(&chunk[..take]);
+        seen += take as u64;
+        rest = chunk.split_off(take);
+    }
+    if hasher.finalize() != crc {
+        return Err(format!("its first {sent} bytes differ from those already passed on"));
+    }
+    let first = futures::stream::iter((!rest.is_empty()).then_some(Ok(rest)));
+    Ok(first.chain(chunks.map(|c| c.map_err(FetchError::from))).boxed())
 }
 
 /// The bytes from `from` to the end of a `len`-byte object at `url`, if the server gives
