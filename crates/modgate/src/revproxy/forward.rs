@@ -24,6 +24,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tracing::Instrument;
 
+const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
 /// The connection a request came over, in its extensions.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnInfo {
@@ -62,7 +64,16 @@ pub(crate) struct Outgoing {
     pub upgrade: Option<HeaderValue>,
 }
 
-pub(crate) fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::request::Parts, own_auth: bool) -> Outgoing {
+/// The request's head as sent on. `conn` and `id` are the connection and the request id the
+/// forwarding headers and `X-Request-Id` tell the backend.
+pub(crate) fn outgoing(
+    route: &Route,
+    path: &ProxyPath,
+    parts: &mut http::request::Parts,
+    own_auth: bool,
+    conn: Option<ConnInfo>,
+    id: Option<&HeaderValue>,
+) -> Outgoing {
     let s = &route.settings;
     let mut path_and_query = rewrite(&path.raw, &s.path, s.strip_prefix, &s.add_prefix);
     if let Some(q) = parts.uri.query() {
@@ -81,7 +92,6 @@ pub(crate) fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::reques
         let key_header = h.contains_key("x-api-key");
         headers::strip_own_credentials(&mut h, !key_header);
     }
-    let conn = parts.extensions.get::<ConnInfo>().copied();
     let hop = Hop {
         peer: conn.and_then(|c| c.peer),
         proto: if conn.is_some_and(|c| c.tls) { "https" } else { "http" },
@@ -96,8 +106,8 @@ pub(crate) fn outgoing(route: &Route, path: &ProxyPath, parts: &mut http::reques
             h.insert(http::header::HOST, v);
         }
     }
-    if let Some(id) = parts.extensions.get::<RequestIdHeader>() {
-        h.insert("x-request-id", id.0.clone());
+    if let Some(id) = id {
+        h.insert(X_REQUEST_ID, id.clone());
     }
     headers::rewrite(&mut h, &s.request_headers);
     Outgoing { method: parts.method.clone(), path_and_query, headers: h, upgrade }
@@ -114,7 +124,9 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
         return ServeError::BadRequest("encoded slashes are not accepted on this route".into()).into_response();
     }
     let (mut parts, body) = req.into_parts();
-    let mut out = outgoing(&route, &path, &mut parts, own_auth);
+    let conn = parts.extensions.get::<ConnInfo>().copied();
+    let id = parts.extensions.remove::<RequestIdHeader>();
+    let mut out = outgoing(&route, &path, &mut parts, own_auth, conn, id.as_ref().map(|i| &i.0));
     let client_upgrade = out.upgrade.as_ref().and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let replay = replayable(&out.method, &body, out.upgrade.is_some());
     let mut body = Some(body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed());

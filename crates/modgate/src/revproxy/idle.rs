@@ -1,7 +1,9 @@
 //! Idle keep-alive connections to a route's plain-HTTP members, for the HTTP/1 relay
 //! (`server::relay`): a connection goes back when its answer ended cleanly on a connection the
 //! backend keeps open, and is taken again while it is fresh and the backend has not closed it.
+//! Each relay thread keeps its own (a connection belongs to the runtime it was opened on).
 
+use bytes::BytesMut;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -10,26 +12,41 @@ use tokio::net::TcpStream;
 const MAX_IDLE: usize = 256;
 const IDLE_FOR: Duration = Duration::from_secs(60);
 
+/// How many relay threads there are (one per core), and so lists per member.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A kept connection and its read buffer (empty, its room kept for the next answer).
+pub type Kept = (TcpStream, BytesMut);
+
 pub struct Idle {
-    members: Vec<Mutex<Vec<(TcpStream, Instant)>>>,
+    /// Member `m`'s connections of relay thread `t` at `m * threads + t`.
+    lists: Vec<Mutex<Vec<(Kept, Instant)>>>,
+    threads: usize,
 }
 
 impl Idle {
     pub fn new(members: usize) -> Self {
-        Self { members: (0..members).map(|_| Mutex::new(Vec::new())).collect() }
+        let threads = threads();
+        Self { lists: (0..members * threads).map(|_| Mutex::new(Vec::new())).collect(), threads }
     }
 
-    /// A kept connection to member `i` that is still open as far as can be seen without
+    fn list(&self, i: usize, thread: usize) -> Option<&Mutex<Vec<(Kept, Instant)>>> {
+        self.lists.get(i * self.threads + thread % self.threads)
+    }
+
+    /// A kept connection of relay thread `thread` to member `i` that is still open as far as can be seen without
     /// waiting: the reactor has seen no end of it (a closed one reads 0 bytes at once).
-    pub fn take(&self, i: usize) -> Option<TcpStream> {
-        let list = self.members.get(i)?;
+    pub fn take(&self, i: usize, thread: usize) -> Option<Kept> {
+        let list = self.list(i, thread)?;
         loop {
             let (conn, since) = list.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
             if since.elapsed() >= IDLE_FOR {
                 continue;
             }
             let mut probe = [0u8; 1];
-            match conn.try_read(&mut probe) {
+            match conn.0.try_read(&mut probe) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Some(conn),
                 // Closed, failed, or bytes nobody asked for: not reusable.
                 _ => continue,
@@ -37,8 +54,8 @@ impl Idle {
         }
     }
 
-    pub fn put(&self, i: usize, conn: TcpStream) {
-        let Some(list) = self.members.get(i) else { return };
+    pub fn put(&self, i: usize, thread: usize, conn: Kept) {
+        let Some(list) = self.list(i, thread) else { return };
         let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
         if list.len() < MAX_IDLE {
             list.push((conn, Instant::now()));

@@ -49,46 +49,65 @@ impl Front {
     /// Where a request goes: to the proxy stack (with what it needs) when a route takes it, to
     /// modgate's own stacks when none does, or straight back refused.
     pub(super) fn routed<B>(&self, mut req: Request<B>) -> Way<B> {
+        match self.decide(&req) {
+            Decision::Proxy(routed) => {
+                req.extensions_mut().insert(self.conn);
+                req.extensions_mut().insert(routed);
+                Way::Proxy(req)
+            }
+            Decision::Modules => Way::Modules(req),
+            Decision::Refused(resp) => Way::Refused(resp),
+        }
+    }
+
+    /// The decision `routed` carries out (the relay takes it as it is).
+    pub(super) fn decide<B>(&self, req: &Request<B>) -> Decision {
         let path = req.uri().path();
         if path == super::framing::REFUSED_PATH {
             let why = req.headers().get("x-modgate-refused").and_then(|v| v.to_str().ok()).unwrap_or("malformed");
-            return Way::Refused(ServeError::BadRequest(format!("request refused: {why}")).into_response());
+            return Decision::Refused(ServeError::BadRequest(format!("request refused: {why}")).into_response());
         }
         if self.metrics_only {
             if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
-                return Way::Refused(
-                    ServeError::not_found("only /metrics, /healthz and /readyz answer here").into_response(),
-                );
+                let why = "only /metrics, /healthz and /readyz answer here";
+                return Decision::Refused(ServeError::not_found(why).into_response());
             }
-            return Way::Modules(req);
+            return Decision::Modules;
         }
         if path == "/metrics" && self.app.metrics_config.load().listen.is_some() {
-            return Way::Refused(ServeError::not_found("metrics are served on the metrics listener").into_response());
+            let why = "metrics are served on the metrics listener";
+            return Decision::Refused(ServeError::not_found(why).into_response());
         }
         if crate::revproxy::is_own_path(path) {
-            return Way::Modules(req);
+            return Decision::Modules;
         }
-        let Some(table) = self.app.revproxy.get() else { return Way::Modules(req) };
-        let host = match host_of(&req) {
+        let Some(table) = self.app.revproxy.get() else { return Decision::Modules };
+        let host = match host_of(req) {
             Ok(h) => h,
-            Err(why) => return Way::Refused(ServeError::BadRequest(why).into_response()),
+            Err(why) => return Decision::Refused(ServeError::BadRequest(why).into_response()),
         };
         // A path with nothing to decode or merge is its own matched form: module traffic finds
         // no route without a check that allocates.
         let plain = !path.contains(['%', '\\']) && !path.contains("//");
         if plain && table.find_raw(host.as_deref(), path).is_none() {
-            return Way::Modules(req);
+            return Decision::Modules;
         }
         let checked = check_path(path);
         let route = match &checked {
             Ok(p) => table.find(host.as_deref(), p),
             Err(_) => table.find_raw(host.as_deref(), path),
         };
-        let Some(route) = route.cloned() else { return Way::Modules(req) };
-        req.extensions_mut().insert(self.conn);
-        req.extensions_mut().insert(Routed { route, path: checked, host });
-        Way::Proxy(req)
+        match route.cloned() {
+            Some(route) => Decision::Proxy(Routed { route, path: checked, host }),
+            None => Decision::Modules,
+        }
     }
+}
+
+pub(super) enum Decision {
+    Proxy(Routed),
+    Modules,
+    Refused(Response),
 }
 
 pub(super) enum Way<B = Incoming> {

@@ -155,12 +155,16 @@ impl Connections {
     ) {
         let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };
         if relayed(&front) {
-            let conn =
-                super::relay::serve(stream, front, builder.clone(), self.graceful.watcher(), self.stop.subscribe());
-            self.relays.spawn(async move {
-                conn.await;
-                drop(held);
-            });
+            let conn = super::relay::Conn {
+                front,
+                builder: builder.clone(),
+                watcher: self.graceful.watcher(),
+                stop: self.stop.subscribe(),
+                main: tokio::runtime::Handle::current(),
+                held,
+            };
+            let relays = self.relays.clone();
+            super::relay::workers::run(stream, move |io| Box::pin(relays.track_future(super::relay::serve(io, conn))));
             return;
         }
         let io = guard(stream, &front.app);

@@ -95,14 +95,19 @@ fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<
     status_line(out, a.status, reason_of(&a.raw));
     let mut slots = slots();
     let headers = headers_of(&a.raw, &mut slots);
-    let connection = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("connection"));
-    let named: Vec<&[u8]> = connection.flat_map(|h| h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii)).collect();
+    // What `Connection` names is this hop's too (`keep-alive`, `close`, or any header).
+    let named = |name: &str| {
+        let connection = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("connection"));
+        connection
+            .flat_map(|h| h.value.split(|&b| b == b','))
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+    };
     let mut dated = false;
     for h in headers {
         let name = h.name;
         let hop = HOP_BY_HOP.iter().any(|n| name.eq_ignore_ascii_case(n))
             || name.eq_ignore_ascii_case("x-request-id")
-            || named.iter().any(|n| n.eq_ignore_ascii_case(name.as_bytes()));
+            || named(name);
         if !hop {
             dated |= name.eq_ignore_ascii_case("date");
             header(out, name.as_bytes(), h.value);
@@ -168,7 +173,9 @@ pub async fn pass(
     match copied {
         Ok(()) => {
             if answer.keep_alive && b.buf.is_empty() && body != Body::Close {
-                route.idle.put(i, b.io);
+                // A buffer a large body grew does not wait in the pool at that size.
+                let buf = if b.buf.capacity() > 16 * 1024 { bytes::BytesMut::with_capacity(8 * 1024) } else { b.buf };
+                route.idle.put(i, super::workers::current(), (b.io, buf));
             }
             (answered(if close { Next::Close } else { Next::KeepAlive }), true)
         }

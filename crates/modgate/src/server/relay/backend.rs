@@ -6,7 +6,7 @@ use crate::errors::ServeError;
 use crate::revproxy::forward::Outgoing;
 use crate::revproxy::Route;
 use bytes::Bytes;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,17 +81,20 @@ pub async fn ask(
 ) -> Result<(Backend, Answer), ServeError> {
     let name = &route.settings.name;
     let timeout = route.settings.timeout;
-    let mut kept = route.idle.take(i);
+    let mut kept = route.idle.take(i, super::workers::current());
     loop {
         let reused = kept.is_some();
-        let io = match kept.take() {
-            Some(io) => io,
-            None => connect(authority, timeout.min(Duration::from_secs(10))).await.map_err(|e| {
-                tracing::debug!(route = %name, error = %e, "backend connect failed");
-                ServeError::BadGateway(format!("proxy {name}: the backend could not be reached"))
-            })?,
+        let (io, buf) = match kept.take() {
+            Some(kept) => kept,
+            None => {
+                let io = connect(authority, timeout.min(Duration::from_secs(10))).await.map_err(|e| {
+                    tracing::debug!(route = %name, error = %e, "backend connect failed");
+                    ServeError::BadGateway(format!("proxy {name}: the backend could not be reached"))
+                })?;
+                (io, BytesMut::with_capacity(8 * 1024))
+            }
         };
-        let mut b = Backend { io, buf: BytesMut::with_capacity(8 * 1024) };
+        let mut b = Backend { io, buf };
         match tokio::time::timeout(timeout, exchange(&mut b, head)).await {
             Err(_) => return Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
             Ok(Ok(answer)) => return Ok((b, answer)),
@@ -117,7 +120,9 @@ async fn exchange(b: &mut Backend, head: &[u8]) -> Result<Answer, Fail> {
     b.io.write_all(head).await.map_err(|_| Fail::Stale)?;
     loop {
         if let Some((len, mut answer)) = parse(&b.buf)? {
-            answer.raw = b.buf.split_to(len).freeze();
+            // A copy: the buffer stays whole, to go back with the connection.
+            answer.raw = Bytes::copy_from_slice(&b.buf[..len]);
+            b.buf.advance(len);
             // Interim answers (100, 103) are this hop's: the final one follows.
             if answer.status.is_informational() && answer.status != StatusCode::SWITCHING_PROTOCOLS {
                 continue;

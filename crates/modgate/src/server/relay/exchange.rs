@@ -14,9 +14,8 @@ use crate::http::layer::proxy_authz::ProxyAuthorize;
 use crate::http::layer::request_id::{new_request_id, RequestId};
 use crate::http::layer::Gate;
 use crate::obs::metrics::method_label;
-use crate::revproxy::forward::{outgoing, RequestIdHeader, Routed};
-use crate::revproxy::Route;
-use crate::server::front::{Front, Way};
+use crate::revproxy::forward::{outgoing, Routed};
+use crate::server::front::{Decision, Front};
 use axum::response::{IntoResponse, Response};
 use bytes::Buf;
 use http::{HeaderValue, Method, Request};
@@ -24,33 +23,33 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The request whose head ends at `end` of the client's buffer, relayed when it is the relay's.
-pub(super) async fn one(front: &Front, c: &mut Client, end: usize) -> Next {
-    let max_headers = front.app.limits.load().max_headers;
+pub(super) async fn one(front: &Front, c: &mut Client, end: usize, max_headers: usize) -> Next {
     let Some(req) = parse(&c.buf[..end], max_headers) else { return Next::Handover };
-    let req = match front.routed(req) {
-        Way::Proxy(r) if r.extensions().get::<Routed>().is_some_and(|r| r.route.relayable()) => r,
+    let routed = match front.decide(&req) {
+        Decision::Proxy(r) if r.route.relayable() => r,
         _ => return Next::Handover,
     };
     c.buf.advance(end);
-    relay(front, c, req).await
+    relay(front, c, req, routed).await
 }
 
-async fn relay(front: &Front, c: &mut Client, mut req: Request<()>) -> Next {
+async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Routed) -> Next {
     let start = Instant::now();
     let close = wants_close(req.headers());
     let id = new_request_id(req.headers());
-    if front.app.auth.is_some() {
-        req.extensions_mut().insert(RequestId(id.clone()));
-    }
-    req.extensions_mut().insert(RequestIdHeader(id.clone()));
     let method = req.method().clone();
     // No line at all unless `warn` is on for the access log (5xx lines are at `warn`).
     let path = access_log::on(500).then(|| req.uri().path().to_string());
-    let route = req.extensions().get::<Routed>().map(|r| Arc::clone(&r.route));
-    let Some(route) = route else { return Next::Close };
-    let answered = match (ProxyAuthorize { auth: front.app.auth.clone() }).check(&mut req) {
+    let route = Arc::clone(&routed.route);
+    // The access rules read what the proxy stack's layers leave in the extensions.
+    let refused = front.app.auth.as_ref().and_then(|auth| {
+        req.extensions_mut().insert(RequestId(id.clone()));
+        req.extensions_mut().insert(routed.clone());
+        ProxyAuthorize { auth: Some(Arc::clone(auth)) }.check(&mut req)
+    });
+    let answered = match refused {
         Some(refused) => write_error(c, refused, &id, close).await,
-        None => forward(front, c, req, &route, &id, close).await,
+        None => forward(front, c, req, routed, &id, close).await,
     };
     let m = method_label(&method);
     let declared = if method == Method::HEAD { None } else { answered.length };
@@ -71,14 +70,12 @@ async fn forward(
     front: &Front,
     c: &mut Client,
     req: Request<()>,
-    route: &Arc<Route>,
+    routed: Routed,
     id: &HeaderValue,
     close: bool,
 ) -> Answered {
     let (mut parts, ()) = req.into_parts();
-    let Some(routed) = parts.extensions.remove::<Routed>() else {
-        return write_error(c, refused("not routed"), id, close).await;
-    };
+    let route = &routed.route;
     let path = match routed.path {
         Ok(p) => p,
         Err(why) => return write_error(c, ServeError::BadRequest(why).into_response(), id, close).await,
@@ -87,7 +84,8 @@ async fn forward(
         let why = "encoded slashes are not accepted on this route".to_string();
         return write_error(c, ServeError::BadRequest(why).into_response(), id, close).await;
     }
-    let out = outgoing(route, &path, &mut parts, front.app.auth.is_some());
+    let own_auth = front.app.auth.is_some();
+    let out = outgoing(route, &path, &mut parts, own_auth, Some(front.conn), Some(id));
     let replay = replayable(&out.method);
     let m = &route.members;
     m.begin();

@@ -17,6 +17,7 @@ mod chunks;
 mod exchange;
 mod request;
 mod rewind;
+pub mod workers;
 
 use super::front::Front;
 use crate::config::Limits;
@@ -48,16 +49,23 @@ enum Head {
     Handover,
 }
 
+/// What a connection needs besides its socket: how to serve it when handed over, the drain
+/// watcher, the shutdown signal, the serving runtime, and what it holds until it ends (its
+/// connection slot and count).
+pub(super) struct Conn<H> {
+    pub front: Front,
+    pub builder: auto::Builder<TokioExecutor>,
+    pub watcher: Watcher,
+    pub stop: watch::Receiver<bool>,
+    pub main: tokio::runtime::Handle,
+    pub held: H,
+}
+
 /// Serves one plain connection: relays what it can, hands the rest of the connection over to
-/// hyper when a request is not for the relay. `stop` turns true when the server shuts down;
-/// the relay then closes the connection between requests.
-pub(super) async fn serve(
-    io: TcpStream,
-    front: Front,
-    builder: auto::Builder<TokioExecutor>,
-    watcher: Watcher,
-    mut stop: watch::Receiver<bool>,
-) {
+/// hyper on the serving runtime when a request is not for the relay. `stop` turns true when
+/// the server shuts down; the relay then closes the connection between requests.
+pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
+    let Conn { front, builder, watcher, mut stop, main, held } = conn;
     let limits = front.app.limits.load_full();
     let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024) };
     loop {
@@ -66,19 +74,30 @@ pub(super) async fn serve(
             Head::Closed => return,
             Head::Handover => break,
         };
-        match exchange::one(&front, &mut c, end).await {
+        match exchange::one(&front, &mut c, end, limits.max_headers).await {
             Next::KeepAlive => continue,
             Next::Close => return,
             Next::Handover => break,
         }
     }
     let peer = front.conn.peer;
-    let io = rewind::Rewind::new(c.buf.freeze(), c.io);
-    let io = super::framing::guard(io, &front.app);
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
-    if let Err(e) = watcher.watch(conn).await {
-        tracing::debug!(?peer, error = %e, "connection ended with an error");
-    }
+    let socket = match c.io.into_std() {
+        Ok(s) => s,
+        Err(e) => return tracing::debug!(?peer, error = %e, "cannot hand the connection over"),
+    };
+    let read = c.buf.freeze();
+    main.spawn(async move {
+        let io = match TcpStream::from_std(socket) {
+            Ok(io) => io,
+            Err(e) => return tracing::debug!(?peer, error = %e, "cannot hand the connection over"),
+        };
+        let io = super::framing::guard(rewind::Rewind::new(read, io), &front.app);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(?peer, error = %e, "connection ended with an error");
+        }
+        drop(held);
+    });
 }
 
 /// Where the head in `buf` ends (after its CRLF CRLF), looking from `from` on.
