@@ -148,9 +148,9 @@ async fn exchange(b: &mut Backend, head: &[u8]) -> Result<Answer, Fail> {
 /// The answer head at the start of `buf` and its length, once it is all there (`raw` is left
 /// empty for the caller to fill).
 fn parse(buf: &[u8]) -> Result<Option<(usize, Answer)>, Fail> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut r = httparse::Response::new(&mut slots);
-    let len = match r.parse(buf) {
+    let mut slots = slots();
+    let mut r = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(Fail::Broken(format!("a malformed answer: {e}"))),
@@ -196,17 +196,19 @@ fn parse(buf: &[u8]) -> Result<Option<(usize, Answer)>, Fail> {
 }
 
 /// The headers of an answer head (as parsed once before), in `slots`.
-pub fn headers_of<'a, 's>(raw: &'a [u8], slots: &'s mut [httparse::Header<'a>]) -> &'s [httparse::Header<'a>] {
-    let mut r = httparse::Response::new(slots);
-    match r.parse(raw) {
+pub fn headers_of<'a, 's>(raw: &'a [u8], slots: &'s mut [Slot<'a>]) -> &'s [httparse::Header<'a>] {
+    let mut r = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut r, raw, slots) {
         Ok(_) => r.headers,
         Err(_) => &[],
     }
 }
 
-/// An empty set of header slots for `headers_of`.
-pub fn slots<'a>() -> [httparse::Header<'a>; MAX_HEADERS] {
-    [httparse::EMPTY_HEADER; MAX_HEADERS]
+pub type Slot<'a> = std::mem::MaybeUninit<httparse::Header<'a>>;
+
+/// Room for a head's headers, left uninitialised (the parser writes what it uses).
+pub fn slots<'a>() -> [Slot<'a>; MAX_HEADERS] {
+    [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS]
 }
 
 /// The answer's headers as a map, for the route's rewrite rules.

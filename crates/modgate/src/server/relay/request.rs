@@ -19,9 +19,12 @@ pub fn parse(head: &[u8], max_headers: usize) -> Option<Request<()>> {
     if framing.upgrade || framing.chunked || framing.length.is_some_and(|n| n > 0) {
         return None;
     }
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut slots[..max_headers.min(MAX_HEADERS)]);
-    if !matches!(parsed.parse(head), Ok(httparse::Status::Complete(_))) || parsed.version != Some(1) {
+    let mut slots = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let room = &mut slots[..max_headers.min(MAX_HEADERS)];
+    if !matches!(parsed.parse_with_uninit_headers(head, room), Ok(httparse::Status::Complete(_)))
+        || parsed.version != Some(1)
+    {
         return None;
     }
     let target = parsed.path.filter(|p| p.starts_with('/'))?;
