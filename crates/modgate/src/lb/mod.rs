@@ -112,6 +112,23 @@ impl Members {
         }
     }
 
+    /// After a try on member `i` that took `took`: a failure (`failed`) counts against the
+    /// member and joins `tried`; `true` when the request may go to another member (`replay`: it
+    /// can be sent again). An answer records the member's latency.
+    pub fn settle(&self, i: usize, failed: bool, replay: bool, tried: &mut Vec<usize>, took: Duration) -> bool {
+        if !failed {
+            self.states[i].observe(took);
+            return false;
+        }
+        self.failed(i);
+        tried.push(i);
+        let again = replay && self.may_retry(tried);
+        if again {
+            tracing::debug!(pool = %self.settings.name, member = %crate::net::redact(self.url(i)), "member failed; trying another");
+        }
+        again
+    }
+
     /// A request to member `i` starts; it counts until the guard is dropped.
     pub fn enter(self: &Arc<Self>, i: usize) -> InFlight {
         self.states[i].in_flight.fetch_add(1, Ordering::Relaxed);

@@ -149,15 +149,10 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
             Ok(resp) => matches!(resp.status().as_u16(), 502..=504),
             Err(_) => true,
         };
-        if retryable {
-            guard.report(false);
-            tried.push(i);
-            if replay && m.may_retry(&tried) {
-                tracing::debug!(route = %route.settings.name, member = %crate::net::redact(m.url(i)), "backend failed; trying another");
-                continue;
-            }
-        } else {
-            m.states[i].observe(start.elapsed());
+        // A failure is reported here (the guard says nothing more of it).
+        guard.done = retryable;
+        if m.settle(i, retryable, replay, &mut tried, start.elapsed()) {
+            continue;
         }
         return match result {
             Ok(resp) => respond(resp, guard, &route, client_upgrade, parts.version),

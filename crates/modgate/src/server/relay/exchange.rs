@@ -105,15 +105,8 @@ async fn forward(
             Ok((_, a)) => matches!(a.status.as_u16(), 502..=504),
             Err(_) => true,
         };
-        if retryable {
-            m.failed(i);
-            tried.push(i);
-            if replay && m.may_retry(&tried) {
-                tracing::debug!(route = %route.settings.name, member = %crate::net::redact(m.url(i)), "backend failed; trying another");
-                continue;
-            }
-        } else {
-            m.states[i].observe(asked.elapsed());
+        if m.settle(i, retryable, replay, &mut tried, asked.elapsed()) {
+            continue;
         }
         let (b, answer) = match result {
             Ok(r) => r,
