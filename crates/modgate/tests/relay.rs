@@ -136,3 +136,18 @@ fn chunked_answers_pass_whole_with_their_trailers_and_the_connection_stays() {
     assert_eq!(lower.matches("via: 1.1 modgate").count(), 2, "{out}");
     assert_eq!(b.conns.load(Ordering::SeqCst), 1, "both answers on one kept backend connection");
 }
+
+#[test]
+fn an_answer_of_modgate_s_own_to_a_head_request_has_no_body() {
+    // A member nobody listens on: modgate answers 502 itself.
+    let gone = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let (_tmp, mg) = proxy_to(&format!("http://{gone}"));
+    let out = exchange(
+        mg.addr,
+        b"HEAD /app/x HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 502 "), "{out}");
+    let first_end = out.find("\r\n\r\n").unwrap() + 4;
+    assert!(out[first_end..].starts_with("HTTP/1.1 200 "), "no body after the HEAD answer's head: {out}");
+    assert!(out.ends_with("\r\n\r\nok\n"), "{out}");
+}

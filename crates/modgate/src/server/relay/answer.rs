@@ -118,7 +118,8 @@ fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<
     end_head(out, dated, framing, close);
 }
 
-/// An answer modgate gives itself (a refusal, a bad gateway), written whole.
+/// An answer modgate gives itself (a refusal, a bad gateway), written whole (its body left
+/// out for a `HEAD`, its length kept).
 pub async fn write_error(c: &mut Client, resp: Response, id: &HeaderValue, close: bool) -> Answered {
     let (mut parts, body) = resp.into_parts();
     let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -126,7 +127,9 @@ pub async fn write_error(c: &mut Client, resp: Response, id: &HeaderValue, close
     parts.headers.insert(X_REQUEST_ID, id.clone());
     let mut out = Vec::with_capacity(256 + body.len());
     map_head(&mut out, parts.status, None, &parts.headers, None, close);
-    out.extend_from_slice(&body);
+    if !c.head_request {
+        out.extend_from_slice(&body);
+    }
     let next = match c.io.write_all(&out).await {
         Ok(()) if !close => Next::KeepAlive,
         _ => Next::Close,

@@ -38,6 +38,7 @@ async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Rout
     let close = wants_close(req.headers());
     let id = new_request_id(req.headers());
     let method = req.method().clone();
+    c.head_request = method == Method::HEAD;
     // No line at all unless `warn` is on for the access log (5xx lines are at `warn`).
     let path = access_log::on(500).then(|| req.uri().path().to_string());
     let route = Arc::clone(&routed.route);

@@ -33,6 +33,8 @@ use tokio::sync::watch;
 pub(super) struct Client {
     io: TcpStream,
     buf: BytesMut,
+    /// The request being answered is a `HEAD`: its answer has no body.
+    head_request: bool,
 }
 
 /// What the connection does after a request.
@@ -67,7 +69,7 @@ pub(super) struct Conn<H> {
 pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
     let Conn { front, builder, watcher, mut stop, main, held } = conn;
     let limits = front.app.limits.load_full();
-    let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024) };
+    let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024), head_request: false };
     loop {
         let end = match read_head(&mut c, &limits, &mut stop).await {
             Head::Complete(end) => end,
