@@ -5,7 +5,7 @@ pub mod framing;
 pub mod front;
 pub mod listen;
 pub mod plain;
-mod relay;
+pub mod relay;
 pub mod reload;
 pub mod tls;
 

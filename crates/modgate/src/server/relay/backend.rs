@@ -195,6 +195,17 @@ fn parse(buf: &[u8]) -> Result<Option<(usize, Answer)>, Fail> {
     Ok(Some((len, Answer { status, raw: Bytes::new(), length, body, keep_alive })))
 }
 
+/// `parse` and then the header walk of an answer head, for the fuzz target.
+pub fn parse_for_fuzz(buf: &[u8]) -> bool {
+    match parse(buf) {
+        Ok(Some((len, _))) => {
+            let mut room = slots();
+            !headers_of(&buf[..len], &mut room).is_empty()
+        }
+        _ => false,
+    }
+}
+
 /// The headers of an answer head (as parsed once before), in `slots`.
 pub fn headers_of<'a, 's>(raw: &'a [u8], slots: &'s mut [Slot<'a>]) -> &'s [httparse::Header<'a>] {
     let mut r = httparse::Response::new(&mut []);

@@ -102,6 +102,27 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
     });
 }
 
+/// Every parser of the relay over the same bytes (for `fuzz/fuzz_targets/relay.rs`): a
+/// request head, an answer head, and a chunked body fed in pieces of every size up to 8. None
+/// may panic, whatever the bytes.
+#[doc(hidden)]
+pub fn fuzz_parsers(data: &[u8]) {
+    let end = head_end(data, 0).unwrap_or(data.len());
+    let _ = not_for_relay(data);
+    if let Some(req) = request::parse(&data[..end], 100) {
+        let _ = request::wants_close(req.headers());
+    }
+    let _ = backend::parse_for_fuzz(data);
+    for piece in 1..=8 {
+        let mut scan = chunks::ChunkScan::new();
+        for part in data.chunks(piece) {
+            if !matches!(scan.feed(part), Ok(None)) {
+                break;
+            }
+        }
+    }
+}
+
 /// Where the head in `buf` ends (after its CRLF CRLF), looking from `from` on.
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3);
