@@ -18,6 +18,11 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
+/// Whether a header of this name never passes a hop (`TE` aside: `TE: trailers` may).
+pub fn is_hop_by_hop_name(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
 /// What the forwarding headers say about this hop.
 pub struct Hop<'a> {
     pub peer: Option<SocketAddr>,

@@ -26,19 +26,6 @@ pub struct Answered {
     pub next: Next,
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1), never passed on; `Trailer` is end-to-end.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "proxy-authenticate",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// The status line; with the backend's own reason phrase when there is one (as hyper keeps it).
 fn status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&[u8]>) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -102,10 +89,14 @@ fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<
             .flat_map(|h| h.value.split(|&b| b == b','))
             .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
     };
+    // `TE: trailers` passes as `headers::strip_hop_by_hop` lets it; any other `TE` stays behind.
+    let te = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("te"));
+    let te_trailers = te.into_iter().all(|h| h.value.eq_ignore_ascii_case(b"trailers"));
     let mut dated = false;
     for h in headers {
         let name = h.name;
-        let hop = HOP_BY_HOP.iter().any(|n| name.eq_ignore_ascii_case(n))
+        let hop = headers::is_hop_by_hop_name(name)
+            || (name.eq_ignore_ascii_case("te") && !te_trailers)
             || name.eq_ignore_ascii_case("x-request-id")
             || named(name);
         if !hop {
