@@ -230,10 +230,11 @@ fn cut_zips(n: usize, etags: Option<(&str, &str)>, other_bytes: bool) -> (usize,
 fn slow_share(balance: &str) -> f64 {
     let fx = fixture(120);
     let slow = FakeUpstream::start(fx.dir.path());
-    // Latencies well above a debug build's own time per request, so that a busy machine (tests
-    // run side by side on two cores) does not blur the tenfold difference.
-    fx.upstream.set_latency(Duration::from_millis(10));
-    slow.set_latency(Duration::from_millis(100));
+    // Latencies well above a debug build's own time per request, even on a busy machine (tests
+    // run side by side on two cores, and a loaded CI machine stretched 10 ms into ties that
+    // least_conn breaks in turn), so that the tenfold difference is what the balancer sees.
+    fx.upstream.set_latency(Duration::from_millis(40));
+    slow.set_latency(Duration::from_millis(400));
     let tmp = tempfile::tempdir().unwrap();
     let extra = format!("balance = \"{balance}\"\n[prefetch]\nenabled = false");
     let mg = InProcess::start(pool_config(tmp.path(), &[slow.url(), fx.upstream.url()], &extra));
