@@ -3,7 +3,7 @@
 //! HTTP layer serves it. Nothing here runs on its own.
 
 use crate::auth::Auth;
-use crate::config::{Config, RouteSource};
+use crate::config::{Config, RouteSource, Storage};
 use crate::net::{redact_text, HttpClient};
 use crate::obs::metrics::GitMetrics;
 use crate::proxy::{ChecksumHook, Hooks, ModuleService, NoChecksums, Parts, Routes, Settings};
@@ -14,6 +14,7 @@ use crate::source::pool::Pool;
 use crate::source::SharedSource;
 use crate::store::local::LocalObjects;
 use crate::store::local_meta::LocalMeta;
+use crate::store::s3::S3Objects;
 use crate::store::{MetaStore, ObjectStore};
 use crate::sumdb::{ChecksumDbs, OwnLog, Pinning, SumdbChecks};
 use anyhow::Context as _;
@@ -79,7 +80,14 @@ impl App {
     /// Everything the configuration asks for, on the local disk.
     pub fn build(cfg: &Config) -> anyhow::Result<Self> {
         let dir = &cfg.data_dir;
-        let objects = LocalObjects::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?;
+        let objects: Arc<dyn ObjectStore> = match &cfg.storage {
+            Storage::Local => {
+                Arc::new(LocalObjects::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?)
+            }
+            Storage::S3(s) => {
+                Arc::new(S3Objects::open(s, dir, &cfg.egress).with_context(|| format!("opening bucket {}", s.bucket))?)
+            }
+        };
         let meta = LocalMeta::open(dir).context("reading the published-versions index")?;
         let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let fill_rt = FillRuntime::start().context("starting the fill runtime")?;
@@ -89,7 +97,6 @@ impl App {
         Direct::clean_scratch(&cfg.data_dir.join("git"));
         let direct = direct_for(cfg, &http, &metrics.git);
         let routes = routes(cfg, &http, &pools, direct.as_ref());
-        let objects: Arc<dyn ObjectStore> = Arc::new(objects);
         let meta: Arc<dyn MetaStore> = Arc::new(meta);
         let auth = match &cfg.auth {
             Some(a) => Some(Auth::new(a.clone(), metrics.edge.clone()).map_err(anyhow::Error::msg)?),

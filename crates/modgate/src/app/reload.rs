@@ -76,6 +76,7 @@ fn restart_needed(started: &Config, new: &Config) -> Vec<&'static str> {
     let checks: [(&'static str, bool); 14] = [
         ("listen", started.listen != new.listen),
         ("data_dir", started.data_dir != new.data_dir),
+        ("storage", started.storage != new.storage),
         ("tls", differs(&started.tls, &new.tls)),
         ("auth", differs(&auth(started), &auth(new))),
         ("checksum_db", differs(&started.checksum_db, &new.checksum_db)),

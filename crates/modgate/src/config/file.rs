@@ -27,6 +27,7 @@ pub(super) struct FileConfig {
     pub checksum_db: Option<ChecksumDbSection>,
     pub metrics: Option<MetricsSection>,
     pub tracing: Option<TracingSection>,
+    pub storage: Option<Spanned<StorageSection>>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteEntry>>,
     #[serde(default)]
@@ -260,4 +261,21 @@ pub(super) struct ChecksumDbSection {
     pub verify: Option<bool>,
     pub fresh: Option<Spanned<String>>,
     pub own: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StorageSection {
+    pub kind: Option<Spanned<String>>,
+    pub bucket: Option<Spanned<String>>,
+    pub prefix: Option<Spanned<String>>,
+    pub endpoint: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+    pub path_style: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    pub copy_if_not_exists: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub part_mb: Option<Spanned<i64>>,
 }

@@ -40,6 +40,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
     let proxies = super::proxy::load(&l, &parsed.proxy, &pools)?;
     let egress = egress(&l, parsed.egress.take().unwrap_or_default())?;
     let tls = security::tls(&l, &parsed.tls)?;
+    let storage = super::storage::load(&l, &parsed.storage)?;
     let auth = security::auth(&parsed.auth);
     let origins = origins(&l, &parsed);
     let prefetch = prefetch(&l, parsed.prefetch.take().unwrap_or_default())?;
@@ -50,6 +51,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
     Ok(Config {
         listen: basics.listen,
         data_dir: basics.data_dir,
+        storage,
         upstream_raw: basics.upstream_raw,
         upstream: basics.upstream,
         upstream_origin: basics.upstream_origin,

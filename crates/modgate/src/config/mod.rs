@@ -14,6 +14,7 @@ mod observe;
 mod pool;
 mod proxy;
 mod security;
+mod storage;
 mod sumdb;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,7 @@ pub use observe::TracingConfig;
 pub use pool::{pool_of, Balance, HealthCheck, PoolMember, PoolSettings};
 pub use proxy::{BackendTls, ForwardedMode, HeaderRules, ProxyRoute};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
+pub use storage::{S3Settings, Storage};
 pub use sumdb::{parse_spec, ChecksumDb, SumdbSpec};
 
 use gomod::proxylist::ProxySpec;
@@ -48,6 +50,8 @@ pub enum LogFormat {
 pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// `[storage]`: where committed objects live (the local disk unless a bucket is named).
+    pub storage: Storage,
     /// The upstream chain, as written (for logs) and parsed.
     pub upstream_raw: String,
     pub upstream: Vec<ProxySpec>,

@@ -147,3 +147,38 @@ fn tracing_and_the_metrics_listener() {
         assert!(e.contains(want), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn storage_on_a_bucket() {
+    let c = load(None, &Overrides::default(), &Defaults::default()).unwrap();
+    assert_eq!(c.storage, Storage::Local, "the local disk unless a bucket is named");
+    let f = file(
+        "[storage]\nkind = \"s3\"\nbucket = \"go-cache\"\nprefix = \"/modgate/\"\nendpoint = \"http://127.0.0.1:9000/\"\n\
+         region = \"eu-west-1\"\naccess_key_id = \"id\"\nsecret_access_key = \"hunter2\"\n",
+    );
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
+    let Storage::S3(s) = &c.storage else { panic!("{:?}", c.storage) };
+    assert_eq!((s.bucket.as_str(), s.prefix.as_str()), ("go-cache", "modgate"));
+    assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+    assert!(s.path_style, "a custom endpoint is addressed path-style unless told otherwise");
+    assert_eq!((s.region.as_str(), s.part_bytes, s.copy_if_not_exists.as_str()), ("eu-west-1", 8 << 20, "multipart"));
+    assert!(!format!("{c:?}").contains("hunter2"), "the secret never reaches a Debug print");
+    for (text, want) in [
+        ("[storage]\nkind = \"s3\"\n", ":1: storage.bucket: kind = \"s3\" needs a bucket"),
+        ("[storage]\nkind = \"gcs\"\n", ":2: storage.kind: \"gcs\" is not a storage kind"),
+        ("[storage]\nkind = \"s3\"\nbucket = \"Go_Cache\"\n", ":3: storage.bucket: \"Go_Cache\" is not a bucket name"),
+        ("[storage]\nbucket = \"go-cache\"\n", ":2: storage.bucket: a bucket needs kind = \"s3\""),
+        ("[storage]\nkind = \"s3\"\nbucket = \"b-1\"\nendpoint = \"s3.local\"\n", ":4: storage.endpoint:"),
+        ("[storage]\nkind = \"s3\"\nbucket = \"b-1\"\nprefix = \"a//b\"\n", ":4: storage.prefix:"),
+        ("[storage]\nkind = \"s3\"\nbucket = \"b-1\"\npart_mb = 1\n", ":4: storage.part_mb: 1 is outside 5..=1024"),
+        (
+            "[storage]\nkind = \"s3\"\nbucket = \"b-1\"\ncopy_if_not_exists = \"yes\"\n",
+            ":4: storage.copy_if_not_exists",
+        ),
+        ("[storage]\nkind = \"s3\"\nbucket = \"b-1\"\nsecret = \"x\"\n", "unknown field `secret`"),
+    ] {
+        let f = file(text);
+        let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+}

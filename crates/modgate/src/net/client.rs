@@ -37,23 +37,28 @@ pub const MAX_REDIRECTS: usize = 10;
 
 const USER_AGENT: &str = concat!("modgate/", env!("CARGO_PKG_VERSION"));
 
+/// How every outbound connection is made: through the egress proxy when its rules say so, TLS
+/// verified against the system's roots (else the public web's), HTTP/1.1 or h2 by ALPN.
+pub fn connector(matcher: Arc<Matcher>, connect_timeout: Duration) -> hyper_rustls::HttpsConnector<EgressConnector> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        // A machine without a system trust store still gets the public web's roots.
+        .unwrap_or_else(|_| hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(EgressConnector { http, matcher })
+}
+
 impl HttpClient {
     /// `spawner` decides where connection tasks run (see `rt::fill`).
     pub fn new(egress: &Egress, timeout: Duration, idle: Duration, spawner: crate::rt::Spawner) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeout));
-        http.set_nodelay(true);
         let matcher = Arc::new(matcher(egress));
-        let connector = EgressConnector { http, matcher: Arc::clone(&matcher) };
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            // A machine without a system trust store still gets the public web's roots.
-            .unwrap_or_else(|_| hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(connector);
+        let https = connector(Arc::clone(&matcher), timeout);
         let client =
             Client::builder(spawner).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(64).build(https);
         Self { client, matcher, timeout, idle, upstreams: Default::default() }

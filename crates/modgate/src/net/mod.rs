@@ -5,6 +5,7 @@
 pub mod body;
 pub mod client;
 pub mod egress;
+pub mod objects;
 pub mod redact;
 
 pub use client::{Answer, HttpClient};

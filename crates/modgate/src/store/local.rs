@@ -103,8 +103,8 @@ impl ObjectStore for LocalObjects {
     }
 
     async fn stage(&self) -> io::Result<Box<dyn Staged>> {
-        let tmp = temp_in(&self.tmp).await?;
-        Ok(Box::new(LocalStaged { tmp, reader: None, cache: self.cache.clone(), usage: Arc::clone(&self.usage) }))
+        let spool = Spool::new(&self.tmp).await?;
+        Ok(Box::new(LocalStaged { spool, cache: self.cache.clone(), usage: Arc::clone(&self.usage) }))
     }
 
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
@@ -160,9 +160,38 @@ fn list_under(cache: &Path, prefix: &str) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-struct LocalStaged {
-    tmp: TempFile,
+/// An object being written to a temporary file, readable while it is written: what every store
+/// stages in (a bucket's objects too, until they go up whole).
+pub(super) struct Spool {
+    pub tmp: TempFile,
     reader: Option<Arc<std::fs::File>>,
+}
+
+impl Spool {
+    pub async fn new(dir: &Path) -> io::Result<Self> {
+        Ok(Self { tmp: temp_in(dir).await?, reader: None })
+    }
+
+    pub async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.tmp.file.write_all(data).await
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        self.tmp.file.flush().await
+    }
+
+    pub fn reader(&mut self) -> io::Result<Arc<std::fs::File>> {
+        if self.reader.is_none() {
+            // A plain open of a page-cached directory entry: microseconds, and kept off the
+            // blocking pool that the fill's own writes are queued on.
+            self.reader = Some(Arc::new(std::fs::File::open(&self.tmp.path)?));
+        }
+        self.reader.clone().ok_or_else(|| io::Error::other("no reader"))
+    }
+}
+
+struct LocalStaged {
+    spool: Spool,
     cache: PathBuf,
     usage: Arc<Usage>,
 }
@@ -170,35 +199,30 @@ struct LocalStaged {
 #[async_trait::async_trait]
 impl Staged for LocalStaged {
     async fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.tmp.file.write_all(data).await
+        self.spool.write(data).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {
-        self.tmp.file.flush().await
+        self.spool.flush().await
     }
 
     fn reader(&mut self) -> io::Result<Arc<dyn ReadAt>> {
-        if self.reader.is_none() {
-            // A plain open of a page-cached directory entry: microseconds, and kept off the
-            // blocking pool that the fill's own writes are queued on.
-            self.reader = Some(Arc::new(std::fs::File::open(&self.tmp.path)?));
-        }
-        let r = self.reader.clone().ok_or_else(|| io::Error::other("no reader"))?;
-        Ok(r)
+        Ok(self.spool.reader()?)
     }
 
     async fn commit(mut self: Box<Self>, key: &str) -> io::Result<Commit> {
-        self.tmp.file.flush().await?;
-        self.tmp.file.sync_all().await?;
+        let tmp = &mut self.spool.tmp;
+        tmp.file.flush().await?;
+        tmp.file.sync_all().await?;
         let target = self.cache.join(key);
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent).await?;
         }
         // The temporary name goes either way; Drop removes it.
-        match fs::hard_link(&self.tmp.path, &target).await {
+        match fs::hard_link(&tmp.path, &target).await {
             Ok(()) => {
                 sync_dir(target.parent()).await;
-                if let Ok(meta) = self.tmp.file.metadata().await {
+                if let Ok(meta) = tmp.file.metadata().await {
                     self.usage.added(meta.len());
                 }
                 Ok(Commit::Created)

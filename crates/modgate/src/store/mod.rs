@@ -14,6 +14,7 @@ pub mod local_meta;
 pub mod memory;
 pub mod not_found;
 pub mod read_at;
+pub mod s3;
 pub mod usage;
 
 pub use read_at::{ReadAt, ReadAtCursor};

@@ -1,0 +1,271 @@
+//! Immutable objects in an S3-compatible bucket (`[storage] kind = "s3"`), through the
+//! `object_store` crate over modgate's own HTTP connector (`net::objects`).
+//!
+//! An object is staged in a local temporary file (where clients following the fill read it and
+//! the caller verifies it), and goes up only at commit, create-only:
+//! - up to `part_bytes`, in one `PUT` with `If-None-Match: *`;
+//! - larger, in parts to a staging key under `.staging/`, then copied to its key with a
+//!   conditional complete (`copy_if_not_exists`), and the staging key removed.
+//!
+//! Either way the bucket's key shows all of a verified object or nothing, and a second writer
+//! gets `AlreadyExists` and the first one's object stands. Memory stays bounded: a small object
+//! is read whole (at most `part_bytes`), a large one a part at a time, two parts in flight.
+
+use super::local::Spool;
+use super::{Commit, ObjectBody, ObjectStore, ReadAt, Staged, StoredObject};
+use crate::config::{Egress, S3Settings};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt, TryFutureExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut, S3CopyIfNotExists};
+use object_store::path::Path as Key;
+use object_store::ObjectStore as _;
+use object_store::{GetOptions, GetRange, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::io::AsyncReadExt;
+
+/// Where large objects wait between their upload and their conditional copy.
+const STAGING: &str = ".staging";
+/// Where `check_ready` writes its probe.
+const READY: &str = ".ready";
+
+pub struct S3Objects {
+    bucket: Arc<AmazonS3>,
+    /// Key prefix, with its trailing `/` (empty for the bucket's root).
+    prefix: String,
+    /// Local directory for staged objects.
+    tmp: PathBuf,
+    part_bytes: usize,
+    /// Shown in logs and `config check`: `s3://bucket/prefix`.
+    pub name: String,
+}
+
+fn store_error(e: object_store::Error) -> io::Error {
+    match e {
+        object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
+        object_store::Error::AlreadyExists { .. } => io::Error::new(io::ErrorKind::AlreadyExists, e.to_string()),
+        other => io::Error::other(crate::net::error_chain(&other)),
+    }
+}
+
+impl S3Objects {
+    /// The bucket `s`, staging under `data_dir/tmp` (emptied here, as the local store does).
+    pub fn open(s: &S3Settings, data_dir: &Path, egress: &Egress) -> io::Result<Self> {
+        let mut b = AmazonS3Builder::from_env()
+            .with_bucket_name(&s.bucket)
+            .with_region(&s.region)
+            .with_virtual_hosted_style_request(!s.path_style)
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .with_http_connector(crate::net::objects::ObjectsHttp::new(egress, s.timeout));
+        let copy = match s.copy_if_not_exists.as_str() {
+            "multipart" => S3CopyIfNotExists::Multipart,
+            header => {
+                let mut parts = header.trim_start().trim_start_matches("header:").splitn(2, ':');
+                let name = parts.next().unwrap_or_default().trim().to_string();
+                S3CopyIfNotExists::Header(name, parts.next().unwrap_or_default().trim().to_string())
+            }
+        };
+        b = b.with_copy_if_not_exists(copy);
+        if let Some(e) = &s.endpoint {
+            b = b.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+        }
+        if let (Some(id), Some(secret)) = (&s.access_key_id, &s.secret_access_key) {
+            b = b.with_access_key_id(id).with_secret_access_key(secret);
+        }
+        if let Some(t) = &s.session_token {
+            b = b.with_token(t);
+        }
+        let bucket = b.build().map_err(store_error)?;
+        let tmp = data_dir.join("tmp");
+        std::fs::create_dir_all(&tmp)?;
+        for entry in std::fs::read_dir(&tmp)? {
+            let _ = std::fs::remove_file(entry?.path());
+        }
+        let prefix = if s.prefix.is_empty() { String::new() } else { format!("{}/", s.prefix) };
+        let name = format!("s3://{}/{}", s.bucket, prefix);
+        Ok(Self { bucket: Arc::new(bucket), prefix, tmp, part_bytes: s.part_bytes, name })
+    }
+
+    fn key(&self, key: &str) -> io::Result<Key> {
+        Key::parse(format!("{}{key}", self.prefix)).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for S3Objects {
+    async fn open(&self, key: &str) -> io::Result<Option<StoredObject>> {
+        let at = self.key(key)?;
+        let meta = match self.bucket.head(&at).await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_error(e)),
+        };
+        let etag = match meta.e_tag.as_deref() {
+            Some(t) if t.starts_with('"') => t.to_string(),
+            Some(t) => format!("\"{t}\""),
+            None => format!("\"{}-{}\"", meta.size, meta.last_modified.timestamp_nanos_opt().unwrap_or(0)),
+        };
+        let body = S3Body { bucket: Arc::clone(&self.bucket), at, etag: meta.e_tag.clone(), len: meta.size };
+        Ok(Some(StoredObject {
+            len: meta.size,
+            etag,
+            modified: SystemTime::from(meta.last_modified),
+            body: Box::new(body),
+        }))
+    }
+
+    async fn stage(&self) -> io::Result<Box<dyn Staged>> {
+        let spool = Spool::new(&self.tmp).await?;
+        Ok(Box::new(S3Staged {
+            spool,
+            bucket: Arc::clone(&self.bucket),
+            prefix: self.prefix.clone(),
+            part_bytes: self.part_bytes,
+        }))
+    }
+
+    async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        // The listing starts at the last whole segment; the rest of the prefix is matched here.
+        let full = format!("{}{prefix}", self.prefix);
+        let dir = match full.rfind('/') {
+            Some(i) => Some(Key::parse(&full[..i]).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?),
+            None => None,
+        };
+        let metas: Vec<_> = self.bucket.list(dir.as_ref()).try_collect().await.map_err(store_error)?;
+        let out = metas
+            .into_iter()
+            .filter_map(|m| m.location.as_ref().strip_prefix(self.prefix.as_str()).map(str::to_string))
+            .filter(|k| k.starts_with(prefix) && !k.starts_with(STAGING) && !k.starts_with(READY))
+            .collect();
+        Ok(out)
+    }
+
+    async fn check_ready(&self) -> io::Result<()> {
+        let at = self.key(&format!("{READY}/{}", rand::random::<u64>()))?;
+        self.bucket.put(&at, PutPayload::from_static(b"ready")).await.map_err(store_error)?;
+        let back = self.bucket.get(&at).await.map_err(store_error)?.bytes().await.map_err(store_error);
+        let _ = self.bucket.delete(&at).await;
+        if back? != Bytes::from_static(b"ready") {
+            return Err(io::Error::other("the bucket gave back different bytes"));
+        }
+        Ok(())
+    }
+}
+
+struct S3Staged {
+    spool: Spool,
+    bucket: Arc<AmazonS3>,
+    prefix: String,
+    part_bytes: usize,
+}
+
+impl S3Staged {
+    fn key(&self, key: &str) -> io::Result<Key> {
+        Key::parse(format!("{}{key}", self.prefix)).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+    }
+
+    /// The staged bytes in parts to a staging key, then copied create-only to `to`.
+    async fn commit_large(&mut self, to: &Key) -> io::Result<Commit> {
+        let staging = self.key(&format!("{STAGING}/{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()))?;
+        let upload = self.bucket.put_multipart(&staging).await.map_err(store_error)?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, self.part_bytes);
+        let mut file = tokio::fs::File::open(&self.spool.tmp.path).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            parts.wait_for_capacity(2).await.map_err(store_error)?;
+            parts.write(&buf[..n]);
+        }
+        if let Err(e) = parts.finish().await {
+            return Err(store_error(e));
+        }
+        let copied = self.bucket.copy_if_not_exists(&staging, to).await;
+        let _ = self.bucket.delete(&staging).await;
+        match copied {
+            Ok(()) => Ok(Commit::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Commit::AlreadyExists),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Staged for S3Staged {
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.spool.write(data).await
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.spool.flush().await
+    }
+
+    fn reader(&mut self) -> io::Result<Arc<dyn ReadAt>> {
+        Ok(self.spool.reader()?)
+    }
+
+    async fn commit(mut self: Box<Self>, key: &str) -> io::Result<Commit> {
+        self.spool.flush().await?;
+        let to = self.key(key)?;
+        let len = self.spool.tmp.file.metadata().await?.len();
+        if len > self.part_bytes as u64 {
+            return self.commit_large(&to).await;
+        }
+        let data = tokio::fs::read(&self.spool.tmp.path).await?;
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.bucket.put_opts(&to, PutPayload::from(data), opts).await {
+            Ok(_) => Ok(Commit::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Commit::AlreadyExists),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+/// A committed object in the bucket: read with ranged `GET`s that must match the `ETag` it was
+/// opened with (an object is never replaced, so a mismatch means someone else's hand).
+struct S3Body {
+    bucket: Arc<AmazonS3>,
+    at: Key,
+    etag: Option<String>,
+    len: u64,
+}
+
+impl S3Body {
+    fn options(&self, range: Option<GetRange>) -> GetOptions {
+        GetOptions { if_match: self.etag.clone(), range, ..Default::default() }
+    }
+}
+
+impl ObjectBody for S3Body {
+    fn range(self: Box<Self>, start: u64, count: u64) -> BoxStream<'static, io::Result<Bytes>> {
+        if count == 0 {
+            return futures::stream::empty().boxed();
+        }
+        let opts = self.options(Some(GetRange::Bounded(start..start + count)));
+        async move {
+            let got = self.bucket.get_opts(&self.at, opts).await.map_err(store_error)?;
+            Ok::<_, io::Error>(got.into_stream().map_err(store_error))
+        }
+        .try_flatten_stream()
+        .boxed()
+    }
+
+    fn read_all(self: Box<Self>, limit: u64) -> BoxFuture<'static, io::Result<Vec<u8>>> {
+        async move {
+            if self.len > limit {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {limit} bytes")));
+            }
+            let opts = self.options(None);
+            let got = self.bucket.get_opts(&self.at, opts).await.map_err(store_error)?;
+            let bytes = got.bytes().await.map_err(store_error)?;
+            Ok(bytes.to_vec())
+        }
+        .boxed()
+    }
+}
