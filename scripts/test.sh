@@ -32,6 +32,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # The metrics tests check the exposition with Prometheus's own promtool.
 command -v promtool >/dev/null || need+=(prometheus)
+# Several replicas coordinate through a real Redis (the bucket they share is s3s-fs, built in).
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   if command -v apt-get >/dev/null; then

@@ -4,6 +4,7 @@
 
 use crate::auth::Auth;
 use crate::config::{Config, RouteSource, Storage};
+use crate::coord::{Leases, Redis, SharedMeta};
 use crate::net::{redact_text, HttpClient};
 use crate::obs::metrics::GitMetrics;
 use crate::proxy::{ChecksumHook, Hooks, ModuleService, NoChecksums, Parts, Routes, Settings};
@@ -53,6 +54,8 @@ pub struct App {
     pub limits: ArcSwap<crate::config::Limits>,
     /// What a reload needs: the configuration in force and the parts it rebuilds with.
     pub live: reload::Live,
+    /// The Redis replicas coordinate through, when `[coordination]` names one.
+    pub redis: Option<Arc<Redis>>,
     /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
     #[cfg(debug_assertions)]
     parses: std::sync::atomic::AtomicU64,
@@ -72,6 +75,7 @@ impl App {
             metrics_config: Default::default(),
             limits: ArcSwap::from_pointee(crate::config::Limits::default()),
             live: Default::default(),
+            redis: None,
             #[cfg(debug_assertions)]
             parses: Default::default(),
         }
@@ -97,7 +101,7 @@ impl App {
         Direct::clean_scratch(&cfg.data_dir.join("git"));
         let direct = direct_for(cfg, &http, &metrics.git);
         let routes = routes(cfg, &http, &pools, direct.as_ref());
-        let meta: Arc<dyn MetaStore> = Arc::new(meta);
+        let (meta, leases, redis) = coordination(cfg, Arc::new(meta))?;
         let auth = match &cfg.auth {
             Some(a) => Some(Auth::new(a.clone(), metrics.edge.clone()).map_err(anyhow::Error::msg)?),
             None => None,
@@ -106,9 +110,11 @@ impl App {
         let (sumdb, checksums, checks) = checksum_dbs(cfg, &http, &objects, &meta, alarm)?;
         let settings = settings(cfg);
         let fill_metrics = metrics.fills.clone();
-        let parts = Parts { objects, meta, routes, checksums, fill_rt: Some(fill_rt), settings, fill_metrics };
+        let fill_rt = Some(fill_rt);
+        let parts = Parts { objects, meta, routes, checksums, fill_rt, settings, fill_metrics, leases };
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
+        app.redis = redis;
         app.pools = ArcSwap::from_pointee(pools);
         app.live = Live::new(cfg.clone(), Arc::clone(&http), direct, checks, metrics.git.clone());
         app.metrics = metrics;
@@ -133,6 +139,22 @@ impl App {
         #[cfg(not(debug_assertions))]
         return 0;
     }
+}
+
+/// The metadata store, the fill leases and the Redis behind them: with `[coordination]`, the
+/// metadata is shared through Redis (written through to the local disk), and fills are taken in
+/// turn with the other replicas when the objects live in a shared bucket.
+#[allow(clippy::type_complexity)]
+fn coordination(
+    cfg: &Config,
+    local: Arc<dyn MetaStore>,
+) -> anyhow::Result<(Arc<dyn MetaStore>, Option<Arc<Leases>>, Option<Arc<Redis>>)> {
+    let Some(c) = &cfg.coordination else { return Ok((local, None, None)) };
+    let redis = Redis::connect(c).with_context(|| format!("connecting to {}", crate::net::redact(&c.redis)))?;
+    let meta: Arc<dyn MetaStore> = Arc::new(SharedMeta::new(Arc::clone(&redis), local));
+    let shared_store = matches!(cfg.storage, Storage::S3(_));
+    let leases = shared_store.then(|| Arc::new(Leases::new(Arc::clone(&redis))));
+    Ok((meta, leases, Some(redis)))
 }
 
 /// The checksum databases (when any is configured), the hook fills are verified with, and the

@@ -10,6 +10,7 @@ pub mod app;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod coord;
 pub mod errors;
 pub mod http;
 pub mod lb;

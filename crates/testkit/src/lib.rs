@@ -13,6 +13,7 @@ pub mod gorun;
 pub mod graph;
 pub mod nginx;
 pub mod otlp;
+pub mod redis;
 pub mod s3;
 pub mod sumdb;
 pub mod tlsgen;

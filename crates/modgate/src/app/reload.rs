@@ -73,10 +73,11 @@ fn differs<T: Debug>(a: &T, b: &T) -> bool {
 /// The settings a running process cannot change, where `new` differs from `started`.
 fn restart_needed(started: &Config, new: &Config) -> Vec<&'static str> {
     let auth = |c: &Config| c.auth.clone().map(|a| crate::config::AuthSettings { key_rate: 0.0, key_burst: 0.0, ..a });
-    let checks: [(&'static str, bool); 14] = [
+    let checks: [(&'static str, bool); 16] = [
         ("listen", started.listen != new.listen),
         ("data_dir", started.data_dir != new.data_dir),
         ("storage", started.storage != new.storage),
+        ("coordination", started.coordination != new.coordination),
         ("tls", differs(&started.tls, &new.tls)),
         ("auth", differs(&auth(started), &auth(new))),
         ("checksum_db", differs(&started.checksum_db, &new.checksum_db)),

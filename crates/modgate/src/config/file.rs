@@ -28,6 +28,7 @@ pub(super) struct FileConfig {
     pub metrics: Option<MetricsSection>,
     pub tracing: Option<TracingSection>,
     pub storage: Option<Spanned<StorageSection>>,
+    pub coordination: Option<Spanned<CoordinationSection>>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteEntry>>,
     #[serde(default)]
@@ -278,4 +279,13 @@ pub(super) struct StorageSection {
     pub copy_if_not_exists: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub part_mb: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CoordinationSection {
+    pub redis: Option<Spanned<String>>,
+    pub prefix: Option<Spanned<String>>,
+    pub lease: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }

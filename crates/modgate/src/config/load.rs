@@ -41,6 +41,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
     let egress = egress(&l, parsed.egress.take().unwrap_or_default())?;
     let tls = security::tls(&l, &parsed.tls)?;
     let storage = super::storage::load(&l, &parsed.storage)?;
+    let coordination = super::storage::coordination(&l, &parsed.coordination)?;
     let auth = security::auth(&parsed.auth);
     let origins = origins(&l, &parsed);
     let prefetch = prefetch(&l, parsed.prefetch.take().unwrap_or_default())?;
@@ -52,6 +53,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
         listen: basics.listen,
         data_dir: basics.data_dir,
         storage,
+        coordination,
         upstream_raw: basics.upstream_raw,
         upstream: basics.upstream,
         upstream_origin: basics.upstream_origin,

@@ -25,7 +25,7 @@ pub use observe::TracingConfig;
 pub use pool::{pool_of, Balance, HealthCheck, PoolMember, PoolSettings};
 pub use proxy::{BackendTls, ForwardedMode, HeaderRules, ProxyRoute};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
-pub use storage::{S3Settings, Storage};
+pub use storage::{Coordination, S3Settings, Storage};
 pub use sumdb::{parse_spec, ChecksumDb, SumdbSpec};
 
 use gomod::proxylist::ProxySpec;
@@ -52,6 +52,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `[storage]`: where committed objects live (the local disk unless a bucket is named).
     pub storage: Storage,
+    /// `[coordination]`: the Redis replicas share, when there are several.
+    pub coordination: Option<Coordination>,
     /// The upstream chain, as written (for logs) and parsed.
     pub upstream_raw: String,
     pub upstream: Vec<ProxySpec>,

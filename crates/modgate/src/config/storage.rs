@@ -1,7 +1,7 @@
 //! `[storage]`: where immutable objects live — the local disk under `data_dir` (the default),
 //! or an S3-compatible bucket shared by several replicas.
 
-use super::file::StorageSection;
+use super::file::{CoordinationSection, StorageSection};
 use super::loader::{duration, fail, Loader};
 use super::ConfigError;
 use std::time::Duration;
@@ -134,4 +134,65 @@ fn s3(l: &Loader<'_>, s: &StorageSection, start: usize) -> Result<Storage, Confi
         timeout: duration("storage.timeout", l.pick_file(&s.timeout, "30s"))?,
         part_bytes: part_mb as usize * (1 << 20),
     })))
+}
+
+/// `[coordination]`: the Redis that replicas share — who fills what, and the mutable answers.
+#[derive(Clone, PartialEq)]
+pub struct Coordination {
+    /// `redis://[user:password@]host:port[/db]` or `rediss://…` (TLS).
+    pub redis: String,
+    /// Every key modgate writes starts with `<prefix>:`.
+    pub prefix: String,
+    /// How long a replica's claim on a fill lasts without being renewed (it is renewed while
+    /// the fill runs): how long others wait for a replica that died mid-fill.
+    pub lease: Duration,
+    /// Limit for one Redis command; past it the replica carries on alone.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Coordination {
+    // The URL's password never reaches a Debug print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordination")
+            .field("redis", &crate::net::redact(&self.redis))
+            .field("prefix", &self.prefix)
+            .field("lease", &self.lease)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+pub(super) fn coordination(
+    l: &Loader<'_>,
+    section: &Option<Spanned<CoordinationSection>>,
+) -> Result<Option<Coordination>, ConfigError> {
+    let Some(section) = section else { return Ok(None) };
+    let s = section.get_ref();
+    let Some(url) = &s.redis else {
+        return Err(fail(
+            "coordination.redis",
+            l.at(section.span().start),
+            "a [coordination] section needs redis = \"redis://host:6379\"",
+        ));
+    };
+    let v = url.get_ref();
+    if let Err(e) = redis::Client::open(v.as_str()) {
+        let shown = crate::net::redact(v);
+        return Err(fail("coordination.redis", l.at(url.span().start), format!("{shown:?} is not a Redis URL ({e})")));
+    }
+    let prefix = l.pick_file(&s.prefix, "modgate");
+    if prefix.0.is_empty() || prefix.0.contains(char::is_whitespace) {
+        return Err(fail("coordination.prefix", prefix.1, format!("{:?} is not a key prefix", prefix.0)));
+    }
+    let lease = duration("coordination.lease", l.pick_file(&s.lease, "30s"))?;
+    if lease < Duration::from_secs(1) {
+        let origin = l.at(s.lease.as_ref().map_or(section.span().start, |v| v.span().start));
+        return Err(fail("coordination.lease", origin, "must be at least 1s"));
+    }
+    Ok(Some(Coordination {
+        redis: v.clone(),
+        prefix: prefix.0.to_string(),
+        lease,
+        timeout: duration("coordination.timeout", l.pick_file(&s.timeout, "1s"))?,
+    }))
 }

@@ -3,6 +3,7 @@
 //! objects move into the memory cache on their first read.
 
 use super::progress::FillState;
+use super::replicas::MyTurn;
 use super::reply::{CacheStatus, Reply};
 use super::service::{fetch_error, ModuleService};
 use super::verify::{self, Checked};
@@ -113,17 +114,21 @@ impl ModuleService {
                     if this.is_cached(&r).await {
                         return Ok(());
                     }
-                    let res = match r.endpoint {
-                        // Counted by the zip fill itself.
-                        Endpoint::Zip => this.zip_filled(&r, &source).await,
-                        _ => {
-                            let start = std::time::Instant::now();
-                            let res = this.fill_small(&r, &source).await;
-                            let size = res.as_ref().ok().copied();
-                            this.fill_metrics.ended(r.endpoint.name(), outcome(&res), start.elapsed(), size);
-                            res.map(|_| ())
-                        }
+                    // Counted by the zip fill itself, which takes its own turn.
+                    if r.endpoint == Endpoint::Zip {
+                        return this.zip_filled(&r, &source).await.inspect_err(|e| {
+                            tracing::warn!(object = %r.rel(), error = %e, "fill failed");
+                        });
+                    }
+                    let _lease = match this.my_turn(&r).await {
+                        MyTurn::Ended(res) => return res,
+                        MyTurn::Fill(lease) => lease,
                     };
+                    let start = std::time::Instant::now();
+                    let res = this.fill_small(&r, &source).await;
+                    let size = res.as_ref().ok().copied();
+                    this.fill_metrics.ended(r.endpoint.name(), outcome(&res), start.elapsed(), size);
+                    let res = res.map(|_| ());
                     if let Err(e) = &res {
                         this.remember_not_found(r.rel(), e).await;
                         tracing::warn!(object = %r.rel(), error = %e, "fill failed");

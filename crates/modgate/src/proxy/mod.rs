@@ -10,6 +10,7 @@ mod prefetch;
 mod progress;
 mod publish;
 mod record;
+mod replicas;
 mod reply;
 mod routes;
 mod service;

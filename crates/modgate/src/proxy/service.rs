@@ -50,6 +50,9 @@ pub struct Parts {
     pub settings: Settings,
     /// Where fills are counted (`Default`: counted nowhere).
     pub fill_metrics: FillMetrics,
+    /// Fills taken in turn with other replicas sharing the store (`[coordination]` over a
+    /// bucket); `None`: this process fills alone.
+    pub leases: Option<Arc<crate::coord::Leases>>,
 }
 
 pub struct ModuleService {
@@ -68,6 +71,7 @@ pub struct ModuleService {
     pub(super) publish_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(super) settings: ArcSwap<Settings>,
     pub(super) fill_metrics: FillMetrics,
+    pub(super) leases: Option<Arc<crate::coord::Leases>>,
     fill_rt: Option<FillRuntime>,
 }
 
@@ -87,7 +91,7 @@ pub(super) fn fetch_error(req: &ModuleRequest, e: FetchError) -> ServeError {
 
 impl ModuleService {
     pub fn new(parts: Parts) -> Self {
-        let Parts { objects, meta, routes, checksums, fill_rt, settings, fill_metrics } = parts;
+        let Parts { objects, meta, routes, checksums, fill_rt, settings, fill_metrics, leases } = parts;
         Self {
             published: Published::new(Arc::clone(&meta), Arc::clone(&objects)),
             memory: MemCache::new(settings.memory_bytes),
@@ -103,6 +107,7 @@ impl ModuleService {
             checksums,
             settings: ArcSwap::from_pointee(settings),
             fill_metrics,
+            leases,
             fill_rt,
         }
     }

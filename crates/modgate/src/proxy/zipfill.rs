@@ -4,6 +4,7 @@
 //! last byte waits for the commit.
 
 use super::progress::{FillState, Joined, Progress};
+use super::replicas::MyTurn;
 use super::reply::Reply;
 use super::service::{fetch_error, ModuleService};
 use super::verify::{self, Checked, Committed};
@@ -90,18 +91,22 @@ impl ModuleService {
         self.spawn_fill(Instrument::instrument(
             async move {
                 let memory = crate::rt::memory::FillMemory::start();
+                // Held until the outcome is remembered, so that a replica waiting on it sees it.
+                let mut lease = None;
                 let res = if this.is_cached(&r).await {
                     Ok(())
                 } else {
-                    let start = std::time::Instant::now();
-                    let res = this.fill_zip(&r, &source, &tx).await;
-                    this.fill_metrics.ended(
-                        "zip",
-                        super::fill::outcome(&res),
-                        start.elapsed(),
-                        res.as_ref().ok().copied(),
-                    );
-                    res.map(|_| ())
+                    match this.my_turn(&r).await {
+                        MyTurn::Ended(res) => res,
+                        MyTurn::Fill(held) => {
+                            lease = held;
+                            let start = std::time::Instant::now();
+                            let res = this.fill_zip(&r, &source, &tx).await;
+                            let (took, size) = (start.elapsed(), res.as_ref().ok().copied());
+                            this.fill_metrics.ended("zip", super::fill::outcome(&res), took, size);
+                            res.map(|_| ())
+                        }
+                    }
                 };
                 crate::obs::trace::outcome(&tracing::Span::current(), &res);
                 match &res {
@@ -112,6 +117,7 @@ impl ModuleService {
                     Err(e) => tracing::warn!(object = %key, error = %e, "fill failed"),
                     Ok(()) => {}
                 }
+                drop(lease);
                 // Leave the map before announcing the end: a client that has seen this fill fail and
                 // asks again at once (the fill runs on another thread) must start a new fill, not
                 // find this one. Only our own entry is removed.

@@ -152,6 +152,7 @@ impl Builder {
             fill_rt: None,
             settings: self.settings,
             fill_metrics: Default::default(),
+            leases: None,
         };
         Fx { svc: Arc::new(ModuleService::new(parts)), source, objects, meta, hook }
     }

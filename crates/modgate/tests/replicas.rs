@@ -1,0 +1,154 @@
+//! Several replicas sharing one bucket (a real S3-compatible server) and one Redis (Debian's
+//! redis-server), each with its own disk: a cold object is fetched from the upstream once
+//! however many replicas miss it, and Redis going away fails no request.
+
+mod common;
+use common::*;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::graph::{big_module, Graph};
+use testkit::redis::RedisServer;
+use testkit::s3::S3Server;
+use testkit::upstream::FakeUpstream;
+
+const BUCKET: &str = "replicas";
+
+struct Shared {
+    tmp: tempfile::TempDir,
+    s3: S3Server,
+    redis: RedisServer,
+}
+
+fn shared() -> Shared {
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&tmp.path().join("s3"), BUCKET).unwrap();
+    let redis = RedisServer::start(&tmp.path().join("redis")).unwrap();
+    Shared { tmp, s3, redis }
+}
+
+impl Shared {
+    /// `n` replicas in this process, each with its own data directory.
+    fn replicas(&self, n: usize, upstream: &str, extra: &str) -> Vec<InProcess> {
+        (0..n)
+            .map(|i| {
+                let dir = self.tmp.path().join(format!("replica-{i}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                let text = format!(
+                    "upstream = \"{upstream}\"\n{extra}\n{}{}",
+                    self.s3.storage_toml(BUCKET, "cache"),
+                    self.redis.coordination_toml("5s")
+                );
+                InProcess::start(config_from_text(&dir, &text))
+            })
+            .collect()
+    }
+}
+
+fn sha(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+#[test]
+fn three_replicas_fetch_a_cold_zip_from_the_upstream_once() {
+    let m = big_module("example.com/big/shared", "v1.0.0", 8 << 20, 5);
+    let g = Graph { modules: vec![m] };
+    let dir = tempfile::tempdir().unwrap();
+    g.write_proxy_dir(dir.path()).unwrap();
+    let zip = g.modules[0].versions[0].zip_bytes(&g.modules[0].path);
+    let upstream = FakeUpstream::start(dir.path());
+    // The herd arrives while the fill is under way; correctness does not depend on it.
+    upstream.set_latency(Duration::from_millis(300));
+    let sh = shared();
+    let replicas = sh.replicas(3, &upstream.url(), "[prefetch]\nenabled = false");
+    let path = obj_path("example.com/big/shared", "v1.0.0", ".zip");
+    let want = sha(&zip);
+    let clients: Vec<_> = (0..90)
+        .map(|i| {
+            let (addr, p) = (replicas[i % 3].addr, path.clone());
+            std::thread::spawn(move || get(addr, &p, &[]))
+        })
+        .collect();
+    for c in clients {
+        let r = c.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body.len(), zip.len());
+        assert_eq!(sha(&r.body), want, "the bytes are the upstream's");
+    }
+    assert_eq!(upstream.count(&path), 1, "upstream zip requests, over three replicas");
+    assert_eq!(upstream.count(&obj_path("example.com/big/shared", "v1.0.0", ".mod")), 1, "upstream mod requests");
+    let keys: Vec<String> = sh.s3.files(BUCKET).into_iter().filter(|f| f.starts_with("cache/")).collect();
+    assert_eq!(
+        keys,
+        vec!["cache/example.com/big/shared/@v/v1.0.0.mod", "cache/example.com/big/shared/@v/v1.0.0.zip"],
+        "the bucket holds the two objects and nothing else"
+    );
+}
+
+#[test]
+fn redis_restarted_under_load_fails_no_request() {
+    let fx = fixture(60);
+    let mut sh = shared();
+    let replicas = sh.replicas(2, &fx.upstream.url(), "");
+    let paths: Vec<String> = fx
+        .graph
+        .modules
+        .iter()
+        .flat_map(|m| {
+            m.versions.iter().flat_map(|v| [".info", ".mod", ".zip"].map(|e| obj_path(&m.path, &v.version, e)))
+        })
+        .collect();
+    let paths = Arc::new(paths);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (paths, stop, done, addr) = (paths.clone(), stop.clone(), done.clone(), replicas[c % 2].addr);
+            std::thread::spawn(move || {
+                let mut failures = Vec::new();
+                let mut i = c * 17;
+                while !stop.load(Ordering::Relaxed) {
+                    let p = &paths[i % paths.len()];
+                    let r = get(addr, p, &[]);
+                    if r.status != 200 {
+                        failures.push(format!("{p}: {} {}", r.status, r.text()));
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    i += 1;
+                }
+                failures
+            })
+        })
+        .collect();
+    // Requests before, during and after the outage.
+    let wait_for = |n: usize| {
+        let start = std::time::Instant::now();
+        while done.load(Ordering::Relaxed) < n {
+            assert!(start.elapsed() < Duration::from_secs(60), "the load stalled at {}", done.load(Ordering::Relaxed));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    wait_for(100);
+    sh.redis.stop();
+    let at_stop = done.load(Ordering::Relaxed);
+    wait_for(at_stop + 100);
+    sh.redis.resume().unwrap();
+    let at_resume = done.load(Ordering::Relaxed);
+    wait_for(at_resume + 200);
+    stop.store(true, Ordering::Relaxed);
+    let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert!(failures.is_empty(), "{} failed requests: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    // Back in use: a fill's lease and a shared answer are written to Redis again.
+    let start = std::time::Instant::now();
+    loop {
+        let keys = sh.redis.command("DBSIZE").unwrap();
+        if keys.trim_start_matches(':').trim().parse::<u64>().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "nothing written to Redis after its return");
+        let m = &fx.graph.modules[start.elapsed().as_millis() as usize % fx.graph.modules.len()];
+        get(replicas[0].addr, &format!("/{}/@v/list", m.path), &[]);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
