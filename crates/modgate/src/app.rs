@@ -13,6 +13,7 @@ use crate::source::direct::{Direct, DirectSettings};
 use crate::source::list::Chain;
 use crate::source::pool::Pool;
 use crate::source::SharedSource;
+use crate::store::cached::CachedObjects;
 use crate::store::local::LocalObjects;
 use crate::store::local_meta::LocalMeta;
 use crate::store::s3::S3Objects;
@@ -33,6 +34,8 @@ pub struct Summary {
     pub upstream: String,
     /// `patterns -> source` for each route.
     pub routes: Vec<String>,
+    /// Where committed objects live: `local <dir>` or `s3://bucket/prefix (endpoint)`.
+    pub storage: String,
 }
 
 pub struct App {
@@ -84,14 +87,7 @@ impl App {
     /// Everything the configuration asks for, on the local disk.
     pub fn build(cfg: &Config) -> anyhow::Result<Self> {
         let dir = &cfg.data_dir;
-        let objects: Arc<dyn ObjectStore> = match &cfg.storage {
-            Storage::Local => {
-                Arc::new(LocalObjects::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?)
-            }
-            Storage::S3(s) => {
-                Arc::new(S3Objects::open(s, dir, &cfg.egress).with_context(|| format!("opening bucket {}", s.bucket))?)
-            }
-        };
+        let objects = objects(cfg)?;
         let meta = LocalMeta::open(dir).context("reading the published-versions index")?;
         let metrics = Arc::new(crate::obs::metrics::Metrics::new());
         let fill_rt = FillRuntime::start().context("starting the fill runtime")?;
@@ -139,6 +135,26 @@ impl App {
         #[cfg(not(debug_assertions))]
         return 0;
     }
+}
+
+/// Where committed objects live: the local disk, or a bucket (with a local cache in front,
+/// unless it is sized 0).
+fn objects(cfg: &Config) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    let dir = &cfg.data_dir;
+    let s = match &cfg.storage {
+        Storage::Local => {
+            let local = LocalObjects::open(dir).with_context(|| format!("opening data dir {}", dir.display()))?;
+            return Ok(Arc::new(local));
+        }
+        Storage::S3(s) => s,
+    };
+    let bucket = S3Objects::open(s, dir, &cfg.egress).with_context(|| format!("opening bucket {}", s.bucket))?;
+    if s.local_cache_bytes == 0 {
+        return Ok(Arc::new(bucket));
+    }
+    let cached = CachedObjects::new(Arc::new(bucket), &dir.join("bucket-cache"), s.local_cache_bytes)
+        .context("opening the bucket's local cache")?;
+    Ok(Arc::new(cached))
 }
 
 /// The metadata store, the fill leases and the Redis behind them: with `[coordination]`, the
@@ -287,5 +303,9 @@ fn summary(cfg: &Config) -> Summary {
             format!("{} -> {src}", r.modules)
         })
         .collect();
-    Summary { upstream: redact_text(&cfg.upstream_raw), routes }
+    let storage = match &cfg.storage {
+        Storage::Local => format!("local {}", cfg.data_dir.join("cache").display()),
+        Storage::S3(s) => format!("s3://{}/{} ({})", s.bucket, s.prefix, s.endpoint.as_deref().unwrap_or("AWS")),
+    };
+    Summary { upstream: redact_text(&cfg.upstream_raw), routes, storage }
 }

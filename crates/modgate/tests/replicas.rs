@@ -96,7 +96,10 @@ fn redis_restarted_under_load_fails_no_request() {
         .modules
         .iter()
         .flat_map(|m| {
-            m.versions.iter().flat_map(|v| [".info", ".mod", ".zip"].map(|e| obj_path(&m.path, &v.version, e)))
+            // Lists read their shared answer from Redis each time: the load keeps asking it.
+            let objects =
+                m.versions.iter().flat_map(|v| [".info", ".mod", ".zip"].map(|e| obj_path(&m.path, &v.version, e)));
+            objects.chain([obj_path(&m.path, "list", "")]).collect::<Vec<_>>()
         })
         .collect();
     let paths = Arc::new(paths);
@@ -133,14 +136,23 @@ fn redis_restarted_under_load_fails_no_request() {
     sh.redis.stop();
     let at_stop = done.load(Ordering::Relaxed);
     wait_for(at_stop + 100);
+    // A replica that needed Redis meanwhile found it down (one that did not, did not look).
+    let metrics: Vec<String> = replicas.iter().map(|r| get(r.addr, "/metrics", &[]).text()).collect();
+    let down = metrics.iter().filter(|m| m.contains("modgate_coordination_up 0")).count();
+    assert!(down >= 1, "Redis shows as down while it is");
+    assert!(metrics.iter().all(|m| !m.contains("modgate_coordination_outages_total 2")), "one outage is counted once");
     sh.redis.resume().unwrap();
     let at_resume = done.load(Ordering::Relaxed);
     wait_for(at_resume + 200);
     stop.store(true, Ordering::Relaxed);
     let failures: Vec<String> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
     assert!(failures.is_empty(), "{} failed requests: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    // Back in use: a fill's lease and a shared answer are written to Redis again.
+    // Found again by the probe, and back in use: shared answers are written to Redis again.
     let start = std::time::Instant::now();
+    while !replicas.iter().all(|r| get(r.addr, "/metrics", &[]).text().contains("modgate_coordination_up 1")) {
+        assert!(start.elapsed() < Duration::from_secs(20), "Redis never showed as back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     loop {
         let keys = sh.redis.command("DBSIZE").unwrap();
         if keys.trim_start_matches(':').trim().parse::<u64>().unwrap_or(0) > 0 {
@@ -151,4 +163,89 @@ fn redis_restarted_under_load_fails_no_request() {
         get(replicas[0].addr, &format!("/{}/@v/list", m.path), &[]);
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_replica_killed_mid_fill_is_taken_over_and_nothing_partial_reaches_the_bucket() {
+    let m = big_module("example.com/big/killed", "v1.0.0", 4 << 20, 9);
+    let g = Graph { modules: vec![m] };
+    let dir = tempfile::tempdir().unwrap();
+    g.write_proxy_dir(dir.path()).unwrap();
+    let zip = g.modules[0].versions[0].zip_bytes(&g.modules[0].path);
+    let upstream = FakeUpstream::start(dir.path());
+    // About two seconds for the zip, each time it is fetched.
+    let drip = testkit::upstream::Fault::SlowDrip { chunk: 128 * 1024, every: Duration::from_millis(60) };
+    upstream.fault(".zip", drip);
+    let sh = shared();
+    let config = |name: &str| {
+        let d = sh.tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let text = format!(
+            "upstream = \"{}\"\ndata_dir = \"{}\"\n[prefetch]\nenabled = false\n{}{}",
+            upstream.url(),
+            d.join("data").display(),
+            sh.s3.storage_toml(BUCKET, "cache"),
+            sh.redis.coordination_toml("2s")
+        );
+        (text, d)
+    };
+    let (a_text, a_dir) = config("a");
+    let (b_text, b_dir) = config("b");
+    let mut a = Process::start_config(&a_text, &a_dir);
+    let b = Process::start_config(&b_text, &b_dir);
+    let path = obj_path("example.com/big/killed", "v1.0.0", ".zip");
+    let key = "cache/example.com/big/killed/@v/v1.0.0.zip".to_string();
+
+    // The bucket, listed all along: the zip's key never shows anything but the whole zip.
+    let watching = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (watching, root, key, len) =
+            (watching.clone(), sh.tmp.path().join("s3").join(BUCKET), key.clone(), zip.len());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while watching.load(Ordering::Relaxed) {
+                if let Ok(m) = std::fs::metadata(root.join(&key)) {
+                    if m.len() as usize != len {
+                        seen.push(m.len());
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            seen
+        })
+    };
+
+    let a_addr = a.addr;
+    let first = std::thread::spawn({
+        let p = path.clone();
+        move || get(a_addr, &p, &[])
+    });
+    let start = std::time::Instant::now();
+    while upstream.count(&path) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "replica A never asked the upstream");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // B misses while A holds the lease: it waits instead of fetching.
+    let b_addr = b.addr;
+    let second = std::thread::spawn({
+        let p = path.clone();
+        move || get(b_addr, &p, &[])
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(upstream.count(&path), 1, "B waits for A's fill");
+    a.kill9();
+    let killed = std::time::Instant::now();
+    let _ = first.join();
+    let r = second.join().unwrap();
+    let took = killed.elapsed();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == zip, "B's answer is the upstream's zip");
+    assert_eq!(upstream.count(&path), 2, "B fetched once, after A's lease ran out");
+    // The lease (2 s) plus one fetch (about 2 s), with room for a loaded machine.
+    assert!(took < Duration::from_secs(12), "B took {took:?} after A died");
+    watching.store(false, Ordering::Relaxed);
+    let partial = watcher.join().unwrap();
+    assert!(partial.is_empty(), "the bucket showed a partial zip: sizes {partial:?}");
+    assert_eq!(std::fs::metadata(sh.tmp.path().join("s3").join(BUCKET).join(&key)).unwrap().len() as usize, zip.len());
+    drop(b);
 }

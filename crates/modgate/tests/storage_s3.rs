@@ -153,3 +153,40 @@ fn two_replicas_on_one_bucket_serve_the_go_command_from_it() {
     go2.run(&go2.work(), &["mod", "download", "all"]).unwrap();
     assert_eq!(std::fs::read_to_string(go2.work().join("go.sum")).unwrap(), sums, "the same go.sum");
 }
+
+#[test]
+fn with_the_bucket_down_the_local_cache_still_serves_and_the_rest_is_a_clean_503() {
+    let fx = fixture(6);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s3 = S3Server::start(&tmp.path().join("s3"), BUCKET).unwrap();
+    let text =
+        format!("upstream = \"{}\"\n[prefetch]\nenabled = false\n{}", fx.upstream.url(), s3.storage_toml(BUCKET, ""));
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
+    let versions: Vec<(String, String)> =
+        fx.graph.modules.iter().flat_map(|m| m.versions.iter().map(|v| (m.path.clone(), v.version.clone()))).collect();
+    let ((m1, v1), (m2, v2)) = (&versions[0], &versions[1]);
+    let zip = obj_path(m1, v1, ".zip");
+    assert_eq!(get(mg.addr, &zip, &[]).status, 200);
+    // The committed zip is copied to the local cache beside the commit.
+    let copy = tmp.path().join("data/bucket-cache/cache").join(&zip[1..]);
+    let start = std::time::Instant::now();
+    while !copy.exists() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(20), "{} was never cached locally", copy.display());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+
+    s3.stop();
+    let r = get(mg.addr, &zip, &[]);
+    assert_eq!(r.status, 200, "a cached zip serves without the bucket: {}", r.text());
+    assert_eq!(
+        gomod::dirhash::hash_zip(std::io::Cursor::new(&r.body)).unwrap(),
+        fx.graph.expected_sums()[&(m1.clone(), v1.clone())].0
+    );
+    let other = obj_path(m2, v2, ".zip");
+    let r = get(mg.addr, &other, &[]);
+    assert_eq!(r.status, 503, "an object the cache does not hold: {}", r.text());
+
+    s3.resume().unwrap();
+    let r = get(mg.addr, &other, &[]);
+    assert_eq!(r.status, 200, "service resumes with the bucket: {}", r.text());
+}

@@ -279,6 +279,7 @@ pub(super) struct StorageSection {
     pub copy_if_not_exists: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub part_mb: Option<Spanned<i64>>,
+    pub local_cache_mb: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

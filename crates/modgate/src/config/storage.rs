@@ -39,6 +39,8 @@ pub struct S3Settings {
     pub timeout: Duration,
     /// Objects up to this size go up in one conditional PUT; larger ones in parts of this size.
     pub part_bytes: usize,
+    /// Bytes of objects kept on the local disk in front of the bucket (0: none).
+    pub local_cache_bytes: u64,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -56,6 +58,7 @@ impl std::fmt::Debug for S3Settings {
             .field("copy_if_not_exists", &self.copy_if_not_exists)
             .field("timeout", &self.timeout)
             .field("part_bytes", &self.part_bytes)
+            .field("local_cache_bytes", &self.local_cache_bytes)
             .finish()
     }
 }
@@ -121,6 +124,7 @@ fn s3(l: &Loader<'_>, s: &StorageSection, start: usize) -> Result<Storage, Confi
         return Err(fail("storage.copy_if_not_exists", copy.1, msg));
     }
     let part_mb = l.int("storage.part_mb", &s.part_mb, 8, 5, 1024)?;
+    let cache_mb = l.int("storage.local_cache_mb", &s.local_cache_mb, 1024, 0, 1 << 24)?;
     Ok(Storage::S3(Box::new(S3Settings {
         bucket: name.clone(),
         prefix,
@@ -133,6 +137,7 @@ fn s3(l: &Loader<'_>, s: &StorageSection, start: usize) -> Result<Storage, Confi
         copy_if_not_exists: copy.0.to_string(),
         timeout: duration("storage.timeout", l.pick_file(&s.timeout, "30s"))?,
         part_bytes: part_mb as usize * (1 << 20),
+        local_cache_bytes: cache_mb as u64 * (1 << 20),
     })))
 }
 

@@ -44,6 +44,18 @@ impl LocalObjects {
     fn path(&self, key: &str) -> PathBuf {
         self.cache.join(key)
     }
+
+    /// Every committed object and its size.
+    pub fn sizes(&self) -> io::Result<Vec<(String, u64)>> {
+        let keys = list_under(&self.cache, "")?;
+        Ok(keys.into_iter().filter_map(|k| std::fs::metadata(self.path(&k)).ok().map(|m| (k, m.len()))).collect())
+    }
+
+    /// Removes a committed object (a cache in front of another store evicting it; readers
+    /// that opened it keep reading).
+    pub fn remove(&self, key: &str) {
+        let _ = std::fs::remove_file(self.path(key));
+    }
 }
 
 /// A temporary file; dropped without being kept, it is removed.

@@ -9,6 +9,7 @@
 //! ephemeral runs). An object-store backend implements `ObjectStore` with conditional
 //! create; a shared cache implements `MetaStore`.
 
+pub mod cached;
 pub mod local;
 pub mod local_meta;
 pub mod memory;

@@ -21,11 +21,12 @@ use futures::{FutureExt, StreamExt, TryFutureExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut, S3CopyIfNotExists};
 use object_store::path::Path as Key;
 use object_store::ObjectStore as _;
+use object_store::{BackoffConfig, RetryConfig};
 use object_store::{GetOptions, GetRange, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use tokio::io::AsyncReadExt;
 
 /// Where large objects wait between their upload and their conditional copy.
@@ -60,7 +61,18 @@ impl S3Objects {
             .with_region(&s.region)
             .with_virtual_hosted_style_request(!s.path_style)
             .with_conditional_put(S3ConditionalPut::ETagMatch)
-            .with_http_connector(crate::net::objects::ObjectsHttp::new(egress, s.timeout));
+            .with_http_connector(crate::net::objects::ObjectsHttp::new(egress, s.timeout))
+            // A few quick retries within the timeout: a bucket that is down is reported (503)
+            // rather than waited on for minutes.
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(50),
+                    max_backoff: Duration::from_secs(1),
+                    base: 2.0,
+                },
+                max_retries: 3,
+                retry_timeout: s.timeout,
+            });
         let copy = match s.copy_if_not_exists.as_str() {
             "multipart" => S3CopyIfNotExists::Multipart,
             header => {

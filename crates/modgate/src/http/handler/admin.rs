@@ -37,6 +37,15 @@ fn status(app: &App) -> Response {
             "path": r.settings.path,
             "members": members(r.members.health()),
         })).collect::<Vec<_>>()).unwrap_or_default(),
+        "storage": {
+            "where": summary.storage,
+            "local_cache": app.modules.objects().usage().map(|u| serde_json::json!({ "objects": u.objects, "bytes": u.bytes })),
+        },
+        "coordination": app.redis.as_ref().map(|r| serde_json::json!({
+            "redis": r.name,
+            "up": r.is_up(),
+            "outages": r.outages.load(std::sync::atomic::Ordering::Relaxed),
+        })),
         "reload": app.last_reload(),
         // Tasks alive in the runtime: fills, prefetch, connections (a leak shows here first).
         "tasks": tokio::runtime::Handle::try_current().map(|h| h.metrics().num_alive_tasks()).ok(),

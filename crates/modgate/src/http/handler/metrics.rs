@@ -77,6 +77,17 @@ fn readings(app: &App) -> Registry {
             gauge(&mut r, "storage_disk_size_bytes", "Size of the cache storage's filesystem", size as i64);
         }
     }
+    if let Some(redis) = &app.redis {
+        gauge(
+            &mut r,
+            "coordination_up",
+            "Whether Redis answers (1) or each replica works alone (0)",
+            redis.is_up() as i64,
+        );
+        let outages = Counter::<u64>::default();
+        outages.inc_by(redis.outages.load(std::sync::atomic::Ordering::Relaxed));
+        r.register("coordination_outages", "Times Redis was found unreachable", outages);
+    }
     members(&mut r, app);
     process(&mut r);
     r

@@ -1,0 +1,252 @@
+//! A local read-through cache in front of a shared store (`[storage] local_cache_mb`): objects
+//! read from the bucket, or committed to it by this replica, are kept on the local disk too,
+//! up to a size, the least recently used leaving first. A hit is served like the local store's
+//! (a file, positioned reads) and needs the bucket neither to answer nor to be up.
+//!
+//! A miss is served from the bucket while a copy is made beside it; an object this replica
+//! commits is copied from its staged file. Copies are made create-only in the local store, so
+//! a copy is either whole or absent, and the bucket stays the one truth: the cache holds only
+//! committed, verified objects, which never change.
+
+use super::local::LocalObjects;
+use super::{Commit, ObjectStore, ReadAt, Staged, StoreUsage, StoredObject};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+pub struct CachedObjects {
+    remote: Arc<dyn ObjectStore>,
+    local: Arc<LocalObjects>,
+    index: Arc<Mutex<Lru>>,
+    /// Keys being copied from the bucket now.
+    copying: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Which objects the cache holds, their sizes, and the order they were last used in.
+#[derive(Default)]
+struct Lru {
+    entries: HashMap<String, (u64, u64)>,
+    order: BTreeMap<u64, String>,
+    tick: u64,
+    bytes: u64,
+    limit: u64,
+}
+
+impl Lru {
+    fn touch(&mut self, key: &str) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((_, t)) = self.entries.get_mut(key) {
+            self.order.remove(t);
+            *t = tick;
+            self.order.insert(tick, key.to_string());
+        }
+    }
+
+    /// Adds an object; returns the keys to remove to stay within the limit.
+    fn insert(&mut self, key: &str, size: u64) -> Vec<String> {
+        if self.entries.contains_key(key) {
+            self.touch(key);
+            return Vec::new();
+        }
+        self.tick += 1;
+        self.entries.insert(key.to_string(), (size, self.tick));
+        self.order.insert(self.tick, key.to_string());
+        self.bytes += size;
+        let mut evicted = Vec::new();
+        while self.bytes > self.limit {
+            let Some((_, oldest)) = self.order.pop_first() else { break };
+            if let Some((size, _)) = self.entries.remove(&oldest) {
+                self.bytes -= size;
+            }
+            evicted.push(oldest);
+        }
+        evicted
+    }
+}
+
+impl CachedObjects {
+    /// `remote` with a cache of `limit` bytes under `dir` (kept across restarts).
+    pub fn new(remote: Arc<dyn ObjectStore>, dir: &Path, limit: u64) -> io::Result<Self> {
+        let local = Arc::new(LocalObjects::open(dir)?);
+        let mut lru = Lru { limit, ..Lru::default() };
+        let mut evicted = Vec::new();
+        for (key, size) in local.sizes()? {
+            evicted.extend(lru.insert(&key, size));
+        }
+        for key in evicted {
+            local.remove(&key);
+        }
+        Ok(Self { remote, local, index: Arc::new(Mutex::new(lru)), copying: Arc::default() })
+    }
+
+    fn index(&self) -> std::sync::MutexGuard<'_, Lru> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps a committed object of `size` bytes, read from `src`, in the local store.
+    async fn keep(local: Arc<LocalObjects>, index: Arc<Mutex<Lru>>, key: String, src: Source) -> io::Result<()> {
+        let mut staged = local.stage().await?;
+        let size = match src {
+            Source::Staged(reader, size) => {
+                let mut buf = vec![0u8; 256 * 1024];
+                let mut pos = 0;
+                while pos < size {
+                    let want = buf.len().min((size - pos) as usize);
+                    let reader = Arc::clone(&reader);
+                    let (n, back) = tokio::task::spawn_blocking(move || {
+                        let mut b = buf;
+                        let n = reader.read_at(&mut b[..want], pos);
+                        (n, b)
+                    })
+                    .await
+                    .map_err(io::Error::other)?;
+                    buf = back;
+                    let n = n?;
+                    if n == 0 {
+                        return Err(io::Error::other("the staged object is shorter than committed"));
+                    }
+                    staged.write(&buf[..n]).await?;
+                    pos += n as u64;
+                }
+                size
+            }
+            Source::Remote(remote) => {
+                let Some(obj) = remote.open(&key).await? else { return Ok(()) };
+                let size = obj.len;
+                let mut body = obj.body.range(0, size);
+                while let Some(chunk) = body.next().await {
+                    staged.write(&chunk?).await?;
+                }
+                size
+            }
+        };
+        if staged.commit(&key).await? == Commit::Created {
+            let evicted = index.lock().unwrap_or_else(|p| p.into_inner()).insert(&key, size);
+            for k in evicted {
+                local.remove(&k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies `key` in the background, unless it is too large to keep or already on its way.
+    fn copy_in_background(&self, key: &str, src: Source, size: u64) {
+        let limit = self.index().limit;
+        if size > limit / 4 || !self.copying.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string()) {
+            return;
+        }
+        let (local, index, copying, key) =
+            (Arc::clone(&self.local), Arc::clone(&self.index), Arc::clone(&self.copying), key.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = Self::keep(local, index, key.clone(), src).await {
+                tracing::debug!(object = %key, error = %e, "not kept in the local cache");
+            }
+            copying.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        });
+    }
+}
+
+enum Source {
+    Staged(Arc<dyn ReadAt>, u64),
+    /// Opened again by the copy, beside the client's own read.
+    Remote(Arc<dyn ObjectStore>),
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for CachedObjects {
+    async fn open(&self, key: &str) -> io::Result<Option<StoredObject>> {
+        if let Ok(Some(obj)) = self.local.open(key).await {
+            self.index().touch(key);
+            return Ok(Some(obj));
+        }
+        let Some(obj) = self.remote.open(key).await? else { return Ok(None) };
+        self.copy_in_background(key, Source::Remote(Arc::clone(&self.remote)), obj.len);
+        Ok(Some(obj))
+    }
+
+    async fn stage(&self) -> io::Result<Box<dyn Staged>> {
+        let inner = self.remote.stage().await?;
+        Ok(Box::new(CachedStaged { inner, cache: self.clone_handle(), written: 0 }))
+    }
+
+    async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        self.remote.list(prefix).await
+    }
+
+    async fn check_ready(&self) -> io::Result<()> {
+        self.remote.check_ready().await
+    }
+
+    fn usage(&self) -> Option<StoreUsage> {
+        let idx = self.index();
+        Some(StoreUsage { objects: idx.entries.len() as u64, bytes: idx.bytes, counted: true, ..Default::default() })
+    }
+}
+
+impl CachedObjects {
+    fn clone_handle(&self) -> CachedObjects {
+        CachedObjects {
+            remote: Arc::clone(&self.remote),
+            local: Arc::clone(&self.local),
+            index: Arc::clone(&self.index),
+            copying: Arc::clone(&self.copying),
+        }
+    }
+}
+
+/// A staged object of the shared store, copied into the local cache once committed.
+struct CachedStaged {
+    inner: Box<dyn Staged>,
+    cache: CachedObjects,
+    written: u64,
+}
+
+#[async_trait::async_trait]
+impl Staged for CachedStaged {
+    async fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.write(data).await?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush().await
+    }
+
+    fn reader(&mut self) -> io::Result<Arc<dyn ReadAt>> {
+        self.inner.reader()
+    }
+
+    async fn commit(mut self: Box<Self>, key: &str) -> io::Result<Commit> {
+        self.inner.flush().await?;
+        // The reader keeps the staged file readable after the commit removes its name.
+        let reader = self.inner.reader()?;
+        let (size, cache) = (self.written, self.cache.clone_handle());
+        let outcome = self.inner.commit(key).await?;
+        // Another replica's bytes won: they are read from the bucket on first use instead.
+        if outcome == Commit::Created {
+            cache.copy_in_background(key, Source::Staged(reader, size), size);
+        }
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_recently_used_leave_first() {
+        let mut lru = Lru { limit: 10, ..Lru::default() };
+        assert!(lru.insert("a", 4).is_empty());
+        assert!(lru.insert("b", 4).is_empty());
+        lru.touch("a");
+        assert_eq!(lru.insert("c", 4), vec!["b".to_string()], "b was used least recently");
+        assert_eq!(lru.bytes, 8);
+        assert_eq!(lru.insert("d", 9), vec!["a".to_string(), "c".to_string()]);
+        assert!(lru.insert("d", 9).is_empty(), "a second insert only touches");
+    }
+}
