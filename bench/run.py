@@ -666,6 +666,9 @@ def report(r, args):
     if "proxy" in r:
         import proxybench
         lines += proxybench.report(r["proxy"])
+    if "scale" in r:
+        import scalebench
+        lines += scalebench.report(r["scale"])
     if "startup" in r:
         s = r["startup"]
         lines += ["## 6. Startup and idle", "",
@@ -713,7 +716,7 @@ def scenario_real(work):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=10)
-    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,real,pool,proxy,startup")
+    ap.add_argument("--only", default="small,zips,cold,herd,size,direct,real,pool,proxy,scale,startup")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     args = ap.parse_args()
     only = set(args.only.split(","))
@@ -741,6 +744,9 @@ def main():
         if "proxy" in only:
             import proxybench
             results["proxy"] = proxybench.scenario(work, args.duration)
+        if "scale" in only:
+            import scalebench
+            results["scale"] = scalebench.scenario(work, args.duration)
         if "startup" in only:
             results["startup"] = scenario_startup(work)
     finally:

@@ -93,4 +93,30 @@ assert os.path.exists(os.path.join(base, b["context"], b["dockerfile"]))
 prom = yaml.safe_load(open(f"{base}/prometheus/prometheus.yml"))
 assert prom["scrape_configs"][0]["job_name"] == "modgate", "alerts.yml expects job=\"modgate\""
 PY
-say "ok: workflow, Dockerfile, chart (lint, two renderings, rendered config checked), alert rules, compose file"
+# The three-replica deployment (docs/scale-out.md): its shape, what it mounts, and its modgate.toml.
+python3 - <<'PY'
+import os, yaml
+base = "deploy/scale-out"
+c = yaml.safe_load(open(f"{base}/docker-compose.yml"))
+allowed = {"build", "image", "command", "entrypoint", "environment", "ports", "volumes", "depends_on", "restart", "stop_grace_period"}
+replicas = [n for n in c["services"] if n.startswith("modgate-")]
+assert len(replicas) >= 3, replicas
+for name, s in c["services"].items():
+    assert set(s) <= allowed, f"{name}: unexpected keys {set(s) - allowed}"
+    assert "image" in s or "build" in s, name
+    for dep in s.get("depends_on", []):
+        assert dep in c["services"], f"{name} depends on unknown {dep}"
+    for v in s.get("volumes", []):
+        src = v.split(":")[0]
+        if src.startswith("."):
+            assert os.path.exists(os.path.join(base, src)), f"{name} mounts missing {src}"
+        else:
+            assert src in (c.get("volumes") or {}), f"{name}: volume {src} is not declared"
+mounts = {tuple(c["services"][r]["volumes"]) for r in replicas}
+assert len(mounts) == len(replicas), "each replica has a data volume of its own"
+nginx = open(f"{base}/nginx.conf").read()
+for r in replicas:
+    assert f"server {r}:8080" in nginx, f"nginx does not balance over {r}"
+PY
+MODGATE_UPSTREAM=off "$MODGATE" config check deploy/scale-out/modgate.toml >/dev/null
+say "ok: workflow, Dockerfile, chart (lint, two renderings, rendered config checked), alert rules, compose files"

@@ -249,3 +249,75 @@ fn a_replica_killed_mid_fill_is_taken_over_and_nothing_partial_reaches_the_bucke
     assert_eq!(std::fs::metadata(sh.tmp.path().join("s3").join(BUCKET).join(&key)).unwrap().len() as usize, zip.len());
     drop(b);
 }
+
+fn module_zip(dir: &std::path::Path, module: &str, version: &str, content: &str) -> Vec<u8> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("go.mod"), format!("module {module}\n\ngo 1.21\n")).unwrap();
+    std::fs::write(dir.join("lib.go"), format!("package lib\n\nconst Content = {content:?}\n")).unwrap();
+    gomod::zipcreate::create_from_dir(dir, module, version, std::io::Cursor::new(Vec::new())).unwrap().into_inner()
+}
+
+fn put(addr: std::net::SocketAddr, path: &str, key: &str, body: &[u8]) -> Resp {
+    let mut req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    raw(addr, &req).unwrap()
+}
+
+#[test]
+fn two_replicas_publishing_one_version_make_exactly_one() {
+    let sh = shared();
+    let policy = "[[rule]]\nmodules = \"*\"\nread = [\"ci\"]\nwrite = [\"ci\"]\n";
+    let auth_dir = sh.tmp.path().join("auth");
+    std::fs::create_dir_all(&auth_dir).unwrap();
+    let mut key = String::new();
+    let replicas: Vec<InProcess> = (0..2)
+        .map(|i| {
+            let dir = sh.tmp.path().join(format!("publisher-{i}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let text = format!(
+                "upstream = \"off\"\n{}{}",
+                sh.s3.storage_toml(BUCKET, "cache"),
+                sh.redis.coordination_toml("5s")
+            );
+            let mut cfg = config_from_text(&dir, &text);
+            let keys = with_auth(&mut cfg, &auth_dir, policy);
+            if key.is_empty() {
+                key = new_key(&keys, "ci", "ci");
+            }
+            InProcess::start(cfg)
+        })
+        .collect();
+    let path = "/-/publish/corp.example/race/@v/v1.0.0";
+    let zips: Vec<Vec<u8>> = (0..6)
+        .map(|i| module_zip(&sh.tmp.path().join(format!("zip{i}")), "corp.example/race", "v1.0.0", &format!("zip {i}")))
+        .collect();
+    let barrier = Arc::new(std::sync::Barrier::new(zips.len()));
+    let handles: Vec<_> = zips
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, z)| {
+            let (b, key, addr) = (barrier.clone(), key.clone(), replicas[i % 2].addr);
+            std::thread::spawn(move || {
+                b.wait();
+                put(addr, path, &key, &z).status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), zips.len() - 1, "{statuses:?}");
+    // Both replicas serve the winner's bytes, and both list the version.
+    let auth = format!("Bearer {key}");
+    let a = get(replicas[0].addr, "/corp.example/race/@v/v1.0.0.zip", &[("Authorization", &auth)]);
+    let b = get(replicas[1].addr, "/corp.example/race/@v/v1.0.0.zip", &[("Authorization", &auth)]);
+    assert_eq!((a.status, b.status), (200, 200));
+    assert!(a.body == b.body && zips.contains(&a.body), "one publisher's zip, whole, on both replicas");
+    for r in &replicas {
+        assert_eq!(get(r.addr, "/corp.example/race/@v/list", &[("Authorization", &auth)]).text(), "v1.0.0\n");
+    }
+}

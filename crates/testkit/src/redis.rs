@@ -48,6 +48,11 @@ impl RedisServer {
         format!("[coordination]\nredis = \"{}\"\nlease = \"{lease}\"\ntimeout = \"500ms\"\n", self.url())
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server (`SIGKILL`: connections drop at once).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

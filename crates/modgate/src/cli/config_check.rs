@@ -22,18 +22,7 @@ pub fn run(file: &Path) -> ExitCode {
 fn print_settings(c: &Config) {
     println!("listen = {}", c.listen);
     println!("data_dir = {}", c.data_dir.display());
-    match &c.storage {
-        modgate::config::Storage::Local => println!("storage = local ({})", c.data_dir.join("cache").display()),
-        modgate::config::Storage::S3(s) => println!(
-            "storage = s3://{}/{} at {} (region {}, {}; credentials from {})",
-            s.bucket,
-            s.prefix,
-            s.endpoint.as_deref().unwrap_or("AWS"),
-            s.region,
-            if s.path_style { "path-style" } else { "virtual-hosted" },
-            if s.access_key_id.is_some() { "the file" } else { "the environment or the instance profile" },
-        ),
-    }
+    print_shared(c);
     println!("upstream = {} (from {})", modgate::net::redact(&c.upstream_raw), c.upstream_origin);
     let db = &c.checksum_db;
     match &db.database {
@@ -94,5 +83,31 @@ fn print_settings(c: &Config) {
             t.sample_ratio
         ),
         false => println!("tracing = off"),
+    }
+}
+
+/// Where objects live and how replicas coordinate.
+fn print_shared(c: &Config) {
+    match &c.storage {
+        modgate::config::Storage::Local => println!("storage = local ({})", c.data_dir.join("cache").display()),
+        modgate::config::Storage::S3(s) => println!(
+            "storage = s3://{}/{} at {} (region {}, {}; credentials from {})",
+            s.bucket,
+            s.prefix,
+            s.endpoint.as_deref().unwrap_or("AWS"),
+            s.region,
+            if s.path_style { "path-style" } else { "virtual-hosted" },
+            if s.access_key_id.is_some() { "the file" } else { "the environment or the instance profile" },
+        ),
+    }
+    match &c.coordination {
+        Some(co) => println!(
+            "coordination = {} (keys {}:…, lease {:?}, command limit {:?})",
+            modgate::net::redact(&co.redis),
+            co.prefix,
+            co.lease,
+            co.timeout
+        ),
+        None => println!("coordination = off (this replica fills and remembers alone)"),
     }
 }

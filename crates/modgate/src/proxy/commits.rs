@@ -5,6 +5,7 @@
 //! loses it, and the next request fetches it again. Nothing unverified is ever held here.
 
 use crate::cache::MemObject;
+use crate::coord::Lease;
 use crate::store::ObjectStore;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,8 +39,9 @@ impl Commits {
         self.pending().get(key).cloned()
     }
 
-    /// Commits `obj` under `key` in the background.
-    pub fn start(&self, key: &str, obj: Arc<MemObject>, objects: Arc<dyn ObjectStore>) {
+    /// Commits `obj` under `key` in the background, holding `lease` (the fill's turn among
+    /// replicas) until the commit ends, so that a replica waiting on it finds the object.
+    pub fn start(&self, key: &str, obj: Arc<MemObject>, objects: Arc<dyn ObjectStore>, lease: Option<Lease>) {
         let data = obj.data.clone();
         if self.pending().insert(key.to_string(), obj).is_some() {
             // Already being committed: the first commit carries it.
@@ -51,6 +53,7 @@ impl Commits {
             if let Err(e) = objects.put(&key, &data).await {
                 tracing::warn!(object = %key, error = %e, "commit failed: served from memory, fetched again when evicted");
             }
+            drop(lease);
             this.pending().remove(&key);
             this.inner.count.send_modify(|n| *n -= 1);
         });

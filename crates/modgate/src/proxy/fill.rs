@@ -8,6 +8,7 @@ use super::reply::{CacheStatus, Reply};
 use super::service::{fetch_error, ModuleService};
 use super::verify::{self, Checked};
 use crate::cache::MemObject;
+use crate::coord::Lease;
 use crate::errors::ServeError;
 use crate::request::{Endpoint, ModuleRequest};
 use crate::source::SharedSource;
@@ -120,12 +121,12 @@ impl ModuleService {
                             tracing::warn!(object = %r.rel(), error = %e, "fill failed");
                         });
                     }
-                    let _lease = match this.my_turn(&r).await {
+                    let lease = match this.my_turn(&r).await {
                         MyTurn::Ended(res) => return res,
                         MyTurn::Fill(lease) => lease,
                     };
                     let start = std::time::Instant::now();
-                    let res = this.fill_small(&r, &source).await;
+                    let res = this.fill_small(&r, &source, lease).await;
                     let size = res.as_ref().ok().copied();
                     this.fill_metrics.ended(r.endpoint.name(), outcome(&res), start.elapsed(), size);
                     let res = res.map(|_| ());
@@ -153,8 +154,14 @@ impl ModuleService {
         }
     }
 
-    /// Fetches, checks and stores a small object; returns its size.
-    async fn fill_small(&self, req: &ModuleRequest, source: &SharedSource) -> Result<u64, ServeError> {
+    /// Fetches, checks and stores a small object; returns its size. `lease` is held until the
+    /// object is committed.
+    async fn fill_small(
+        &self,
+        req: &ModuleRequest,
+        source: &SharedSource,
+        lease: Option<Lease>,
+    ) -> Result<u64, ServeError> {
         let limit = if req.endpoint == Endpoint::Mod { MAX_GO_MOD } else { MAX_SMALL };
         if let (Endpoint::Mod, Some(v)) = (req.endpoint, &req.version) {
             self.checksums.prepare(&req.module, v);
@@ -176,10 +183,11 @@ impl ModuleService {
             let etag = content_etag(req.rel(), &data);
             let mem = mem_object(req, data, &etag, SystemTime::now())?;
             self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
-            self.commits.start(req.rel(), mem, Arc::clone(&self.objects));
+            self.commits.start(req.rel(), mem, Arc::clone(&self.objects), lease);
             return Ok(size);
         }
         self.objects.put(req.rel(), &data).await?;
+        drop(lease);
         Ok(size)
     }
 

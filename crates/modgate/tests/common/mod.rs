@@ -34,7 +34,51 @@ pub fn test_config(upstream: &str, data_dir: &Path) -> Config {
         log_level: Some("debug".into()),
         log_format: None,
     };
-    config::load(None, &over, &config::Defaults::default()).expect("test config")
+    let Some(sections) = shared_backends(data_dir) else {
+        return config::load(None, &over, &config::Defaults::default()).expect("test config");
+    };
+    let path = data_dir.with_extension("toml");
+    std::fs::write(&path, &sections).expect("write the configuration");
+    config::load_text(Some((&path, &sections)), &over, &config::Defaults::default()).expect("test config")
+}
+
+/// The bucket and the Redis of this test process, started on first use and kept until it exits
+/// (`MODGATE_TEST_SHARED=1` runs the suite on them).
+struct Backends {
+    s3: testkit::s3::S3Server,
+    redis: testkit::redis::RedisServer,
+    _dir: tempfile::TempDir,
+}
+
+static BACKENDS: std::sync::OnceLock<Backends> = std::sync::OnceLock::new();
+
+/// With `MODGATE_TEST_SHARED=1`: `[storage]` and `[coordination]` sections that put a test's
+/// objects in a real bucket and its metadata in a real Redis, under a prefix of its own (named
+/// after its data directory), so that the tests of one process share the servers and nothing
+/// else. `None` otherwise: the local disk, as configured.
+pub fn shared_backends(data_dir: &Path) -> Option<String> {
+    if std::env::var_os("MODGATE_TEST_SHARED").is_none_or(|v| v != "1") {
+        return None;
+    }
+    let b = BACKENDS.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s3 = testkit::s3::S3Server::start(&dir.path().join("s3"), "suite").expect("the test bucket");
+        let redis = testkit::redis::RedisServer::start(&dir.path().join("redis")).expect("the test Redis");
+        // Statics are never dropped: the Redis process goes when the test process exits.
+        static PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+        extern "C" fn kill_redis() {
+            let pid = PID.load(std::sync::atomic::Ordering::Relaxed);
+            if pid > 0 {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        PID.store(redis.pid().map_or(0, |p| p as i32), std::sync::atomic::Ordering::Relaxed);
+        unsafe { libc::atexit(kill_redis) };
+        Backends { s3, redis, _dir: dir }
+    });
+    let unique: String = data_dir.display().to_string().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let unique = &unique[unique.len().saturating_sub(24)..];
+    Some(format!("{}{}prefix = \"{unique}\"\n", b.s3.storage_toml("suite", unique), b.redis.coordination_toml("10s")))
 }
 
 /// Turns on `[auth]` for `cfg` with `policy` (policy-file TOML) and an empty keys file in `dir`;
@@ -65,7 +109,12 @@ pub fn new_key(keys: &Path, name: &str, group: &str) -> String {
 /// A configuration from TOML text (upstream off unless the text says otherwise), listening on a
 /// free loopback port, with its data under `dir`.
 pub fn config_from_text(dir: &Path, text: &str) -> Config {
-    let text = if text.contains("upstream =") { text.to_string() } else { format!("upstream = \"off\"\n{text}\n") };
+    let mut text = if text.contains("upstream =") { text.to_string() } else { format!("upstream = \"off\"\n{text}\n") };
+    if !text.contains("[storage]") {
+        if let Some(sections) = shared_backends(dir) {
+            text = format!("{text}\n{sections}");
+        }
+    }
     let path = dir.join("modgate.toml");
     std::fs::write(&path, &text).expect("write the configuration");
     let over = Overrides {

@@ -71,6 +71,14 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         fault_every: usize,
     },
+    /// Serve an S3-compatible bucket (s3s-fs, conditional writes atomic) until killed; the keys
+    /// are testkit's (`testkit::s3::ACCESS_KEY`, `SECRET_KEY`).
+    S3 {
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long)]
+        bucket: String,
+    },
     /// Send N concurrent GETs for one URL path; report first-byte times and whether every body
     /// was identical and complete.
     Herd {
@@ -142,6 +150,13 @@ fn main() -> Result<()> {
                 );
             }
             println!("listening {}", up.addr());
+            loop {
+                std::thread::park();
+            }
+        }
+        Cmd::S3 { root, bucket } => {
+            let s3 = testkit::s3::S3Server::start(&root, &bucket)?;
+            println!("listening 127.0.0.1:{}", s3.port);
             loop {
                 std::thread::park();
             }
