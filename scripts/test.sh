@@ -55,6 +55,16 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The GOPROXY suite once more with a real bucket and a real Redis under every server it starts
+# (tests/common: MODGATE_TEST_SHARED). Readiness on a removed data directory is the local
+# disk's own case.
+echo "test.sh: the GOPROXY suite again, on a bucket (s3s-fs) and Redis"
+MODGATE_TEST_SHARED=1 cargo test -p modgate --locked \
+  --test go_client --test fills --test prefetch --test security --test sumdb --test pools --test reload \
+  --test hostile --test hotpath --test request_path --test limits --test direct --test metrics \
+  -- --skip health_and_readiness 2>&1 | tee -a "$log"
+shared_status=${PIPESTATUS[0]}
+if [ "$status" -eq 0 ] && [ "$shared_status" -ne 0 ]; then status=$shared_status; fi
 set -e
 # Every fuzz target for 20 seconds from its seeds (scripts/fuzz.sh; long runs take a longer time).
 fuzz_status=0

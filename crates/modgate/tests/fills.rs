@@ -96,7 +96,7 @@ fn a_served_info_warms_its_zip_in_the_background() {
     fx.upstream.fault(".zip", Fault::SlowDrip { chunk: 256, every: Duration::from_millis(5) });
     let r = get(mg.addr, &obj_path(&m.path, "v1.0.0", ".info"), &[]);
     assert_eq!(r.status, 200);
-    let stored = data.path().join("cache").join(zip.trim_start_matches('/'));
+    let stored = stored_path(data.path(), zip.trim_start_matches('/'));
     wait_until(Duration::from_secs(30), "the zip prefetched", || stored.exists());
     fx.upstream.clear_faults();
     let r = get(mg.addr, &zip, &[]);
@@ -114,7 +114,7 @@ fn broken_upstream_zips_are_never_committed() {
     cfg.negative_ttl = Duration::ZERO;
     let mg = InProcess::start(cfg);
     let path = obj_path(&b.module, &b.version, ".zip");
-    let stored = data.path().join("cache").join(path.trim_start_matches('/'));
+    let stored = stored_path(data.path(), path.trim_start_matches('/'));
 
     // A zip of another module, garbage, a truncated body, a reset, a hang and a 500.
     let other = big_module("example.com/big/other", "v1.0.0", 1000, 3);
@@ -378,7 +378,7 @@ fn cold_zips_stream_to_clients_while_they_fill() {
     let data = tempfile::tempdir().unwrap();
     let mg = InProcess::start(test_config(&b.upstream.url(), data.path()));
     let path = obj_path(&b.module, &b.version, ".zip");
-    let stored = data.path().join("cache").join(path.trim_start_matches('/'));
+    let stored = stored_path(data.path(), path.trim_start_matches('/'));
     let mut s = std::net::TcpStream::connect(mg.addr).unwrap();
     use std::io::{Read, Write};
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
@@ -416,7 +416,7 @@ fn a_bad_cold_zip_never_reaches_a_client_whole() {
         let declared: usize = r.header("content-length").map(|v| v.parse().unwrap()).unwrap_or(usize::MAX);
         assert!(r.status != 200 || r.body.len() < declared, "a client received the whole unverified zip");
     }
-    let stored = data.path().join("cache").join(path.trim_start_matches('/'));
+    let stored = stored_path(data.path(), path.trim_start_matches('/'));
     assert!(!stored.exists());
     // The next request sees the failure cleanly or retries; the upstream fixed, it fills.
     b.upstream.clear_faults();

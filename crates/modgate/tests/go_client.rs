@@ -115,7 +115,7 @@ fn versions_latest_and_branch_queries() {
     assert_eq!(info["Version"], want.as_str());
     assert_eq!(info["Time"], pseudo.versions[1].time.as_str());
     // The query answer is not stored as an immutable object.
-    let q = data.path().join("cache").join(gomod::path::escape_path(&pseudo.path).unwrap()).join("@v/main.info");
+    let q = stored_path(data.path(), &format!("{}/@v/main.info", gomod::path::escape_path(&pseudo.path).unwrap()));
     assert!(!q.exists());
     // /vN module via go get.
     let v2 = fx.graph.module("major-v2").unwrap();

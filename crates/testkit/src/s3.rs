@@ -124,6 +124,11 @@ impl S3Server {
         Ok(me)
     }
 
+    /// The file s3s-fs keeps `key` of `bucket` in.
+    pub fn object_file(&self, bucket: &str, key: &str) -> PathBuf {
+        self.root.join(bucket).join(key)
+    }
+
     /// The endpoint URL (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

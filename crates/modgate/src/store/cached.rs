@@ -13,12 +13,17 @@ use super::{Commit, ObjectStore, ReadAt, Staged, StoreUsage, StoredObject};
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 pub struct CachedObjects {
     remote: Arc<dyn ObjectStore>,
     local: Arc<LocalObjects>,
+    /// The bucket's validators of each local copy (`<dir>/validators/<key>`: the ETag, then the
+    /// modification time in nanoseconds), so that a client sees the same `ETag` and
+    /// `Last-Modified` from the copy as from the bucket, and an `If-Range` holds across both.
+    validators: Arc<PathBuf>,
     index: Arc<Mutex<Lru>>,
     /// Keys being copied from the bucket now.
     copying: Arc<Mutex<HashSet<String>>>,
@@ -76,19 +81,29 @@ impl CachedObjects {
         for (key, size) in local.sizes()? {
             evicted.extend(lru.insert(&key, size));
         }
+        let validators = Arc::new(dir.join("validators"));
+        let me = Self { remote, local, validators, index: Arc::new(Mutex::new(lru)), copying: Arc::default() };
         for key in evicted {
-            local.remove(&key);
+            me.evict(&key);
         }
-        Ok(Self { remote, local, index: Arc::new(Mutex::new(lru)), copying: Arc::default() })
+        Ok(me)
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Lru> {
         self.index.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps a committed object of `size` bytes, read from `src`, in the local store.
-    async fn keep(local: Arc<LocalObjects>, index: Arc<Mutex<Lru>>, key: String, src: Source) -> io::Result<()> {
-        let mut staged = local.stage().await?;
+    /// Keeps a committed object, read from `src`, in the local store, with the bucket's
+    /// validators beside it (written first: a copy without them is not used).
+    async fn keep(&self, key: String, src: Source) -> io::Result<()> {
+        let Some(remote) = self.remote.open(&key).await? else { return Ok(()) };
+        let modified = remote.modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let sidecar = self.validators.join(&key);
+        if let Some(parent) = sidecar.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::write(&sidecar, format!("{}\n{modified}\n", remote.etag)).await?;
+        let mut staged = self.local.stage().await?;
         let size = match src {
             Source::Staged(reader, size) => {
                 let mut buf = vec![0u8; 256 * 1024];
@@ -113,10 +128,9 @@ impl CachedObjects {
                 }
                 size
             }
-            Source::Remote(remote) => {
-                let Some(obj) = remote.open(&key).await? else { return Ok(()) };
-                let size = obj.len;
-                let mut body = obj.body.range(0, size);
+            Source::Remote => {
+                let size = remote.len;
+                let mut body = remote.body.range(0, size);
                 while let Some(chunk) = body.next().await {
                     staged.write(&chunk?).await?;
                 }
@@ -124,12 +138,26 @@ impl CachedObjects {
             }
         };
         if staged.commit(&key).await? == Commit::Created {
-            let evicted = index.lock().unwrap_or_else(|p| p.into_inner()).insert(&key, size);
+            let evicted = self.index().insert(&key, size);
             for k in evicted {
-                local.remove(&k);
+                self.evict(&k);
             }
         }
         Ok(())
+    }
+
+    fn evict(&self, key: &str) {
+        self.local.remove(key);
+        let _ = std::fs::remove_file(self.validators.join(key));
+    }
+
+    /// The bucket's validators of a local copy.
+    async fn validators_of(&self, key: &str) -> Option<(String, SystemTime)> {
+        let text = tokio::fs::read_to_string(self.validators.join(key)).await.ok()?;
+        let mut lines = text.lines();
+        let etag = lines.next().filter(|e| e.starts_with('"'))?.to_string();
+        let nanos: u64 = lines.next()?.parse().ok()?;
+        Some((etag, UNIX_EPOCH + std::time::Duration::from_nanos(nanos)))
     }
 
     /// Copies `key` in the background, unless it is too large to keep or already on its way.
@@ -138,32 +166,35 @@ impl CachedObjects {
         if size > limit / 4 || !self.copying.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string()) {
             return;
         }
-        let (local, index, copying, key) =
-            (Arc::clone(&self.local), Arc::clone(&self.index), Arc::clone(&self.copying), key.to_string());
+        let (me, key) = (self.clone_handle(), key.to_string());
         tokio::spawn(async move {
-            if let Err(e) = Self::keep(local, index, key.clone(), src).await {
+            if let Err(e) = me.keep(key.clone(), src).await {
                 tracing::debug!(object = %key, error = %e, "not kept in the local cache");
             }
-            copying.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            me.copying.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         });
     }
 }
 
 enum Source {
+    /// The staged file this replica committed, and its size.
     Staged(Arc<dyn ReadAt>, u64),
-    /// Opened again by the copy, beside the client's own read.
-    Remote(Arc<dyn ObjectStore>),
+    /// The bucket, read again by the copy beside the client's own read.
+    Remote,
 }
 
 #[async_trait::async_trait]
 impl ObjectStore for CachedObjects {
     async fn open(&self, key: &str) -> io::Result<Option<StoredObject>> {
-        if let Ok(Some(obj)) = self.local.open(key).await {
-            self.index().touch(key);
-            return Ok(Some(obj));
+        if let Ok(Some(mut obj)) = self.local.open(key).await {
+            if let Some((etag, modified)) = self.validators_of(key).await {
+                self.index().touch(key);
+                (obj.etag, obj.modified) = (etag, modified);
+                return Ok(Some(obj));
+            }
         }
         let Some(obj) = self.remote.open(key).await? else { return Ok(None) };
-        self.copy_in_background(key, Source::Remote(Arc::clone(&self.remote)), obj.len);
+        self.copy_in_background(key, Source::Remote, obj.len);
         Ok(Some(obj))
     }
 
@@ -181,8 +212,10 @@ impl ObjectStore for CachedObjects {
     }
 
     fn usage(&self) -> Option<StoreUsage> {
+        // The local cache's contents, and the room left on its disk.
+        let disk = self.local.usage().unwrap_or_default();
         let idx = self.index();
-        Some(StoreUsage { objects: idx.entries.len() as u64, bytes: idx.bytes, counted: true, ..Default::default() })
+        Some(StoreUsage { objects: idx.entries.len() as u64, bytes: idx.bytes, counted: true, ..disk })
     }
 }
 
@@ -191,6 +224,7 @@ impl CachedObjects {
         CachedObjects {
             remote: Arc::clone(&self.remote),
             local: Arc::clone(&self.local),
+            validators: Arc::clone(&self.validators),
             index: Arc::clone(&self.index),
             copying: Arc::clone(&self.copying),
         }

@@ -52,6 +52,20 @@ struct Backends {
 
 static BACKENDS: std::sync::OnceLock<Backends> = std::sync::OnceLock::new();
 
+/// The file a committed object `rel` (an escaped path without its leading `/`) of the server
+/// whose data directory is `data_dir` lives in: under `data_dir/cache/`, or in the test bucket.
+pub fn stored_path(data_dir: &Path, rel: &str) -> std::path::PathBuf {
+    match (shared_backends(data_dir), BACKENDS.get()) {
+        (Some(_), Some(b)) => b.s3.object_file("suite", &format!("{}/{rel}", unique_prefix(data_dir))),
+        _ => data_dir.join("cache").join(rel),
+    }
+}
+
+fn unique_prefix(data_dir: &Path) -> String {
+    let unique: String = data_dir.display().to_string().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    unique[unique.len().saturating_sub(24)..].to_string()
+}
+
 /// With `MODGATE_TEST_SHARED=1`: `[storage]` and `[coordination]` sections that put a test's
 /// objects in a real bucket and its metadata in a real Redis, under a prefix of its own (named
 /// after its data directory), so that the tests of one process share the servers and nothing
@@ -76,9 +90,8 @@ pub fn shared_backends(data_dir: &Path) -> Option<String> {
         unsafe { libc::atexit(kill_redis) };
         Backends { s3, redis, _dir: dir }
     });
-    let unique: String = data_dir.display().to_string().chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    let unique = &unique[unique.len().saturating_sub(24)..];
-    Some(format!("{}{}prefix = \"{unique}\"\n", b.s3.storage_toml("suite", unique), b.redis.coordination_toml("10s")))
+    let unique = unique_prefix(data_dir);
+    Some(format!("{}{}prefix = \"{unique}\"\n", b.s3.storage_toml("suite", &unique), b.redis.coordination_toml("10s")))
 }
 
 /// Turns on `[auth]` for `cfg` with `policy` (policy-file TOML) and an empty keys file in `dir`;
