@@ -174,6 +174,9 @@ impl S3Server {
                         r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
                         _ = &mut stop_rx => break,
                     };
+                    // As servers built for traffic do: a body written after its head is not held
+                    // back waiting for the client's delayed ACK.
+                    let _ = socket.set_nodelay(true);
                     let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                     tokio::spawn(conn);
                 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 const PROBE_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Redis {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     timeout: Duration,
@@ -34,8 +35,9 @@ impl Redis {
             .set_response_timeout(Some(c.timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         Ok(Arc::new(Self {
+            client,
             conn,
             prefix: c.prefix.clone(),
             timeout: c.timeout,
@@ -50,6 +52,11 @@ impl Redis {
     /// The Redis key for `key` of kind `kind` (`<prefix>:<kind>:<key>`).
     pub fn key(&self, kind: &str, key: &str) -> String {
         format!("{}:{kind}:{key}", self.prefix)
+    }
+
+    /// A connection of its own for subscribing (commands cannot share it).
+    pub async fn subscriber(&self) -> Option<redis::aio::PubSub> {
+        tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await.ok()?.ok()
     }
 
     pub fn is_up(&self) -> bool {

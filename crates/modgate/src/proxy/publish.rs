@@ -97,7 +97,7 @@ impl ModuleService {
 
     async fn any_stored(&self, keys: &[&str]) -> Result<bool, ServeError> {
         for k in keys {
-            if self.objects.open(k).await?.is_some() {
+            if self.objects.contains(k).await? {
                 return Ok(true);
             }
         }

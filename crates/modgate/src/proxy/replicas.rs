@@ -24,12 +24,12 @@ impl ModuleService {
         let (objects, meta, key) = (Arc::clone(&self.objects), Arc::clone(&self.meta), req.rel());
         let ended = || {
             let (objects, meta) = (Arc::clone(&objects), Arc::clone(&meta));
-            async move { matches!(objects.open(key).await, Ok(Some(_))) || meta.not_found(key).await.is_some() }
+            async move { matches!(objects.contains(key).await, Ok(true)) || meta.not_found(key).await.is_some() }
         };
         match leases.turn(key, ended).await {
             Turn::Lead(lease) => MyTurn::Fill(lease),
             Turn::Done => MyTurn::Ended(match self.known_missing(key).await {
-                Some(e) if !matches!(self.objects.open(key).await, Ok(Some(_))) => Err(e),
+                Some(e) if !matches!(self.objects.contains(key).await, Ok(true)) => Err(e),
                 _ => Ok(()),
             }),
         }

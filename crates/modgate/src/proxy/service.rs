@@ -223,7 +223,7 @@ impl ModuleService {
 
     /// Whether an immutable object is already stored.
     pub(super) async fn is_cached(&self, req: &ModuleRequest) -> bool {
-        self.in_memory(req.rel()).is_some() || matches!(self.objects.open(req.rel()).await, Ok(Some(_)))
+        self.in_memory(req.rel()).is_some() || matches!(self.objects.contains(req.rel()).await, Ok(true))
     }
 
     /// The not-found answer remembered for `key`, as an error.

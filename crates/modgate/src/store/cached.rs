@@ -96,15 +96,19 @@ impl CachedObjects {
     /// Keeps a committed object, read from `src`, in the local store, with the bucket's
     /// validators beside it (written first: a copy without them is not used).
     async fn keep(&self, key: String, src: Source) -> io::Result<()> {
-        let Some(remote) = self.remote.open(&key).await? else { return Ok(()) };
-        let modified = remote.modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let Some((etag, modified)) = self.remote.validators(&key).await? else { return Ok(()) };
+        let modified = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let sidecar = self.validators.join(&key);
         if let Some(parent) = sidecar.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        tokio::fs::write(&sidecar, format!("{}\n{modified}\n", remote.etag)).await?;
+        tokio::fs::write(&sidecar, format!("{etag}\n{modified}\n")).await?;
         let mut staged = self.local.stage().await?;
         let size = match src {
+            Source::Bytes(bytes) => {
+                staged.write(&bytes).await?;
+                bytes.len() as u64
+            }
             Source::Staged(reader, size) => {
                 let mut buf = vec![0u8; 256 * 1024];
                 let mut pos = 0;
@@ -129,6 +133,7 @@ impl CachedObjects {
                 size
             }
             Source::Remote => {
+                let Some(remote) = self.remote.open(&key).await? else { return Ok(()) };
                 let size = remote.len;
                 let mut body = remote.body.range(0, size);
                 while let Some(chunk) = body.next().await {
@@ -177,6 +182,8 @@ impl CachedObjects {
 }
 
 enum Source {
+    /// A small object's bytes, read whole from the bucket.
+    Bytes(bytes::Bytes),
     /// The staged file this replica committed, and its size.
     Staged(Arc<dyn ReadAt>, u64),
     /// The bucket, read again by the copy beside the client's own read.
@@ -194,8 +201,16 @@ impl ObjectStore for CachedObjects {
             }
         }
         let Some(obj) = self.remote.open(key).await? else { return Ok(None) };
-        self.copy_in_background(key, Source::Remote, obj.len);
+        let src = obj.body.in_memory().map_or(Source::Remote, Source::Bytes);
+        self.copy_in_background(key, src, obj.len);
         Ok(Some(obj))
+    }
+
+    async fn contains(&self, key: &str) -> io::Result<bool> {
+        if self.index().entries.contains_key(key) {
+            return Ok(true);
+        }
+        self.remote.contains(key).await
     }
 
     async fn stage(&self) -> io::Result<Box<dyn Staged>> {

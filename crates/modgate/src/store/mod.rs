@@ -51,6 +51,10 @@ pub trait ObjectBody: Send + 'static {
     fn range(self: Box<Self>, start: u64, count: u64) -> BoxStream<'static, io::Result<Bytes>>;
     /// The whole object, refusing more than `limit` bytes (small objects only).
     fn read_all(self: Box<Self>, limit: u64) -> BoxFuture<'static, io::Result<Vec<u8>>>;
+    /// The bytes, when they are already in memory (a small object a bucket sent whole).
+    fn in_memory(&self) -> Option<Bytes> {
+        None
+    }
 }
 
 /// An object being written. Dropped without a commit, it leaves nothing behind.
@@ -76,6 +80,14 @@ pub trait ObjectStore: Send + Sync {
     async fn stage(&self) -> io::Result<Box<dyn Staged>>;
     /// The keys of committed objects that start with `prefix`, in no particular order.
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// Whether a committed object is under `key` (no bytes read).
+    async fn contains(&self, key: &str) -> io::Result<bool> {
+        Ok(self.validators(key).await?.is_some())
+    }
+    /// A committed object's `ETag` and modification time (no bytes read).
+    async fn validators(&self, key: &str) -> io::Result<Option<(String, SystemTime)>> {
+        Ok(self.open(key).await?.map(|o| (o.etag, o.modified)))
+    }
     /// Whether the store can be written and read now (what `/readyz` reports).
     async fn check_ready(&self) -> io::Result<()>;
 

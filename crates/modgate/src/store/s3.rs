@@ -109,25 +109,36 @@ impl S3Objects {
 
 #[async_trait::async_trait]
 impl ObjectStore for S3Objects {
+    /// One `GET`: a small object's bytes come with the answer; a larger one's body is kept
+    /// open for a reader of the whole object (a range asks again).
     async fn open(&self, key: &str) -> io::Result<Option<StoredObject>> {
         let at = self.key(key)?;
-        let meta = match self.bucket.head(&at).await {
-            Ok(m) => m,
+        let got = match self.bucket.get_opts(&at, GetOptions::default()).await {
+            Ok(g) => g,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(store_error(e)),
         };
-        let etag = match meta.e_tag.as_deref() {
-            Some(t) if t.starts_with('"') => t.to_string(),
-            Some(t) => format!("\"{t}\""),
-            None => format!("\"{}-{}\"", meta.size, meta.last_modified.timestamp_nanos_opt().unwrap_or(0)),
+        let meta = got.meta.clone();
+        let etag = etag_of(&meta);
+        let body: Box<dyn ObjectBody> = if meta.size <= SMALL {
+            let bytes = got.bytes().await.map_err(store_error)?;
+            if bytes.len() as u64 != meta.size {
+                return Err(io::Error::other(format!("{key}: the bucket sent {} of {} bytes", bytes.len(), meta.size)));
+            }
+            Box::new(Whole(bytes))
+        } else {
+            let first = Some(got.into_stream().map_err(store_error).boxed());
+            Box::new(S3Body { bucket: Arc::clone(&self.bucket), at, etag: meta.e_tag.clone(), len: meta.size, first })
         };
-        let body = S3Body { bucket: Arc::clone(&self.bucket), at, etag: meta.e_tag.clone(), len: meta.size };
-        Ok(Some(StoredObject {
-            len: meta.size,
-            etag,
-            modified: SystemTime::from(meta.last_modified),
-            body: Box::new(body),
-        }))
+        Ok(Some(StoredObject { len: meta.size, etag, modified: SystemTime::from(meta.last_modified), body }))
+    }
+
+    async fn validators(&self, key: &str) -> io::Result<Option<(String, SystemTime)>> {
+        match self.bucket.head(&self.key(key)?).await {
+            Ok(meta) => Ok(Some((etag_of(&meta), SystemTime::from(meta.last_modified)))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error(e)),
+        }
     }
 
     async fn stage(&self) -> io::Result<Box<dyn Staged>> {
@@ -239,13 +250,49 @@ impl Staged for S3Staged {
     }
 }
 
-/// A committed object in the bucket: read with ranged `GET`s that must match the `ETag` it was
-/// opened with (an object is never replaced, so a mismatch means someone else's hand).
+/// The object's `ETag` as a quoted strong validator.
+fn etag_of(meta: &object_store::ObjectMeta) -> String {
+    match meta.e_tag.as_deref() {
+        Some(t) if t.starts_with('"') => t.to_string(),
+        Some(t) => format!("\"{t}\""),
+        None => format!("\"{}-{}\"", meta.size, meta.last_modified.timestamp_nanos_opt().unwrap_or(0)),
+    }
+}
+
+/// Objects up to this size are read whole by `open` (they go to the memory cache anyway).
+const SMALL: u64 = 64 * 1024;
+
+/// A small object, read whole with its `GET`.
+struct Whole(Bytes);
+
+impl ObjectBody for Whole {
+    fn range(self: Box<Self>, start: u64, count: u64) -> BoxStream<'static, io::Result<Bytes>> {
+        let (start, end) = (start.min(self.0.len() as u64) as usize, (start + count).min(self.0.len() as u64) as usize);
+        futures::stream::iter([Ok(self.0.slice(start..end))]).boxed()
+    }
+
+    fn read_all(self: Box<Self>, limit: u64) -> BoxFuture<'static, io::Result<Vec<u8>>> {
+        let out = match self.0.len() as u64 > limit {
+            true => Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {limit} bytes"))),
+            false => Ok(self.0.to_vec()),
+        };
+        futures::future::ready(out).boxed()
+    }
+
+    fn in_memory(&self) -> Option<Bytes> {
+        Some(self.0.clone())
+    }
+}
+
+/// A larger committed object in the bucket: the `GET` that opened it serves a reader of the
+/// whole object; a range is read with a ranged `GET` that must match the `ETag` it was opened
+/// with (an object is never replaced, so a mismatch means someone else's hand).
 struct S3Body {
     bucket: Arc<AmazonS3>,
     at: Key,
     etag: Option<String>,
     len: u64,
+    first: Option<BoxStream<'static, io::Result<Bytes>>>,
 }
 
 impl S3Body {
@@ -255,9 +302,12 @@ impl S3Body {
 }
 
 impl ObjectBody for S3Body {
-    fn range(self: Box<Self>, start: u64, count: u64) -> BoxStream<'static, io::Result<Bytes>> {
+    fn range(mut self: Box<Self>, start: u64, count: u64) -> BoxStream<'static, io::Result<Bytes>> {
         if count == 0 {
             return futures::stream::empty().boxed();
+        }
+        if let (0, true, Some(whole)) = (start, count == self.len, self.first.take()) {
+            return whole;
         }
         let opts = self.options(Some(GetRange::Bounded(start..start + count)));
         async move {
@@ -268,15 +318,21 @@ impl ObjectBody for S3Body {
         .boxed()
     }
 
-    fn read_all(self: Box<Self>, limit: u64) -> BoxFuture<'static, io::Result<Vec<u8>>> {
+    fn read_all(mut self: Box<Self>, limit: u64) -> BoxFuture<'static, io::Result<Vec<u8>>> {
         async move {
             if self.len > limit {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {limit} bytes")));
             }
-            let opts = self.options(None);
-            let got = self.bucket.get_opts(&self.at, opts).await.map_err(store_error)?;
-            let bytes = got.bytes().await.map_err(store_error)?;
-            Ok(bytes.to_vec())
+            let mut out = Vec::with_capacity(self.len as usize);
+            let len = self.len;
+            let mut whole = match self.first.take() {
+                Some(s) => s,
+                None => Box::new(S3Body { first: None, ..*self }).range(0, len),
+            };
+            while let Some(chunk) = whole.next().await {
+                out.extend_from_slice(&chunk?);
+            }
+            Ok(out)
         }
         .boxed()
     }
