@@ -97,6 +97,13 @@ impl ModuleService {
                     Ok(())
                 } else {
                     match this.my_turn(&r).await {
+                        // Another replica filled it: one copy here serves all who wait here.
+                        MyTurn::Ended(Ok(())) => {
+                            if let Err(e) = this.objects.prepare(r.rel()).await {
+                                tracing::debug!(object = %r.rel(), error = %e, "not copied here: read from the bucket");
+                            }
+                            Ok(())
+                        }
                         MyTurn::Ended(res) => res,
                         MyTurn::Fill(held) => {
                             lease = held;

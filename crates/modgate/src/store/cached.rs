@@ -135,6 +135,9 @@ impl CachedObjects {
             Source::Remote => {
                 let Some(remote) = self.remote.open(&key).await? else { return Ok(()) };
                 let size = remote.len;
+                if size > self.index().limit / 4 {
+                    return Ok(());
+                }
                 let mut body = remote.body.range(0, size);
                 while let Some(chunk) = body.next().await {
                     staged.write(&chunk?).await?;
@@ -211,6 +214,20 @@ impl ObjectStore for CachedObjects {
             return Ok(true);
         }
         self.remote.contains(key).await
+    }
+
+    async fn prepare(&self, key: &str) -> io::Result<()> {
+        if self.index().entries.contains_key(key) {
+            return Ok(());
+        }
+        // A copy a background task is already making is not waited for: readers meanwhile
+        // read from the bucket, as without this.
+        if !self.copying.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string()) {
+            return Ok(());
+        }
+        let kept = self.keep(key.to_string(), Source::Remote).await;
+        self.copying.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        kept
     }
 
     async fn stage(&self) -> io::Result<Box<dyn Staged>> {

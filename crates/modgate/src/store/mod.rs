@@ -88,6 +88,11 @@ pub trait ObjectStore: Send + Sync {
     async fn validators(&self, key: &str) -> io::Result<Option<(String, SystemTime)>> {
         Ok(self.open(key).await?.map(|o| (o.etag, o.modified)))
     }
+    /// Readies a committed object for many readers here (a cache in front of a shared store
+    /// copies it to the local disk now, so that they do not each read it from afar).
+    async fn prepare(&self, _key: &str) -> io::Result<()> {
+        Ok(())
+    }
     /// Whether the store can be written and read now (what `/readyz` reports).
     async fn check_ready(&self) -> io::Result<()>;
 
