@@ -273,23 +273,6 @@ fn a_replica_killed_mid_fill_is_taken_over_and_nothing_partial_reaches_the_bucke
     drop(b);
 }
 
-fn module_zip(dir: &std::path::Path, module: &str, version: &str, content: &str) -> Vec<u8> {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("go.mod"), format!("module {module}\n\ngo 1.21\n")).unwrap();
-    std::fs::write(dir.join("lib.go"), format!("package lib\n\nconst Content = {content:?}\n")).unwrap();
-    gomod::zipcreate::create_from_dir(dir, module, version, std::io::Cursor::new(Vec::new())).unwrap().into_inner()
-}
-
-fn put(addr: std::net::SocketAddr, path: &str, key: &str, body: &[u8]) -> Resp {
-    let mut req = format!(
-        "PUT {path} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    req.extend_from_slice(body);
-    raw(addr, &req).unwrap()
-}
-
 #[test]
 fn two_replicas_publishing_one_version_make_exactly_one() {
     let sh = shared();

@@ -15,15 +15,20 @@ pub struct Nginx {
 
 /// The nginx binary: `$NGINX`, else `nginx` on the PATH, else `/usr/sbin/nginx`.
 pub fn binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("NGINX") {
+    find_binary("NGINX", "nginx", "/usr/sbin/nginx")
+}
+
+/// A program: the path in `$env`, else `name` on the PATH, else `fallback` if it exists.
+pub fn find_binary(env: &str, name: &str, fallback: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
         return Some(PathBuf::from(p));
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("nginx"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file());
-    on_path.or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
+    on_path.or_else(|| Some(PathBuf::from(fallback)).filter(|p| p.is_file()))
 }
 
 /// A free loopback port (bound and released; nginx takes it right after).

@@ -16,15 +16,7 @@ pub struct RedisServer {
 
 /// The redis-server binary: `$REDIS_SERVER`, else `redis-server` on the PATH, else `/usr/bin/redis-server`.
 pub fn binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Some(PathBuf::from(p));
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file());
-    on_path.or_else(|| Some(PathBuf::from("/usr/bin/redis-server")).filter(|p| p.is_file()))
+    crate::nginx::find_binary("REDIS_SERVER", "redis-server", "/usr/bin/redis-server")
 }
 
 impl RedisServer {

@@ -385,3 +385,23 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 pub fn obj_path(module: &str, version: &str, ext: &str) -> String {
     format!("/{}/@v/{}{ext}", gomod::path::escape_path(module).unwrap(), gomod::path::escape_version(version).unwrap())
 }
+
+/// A module zip of `module@version` with a go.mod and one Go file holding `content`, built in
+/// `dir` (publishing tests: zips that differ by their content).
+pub fn module_zip(dir: &Path, module: &str, version: &str, content: &str) -> Vec<u8> {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("go.mod"), format!("module {module}\n\ngo 1.21\n")).unwrap();
+    std::fs::write(dir.join("lib.go"), format!("package lib\n\nconst Content = {content:?}\n")).unwrap();
+    gomod::zipcreate::create_from_dir(dir, module, version, std::io::Cursor::new(Vec::new())).unwrap().into_inner()
+}
+
+/// `PUT` of `body` to `path` with an API key.
+pub fn put(addr: SocketAddr, path: &str, key: &str, body: &[u8]) -> Resp {
+    let mut req = format!(
+        "PUT {path} HTTP/1.1\r\nHost: m\r\nAuthorization: Bearer {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    raw(addr, &req).unwrap()
+}
