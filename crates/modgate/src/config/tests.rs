@@ -163,6 +163,23 @@ fn storage_on_a_bucket() {
     assert!(s.path_style, "a custom endpoint is addressed path-style unless told otherwise");
     assert_eq!((s.region.as_str(), s.part_bytes, s.copy_if_not_exists.as_str()), ("eu-west-1", 8 << 20, "multipart"));
     assert!(!format!("{c:?}").contains("hunter2"), "the secret never reaches a Debug print");
+    let f = file("[coordination]\nredis = \"redis://:hunter2@127.0.0.1:6379/2\"\nlease = \"10s\"\n");
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
+    let co = c.coordination.as_ref().unwrap();
+    assert_eq!(
+        (co.prefix.as_str(), co.lease, co.timeout),
+        ("modgate", Duration::from_secs(10), Duration::from_secs(1))
+    );
+    assert!(!format!("{c:?}").contains("hunter2") && format!("{c:?}").contains("127.0.0.1:6379/2"), "{c:?}");
+    for (text, want) in [
+        ("[coordination]\nlease = \"10s\"\n", ":1: coordination.redis: a [coordination] section needs redis"),
+        ("[coordination]\nredis = \"http://x\"\n", ":2: coordination.redis: \"http://x\" is not a Redis URL"),
+        ("[coordination]\nredis = \"redis://h\"\nlease = \"10ms\"\n", ":3: coordination.lease: must be at least 1s"),
+    ] {
+        let f = file(text);
+        let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().to_string();
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
     for (text, want) in [
         ("[storage]\nkind = \"s3\"\n", ":1: storage.bucket: kind = \"s3\" needs a bucket"),
         ("[storage]\nkind = \"gcs\"\n", ":2: storage.kind: \"gcs\" is not a storage kind"),
