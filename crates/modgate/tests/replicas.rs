@@ -327,3 +327,23 @@ fn two_replicas_publishing_one_version_make_exactly_one() {
         assert_eq!(get(r.addr, "/corp.example/race/@v/list", &[("Authorization", &auth)]).text(), "v1.0.0\n");
     }
 }
+
+#[test]
+fn a_version_the_upstream_does_not_have_is_asked_for_once_over_two_replicas() {
+    let fx = fixture(4);
+    // Both replicas miss at once, while the first one's question is still out.
+    fx.upstream.set_latency(Duration::from_millis(300));
+    let sh = shared();
+    let replicas = sh.replicas(2, &fx.upstream.url(), "[prefetch]\nenabled = false");
+    let path = obj_path(&fx.graph.modules[0].path, "v1.99.0", ".mod");
+    let askers: Vec<_> = replicas
+        .iter()
+        .map(|r| {
+            let (addr, p) = (r.addr, path.clone());
+            std::thread::spawn(move || get(addr, &p, &[]).status)
+        })
+        .collect();
+    let statuses: Vec<u16> = askers.into_iter().map(|a| a.join().unwrap()).collect();
+    assert_eq!(statuses, vec![404, 404]);
+    assert_eq!(fx.upstream.count(&path), 1, "the second replica took the first one's not-found answer");
+}

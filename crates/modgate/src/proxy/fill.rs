@@ -121,12 +121,13 @@ impl ModuleService {
                             tracing::warn!(object = %r.rel(), error = %e, "fill failed");
                         });
                     }
-                    let lease = match this.my_turn(&r).await {
+                    // Held until the outcome is known here: committed, or remembered as not found.
+                    let mut lease = match this.my_turn(&r).await {
                         MyTurn::Ended(res) => return res,
                         MyTurn::Fill(lease) => lease,
                     };
                     let start = std::time::Instant::now();
-                    let res = this.fill_small(&r, &source, lease).await;
+                    let res = this.fill_small(&r, &source, &mut lease).await;
                     let size = res.as_ref().ok().copied();
                     this.fill_metrics.ended(r.endpoint.name(), outcome(&res), start.elapsed(), size);
                     let res = res.map(|_| ());
@@ -134,6 +135,7 @@ impl ModuleService {
                         this.remember_not_found(r.rel(), e).await;
                         tracing::warn!(object = %r.rel(), error = %e, "fill failed");
                     }
+                    drop(lease);
                     res
                 })
                 .await
@@ -154,13 +156,13 @@ impl ModuleService {
         }
     }
 
-    /// Fetches, checks and stores a small object; returns its size. `lease` is held until the
-    /// object is committed.
+    /// Fetches, checks and stores a small object; returns its size. A `lease` goes with the
+    /// object's background commit, to be released when it ends.
     async fn fill_small(
         &self,
         req: &ModuleRequest,
         source: &SharedSource,
-        lease: Option<Lease>,
+        lease: &mut Option<Lease>,
     ) -> Result<u64, ServeError> {
         let limit = if req.endpoint == Endpoint::Mod { MAX_GO_MOD } else { MAX_SMALL };
         if let (Endpoint::Mod, Some(v)) = (req.endpoint, &req.version) {
@@ -183,11 +185,10 @@ impl ModuleService {
             let etag = content_etag(req.rel(), &data);
             let mem = mem_object(req, data, &etag, SystemTime::now())?;
             self.memory.insert(req.rel().to_string(), Arc::clone(&mem));
-            self.commits.start(req.rel(), mem, Arc::clone(&self.objects), lease);
+            self.commits.start(req.rel(), mem, Arc::clone(&self.objects), lease.take());
             return Ok(size);
         }
         self.objects.put(req.rel(), &data).await?;
-        drop(lease);
         Ok(size)
     }
 
