@@ -196,15 +196,10 @@ impl S3Staged {
         let staging = self.key(&format!("{STAGING}/{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()))?;
         let upload = self.bucket.put_multipart(&staging).await.map_err(store_error)?;
         let mut parts = WriteMultipart::new_with_chunk_size(upload, self.part_bytes);
-        let mut file = tokio::fs::File::open(&self.spool.tmp.path).await?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            parts.wait_for_capacity(2).await.map_err(store_error)?;
-            parts.write(&buf[..n]);
+        if let Err(e) = send_parts(&self.spool.tmp.path, &mut parts).await {
+            // Nothing of it stays in the bucket (a failed finish aborts by itself).
+            let _ = parts.abort().await;
+            return Err(e);
         }
         if let Err(e) = parts.finish().await {
             return Err(store_error(e));
@@ -216,6 +211,20 @@ impl S3Staged {
             Err(object_store::Error::AlreadyExists { .. }) => Ok(Commit::AlreadyExists),
             Err(e) => Err(store_error(e)),
         }
+    }
+}
+
+/// The staged file into `parts`, a read at a time, with at most two parts in flight.
+async fn send_parts(path: &Path, parts: &mut WriteMultipart) -> io::Result<()> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        parts.wait_for_capacity(2).await.map_err(store_error)?;
+        parts.write(&buf[..n]);
     }
 }
 
