@@ -47,9 +47,22 @@ pub struct Routed {
 
 /// Whether a request may be sent again: an idempotent method, no body, no upgrade.
 fn replayable(method: &Method, body: &Incoming, upgrade: bool) -> bool {
-    let idempotent =
-        matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE);
-    idempotent && body.is_end_stream() && !upgrade
+    idempotent(method) && body.is_end_stream() && !upgrade
+}
+
+/// Whether a method may be sent again after a failure (RFC 9110 §9.2.2).
+pub(crate) fn idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
+}
+
+/// The route's form of the request's path, unless the route refuses it (a path its checks
+/// refused, or an encoded slash the route does not take).
+pub(crate) fn accepted_path(path: Result<ProxyPath, String>, route: &Route) -> Result<ProxyPath, ServeError> {
+    let path = path.map_err(ServeError::BadRequest)?;
+    if path.encoded_slash && !route.settings.encoded_slashes {
+        return Err(ServeError::BadRequest("encoded slashes are not accepted on this route".into()));
+    }
+    Ok(path)
 }
 
 fn empty() -> OutBody {
@@ -116,13 +129,10 @@ pub(crate) fn outgoing(
 /// Forwards a routed request and answers with the backend's response (or why there is none).
 pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> Response {
     let route = routed.route;
-    let path = match routed.path {
+    let path = match accepted_path(routed.path, &route) {
         Ok(p) => p,
-        Err(why) => return ServeError::BadRequest(why).into_response(),
+        Err(e) => return e.into_response(),
     };
-    if path.encoded_slash && !route.settings.encoded_slashes {
-        return ServeError::BadRequest("encoded slashes are not accepted on this route".into()).into_response();
-    }
     let (mut parts, body) = req.into_parts();
     let conn = parts.extensions.get::<ConnInfo>().copied();
     let id = parts.extensions.remove::<RequestIdHeader>();

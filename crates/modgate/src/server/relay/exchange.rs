@@ -14,7 +14,7 @@ use crate::http::layer::proxy_authz::ProxyAuthorize;
 use crate::http::layer::request_id::{new_request_id, RequestId};
 use crate::http::layer::Gate;
 use crate::obs::metrics::method_label;
-use crate::revproxy::forward::{outgoing, Routed};
+use crate::revproxy::forward::{accepted_path, idempotent, outgoing, Routed};
 use crate::server::front::{Decision, Front};
 use axum::response::{IntoResponse, Response};
 use bytes::Buf;
@@ -62,11 +62,6 @@ async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Rout
     answered.next
 }
 
-/// Whether a request may be sent again: an idempotent method (it has no body here).
-fn replayable(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE)
-}
-
 async fn forward(
     front: &Front,
     c: &mut Client,
@@ -77,17 +72,14 @@ async fn forward(
 ) -> Answered {
     let (mut parts, ()) = req.into_parts();
     let route = &routed.route;
-    let path = match routed.path {
+    let path = match accepted_path(routed.path, route) {
         Ok(p) => p,
-        Err(why) => return write_error(c, ServeError::BadRequest(why).into_response(), id, close).await,
+        Err(e) => return write_error(c, e.into_response(), id, close).await,
     };
-    if path.encoded_slash && !route.settings.encoded_slashes {
-        let why = "encoded slashes are not accepted on this route".to_string();
-        return write_error(c, ServeError::BadRequest(why).into_response(), id, close).await;
-    }
     let own_auth = front.app.auth.is_some();
     let out = outgoing(route, &path, &mut parts, own_auth, Some(front.conn), Some(id));
-    let replay = replayable(&out.method);
+    // A relayed request has no body: an idempotent one may be sent again.
+    let replay = idempotent(&out.method);
     let m = &route.members;
     m.begin();
     let mut tried = Vec::new();
