@@ -17,6 +17,7 @@ pub mod lb;
 pub mod net;
 pub mod obs;
 pub mod proxy;
+pub mod redact;
 pub mod request;
 pub mod revproxy;
 pub mod rt;

@@ -159,7 +159,7 @@ impl std::fmt::Debug for Coordination {
     // The URL's password never reaches a Debug print.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coordination")
-            .field("redis", &without_password(&self.redis))
+            .field("redis", &crate::redact::redact(&self.redis))
             .field("prefix", &self.prefix)
             .field("lease", &self.lease)
             .field("timeout", &self.timeout)
@@ -182,7 +182,7 @@ pub(super) fn coordination(
     };
     let v = url.get_ref();
     if let Err(e) = redis::Client::open(v.as_str()) {
-        let shown = without_password(v);
+        let shown = crate::redact::redact(v);
         return Err(fail("coordination.redis", l.at(url.span().start), format!("{shown:?} is not a Redis URL ({e})")));
     }
     let prefix = l.pick_file(&s.prefix, "modgate");
@@ -200,14 +200,4 @@ pub(super) fn coordination(
         lease,
         timeout: duration("coordination.timeout", l.pick_file(&s.timeout, "1s"))?,
     }))
-}
-
-/// A URL with what stands before an `@` in its authority (a user and password) left out.
-pub fn without_password(url: &str) -> String {
-    let Some(start) = url.find("://").map(|i| i + 3) else { return url.to_string() };
-    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
-    match url[start..authority_end].rfind('@') {
-        Some(at) => format!("{}{}", &url[..start], &url[start + at + 1..]),
-        None => url.to_string(),
-    }
 }

@@ -6,10 +6,9 @@ pub mod body;
 pub mod client;
 pub mod egress;
 pub mod objects;
-pub mod redact;
 
+pub use crate::redact::{redact, redact_text, Redacted};
 pub use client::{Answer, HttpClient};
-pub use redact::{redact, redact_text, Redacted};
 
 /// Why an outbound request produced no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
