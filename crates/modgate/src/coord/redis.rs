@@ -69,7 +69,15 @@ impl Redis {
             return None;
         }
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await {
+        self.bounded(cmd.query_async::<T>(&mut conn)).await
+    }
+
+    /// A command's answer within the limit; a failure or no answer in time marks Redis down.
+    async fn bounded<T>(
+        self: &Arc<Self>,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => self.down(&e.to_string()),
             Err(_) => self.down("no answer in time"),
@@ -94,11 +102,7 @@ impl Redis {
             inv.arg(a);
         }
         let mut conn = self.conn.clone();
-        match tokio::time::timeout(self.timeout, inv.invoke_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => self.down(&e.to_string()),
-            Err(_) => self.down("no answer in time"),
-        }
+        self.bounded(inv.invoke_async::<T>(&mut conn)).await
     }
 
     /// Marks Redis down (once) and starts probing for its return.

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Cheap to clone: every part is shared.
+#[derive(Clone)]
 pub struct CachedObjects {
     remote: Arc<dyn ObjectStore>,
     local: Arc<LocalObjects>,
@@ -94,57 +96,38 @@ impl CachedObjects {
     }
 
     /// Keeps a committed object, read from `src`, in the local store, with the bucket's
-    /// validators beside it (written first: a copy without them is not used).
+    /// validators beside it (written before the copy is committed: a copy without them is not
+    /// used).
     async fn keep(&self, key: String, src: Source) -> io::Result<()> {
-        let Some((etag, modified)) = self.remote.validators(&key).await? else { return Ok(()) };
-        let modified = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let mut staged = self.local.stage().await?;
+        let (size, (etag, modified)) = match src {
+            Source::Bytes(bytes, validators) => {
+                staged.write(&bytes).await?;
+                (bytes.len() as u64, validators)
+            }
+            Source::Staged(reader, size) => {
+                let Some(validators) = self.remote.validators(&key).await? else { return Ok(()) };
+                copy_staged(reader, size, staged.as_mut()).await?;
+                (size, validators)
+            }
+            Source::Remote => {
+                let Some(remote) = self.remote.open(&key).await? else { return Ok(()) };
+                if remote.len > self.index().limit / 4 {
+                    return Ok(());
+                }
+                let mut body = remote.body.range(0, remote.len);
+                while let Some(chunk) = body.next().await {
+                    staged.write(&chunk?).await?;
+                }
+                (remote.len, (remote.etag, remote.modified))
+            }
+        };
+        let nanos = modified.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let sidecar = self.validators.join(&key);
         if let Some(parent) = sidecar.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
-        tokio::fs::write(&sidecar, format!("{etag}\n{modified}\n")).await?;
-        let mut staged = self.local.stage().await?;
-        let size = match src {
-            Source::Bytes(bytes) => {
-                staged.write(&bytes).await?;
-                bytes.len() as u64
-            }
-            Source::Staged(reader, size) => {
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut pos = 0;
-                while pos < size {
-                    let want = buf.len().min((size - pos) as usize);
-                    let reader = Arc::clone(&reader);
-                    let (n, back) = tokio::task::spawn_blocking(move || {
-                        let mut b = buf;
-                        let n = reader.read_at(&mut b[..want], pos);
-                        (n, b)
-                    })
-                    .await
-                    .map_err(io::Error::other)?;
-                    buf = back;
-                    let n = n?;
-                    if n == 0 {
-                        return Err(io::Error::other("the staged object is shorter than committed"));
-                    }
-                    staged.write(&buf[..n]).await?;
-                    pos += n as u64;
-                }
-                size
-            }
-            Source::Remote => {
-                let Some(remote) = self.remote.open(&key).await? else { return Ok(()) };
-                let size = remote.len;
-                if size > self.index().limit / 4 {
-                    return Ok(());
-                }
-                let mut body = remote.body.range(0, size);
-                while let Some(chunk) = body.next().await {
-                    staged.write(&chunk?).await?;
-                }
-                size
-            }
-        };
+        tokio::fs::write(&sidecar, format!("{etag}\n{nanos}\n")).await?;
         if staged.commit(&key).await? == Commit::Created {
             let evicted = self.index().insert(&key, size);
             for k in evicted {
@@ -170,23 +153,57 @@ impl CachedObjects {
 
     /// Copies `key` in the background, unless it is too large to keep or already on its way.
     fn copy_in_background(&self, key: &str, src: Source, size: u64) {
-        let limit = self.index().limit;
-        if size > limit / 4 || !self.copying.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string()) {
+        if size > self.index().limit / 4 {
             return;
         }
-        let (me, key) = (self.clone_handle(), key.to_string());
+        let (me, key) = (self.clone(), key.to_string());
         tokio::spawn(async move {
-            if let Err(e) = me.keep(key.clone(), src).await {
+            if let Err(e) = me.keep_once(&key, src).await {
                 tracing::debug!(object = %key, error = %e, "not kept in the local cache");
             }
-            me.copying.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         });
+    }
+
+    /// [`CachedObjects::keep`], unless a copy of `key` is already being made (that one is not
+    /// waited for: readers meanwhile read from the bucket).
+    async fn keep_once(&self, key: &str, src: Source) -> io::Result<()> {
+        if !self.copying.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string()) {
+            return Ok(());
+        }
+        let kept = self.keep(key.to_string(), src).await;
+        self.copying.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        kept
     }
 }
 
+/// The first `size` bytes a staged file holds into `to`, a read at a time off the runtime.
+async fn copy_staged(reader: Arc<dyn ReadAt>, size: u64, to: &mut dyn Staged) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut pos = 0;
+    while pos < size {
+        let want = buf.len().min((size - pos) as usize);
+        let reader = Arc::clone(&reader);
+        let (n, back) = tokio::task::spawn_blocking(move || {
+            let mut b = buf;
+            let n = reader.read_at(&mut b[..want], pos);
+            (n, b)
+        })
+        .await
+        .map_err(io::Error::other)?;
+        buf = back;
+        let n = n?;
+        if n == 0 {
+            return Err(io::Error::other("the staged object is shorter than committed"));
+        }
+        to.write(&buf[..n]).await?;
+        pos += n as u64;
+    }
+    Ok(())
+}
+
 enum Source {
-    /// A small object's bytes, read whole from the bucket.
-    Bytes(bytes::Bytes),
+    /// A small object's bytes, read whole from the bucket, and its validators there.
+    Bytes(bytes::Bytes, (String, SystemTime)),
     /// The staged file this replica committed, and its size.
     Staged(Arc<dyn ReadAt>, u64),
     /// The bucket, read again by the copy beside the client's own read.
@@ -204,7 +221,10 @@ impl ObjectStore for CachedObjects {
             }
         }
         let Some(obj) = self.remote.open(key).await? else { return Ok(None) };
-        let src = obj.body.in_memory().map_or(Source::Remote, Source::Bytes);
+        let src = match obj.body.in_memory() {
+            Some(bytes) => Source::Bytes(bytes, (obj.etag.clone(), obj.modified)),
+            None => Source::Remote,
+        };
         self.copy_in_background(key, src, obj.len);
         Ok(Some(obj))
     }
@@ -220,19 +240,12 @@ impl ObjectStore for CachedObjects {
         if self.index().entries.contains_key(key) {
             return Ok(());
         }
-        // A copy a background task is already making is not waited for: readers meanwhile
-        // read from the bucket, as without this.
-        if !self.copying.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string()) {
-            return Ok(());
-        }
-        let kept = self.keep(key.to_string(), Source::Remote).await;
-        self.copying.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-        kept
+        self.keep_once(key, Source::Remote).await
     }
 
     async fn stage(&self) -> io::Result<Box<dyn Staged>> {
         let inner = self.remote.stage().await?;
-        Ok(Box::new(CachedStaged { inner, cache: self.clone_handle(), written: 0 }))
+        Ok(Box::new(CachedStaged { inner, cache: self.clone(), written: 0 }))
     }
 
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
@@ -248,18 +261,6 @@ impl ObjectStore for CachedObjects {
         let disk = self.local.usage().unwrap_or_default();
         let idx = self.index();
         Some(StoreUsage { objects: idx.entries.len() as u64, bytes: idx.bytes, counted: true, ..disk })
-    }
-}
-
-impl CachedObjects {
-    fn clone_handle(&self) -> CachedObjects {
-        CachedObjects {
-            remote: Arc::clone(&self.remote),
-            local: Arc::clone(&self.local),
-            validators: Arc::clone(&self.validators),
-            index: Arc::clone(&self.index),
-            copying: Arc::clone(&self.copying),
-        }
     }
 }
 
@@ -290,7 +291,7 @@ impl Staged for CachedStaged {
         self.inner.flush().await?;
         // The reader keeps the staged file readable after the commit removes its name.
         let reader = self.inner.reader()?;
-        let (size, cache) = (self.written, self.cache.clone_handle());
+        let (size, cache) = (self.written, self.cache.clone());
         let outcome = self.inner.commit(key).await?;
         // Another replica's bytes won: they are read from the bucket on first use instead.
         if outcome == Commit::Created {

@@ -30,12 +30,8 @@ impl LocalObjects {
     /// Opens (creating) the store under `root` and removes fills a crash left behind.
     pub fn open(root: &Path) -> io::Result<Self> {
         let (cache, tmp) = (root.join("cache"), root.join("tmp"));
-        for d in [&cache, &tmp] {
-            std::fs::create_dir_all(d)?;
-        }
-        for entry in std::fs::read_dir(&tmp)? {
-            let _ = std::fs::remove_file(entry?.path());
-        }
+        std::fs::create_dir_all(&cache)?;
+        fresh_tmp(&tmp)?;
         let usage = Arc::new(Usage::default());
         usage.count_in_background(cache.clone());
         Ok(Self { cache, tmp, usage })
@@ -56,6 +52,15 @@ impl LocalObjects {
     pub fn remove(&self, key: &str) {
         let _ = std::fs::remove_file(self.path(key));
     }
+}
+
+/// Creates `dir` for staged objects, removing any a crash left behind.
+pub(super) fn fresh_tmp(dir: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(dir)? {
+        let _ = std::fs::remove_file(entry?.path());
+    }
+    Ok(())
 }
 
 /// A temporary file; dropped without being kept, it is removed.

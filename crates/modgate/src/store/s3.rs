@@ -11,7 +11,7 @@
 //! gets `AlreadyExists` and the first one's object stands. Memory stays bounded: a small object
 //! is read whole (at most `part_bytes`), a large one a part at a time, two parts in flight.
 
-use super::local::Spool;
+use super::local::{fresh_tmp, Spool};
 use super::{Commit, ObjectBody, ObjectStore, ReadAt, Staged, StoredObject};
 use crate::config::{Egress, S3Settings};
 use bytes::Bytes;
@@ -41,8 +41,6 @@ pub struct S3Objects {
     /// Local directory for staged objects.
     tmp: PathBuf,
     part_bytes: usize,
-    /// Shown in logs and `config check`: `s3://bucket/prefix`.
-    pub name: String,
 }
 
 fn store_error(e: object_store::Error) -> io::Error {
@@ -93,17 +91,27 @@ impl S3Objects {
         }
         let bucket = b.build().map_err(store_error)?;
         let tmp = data_dir.join("tmp");
-        std::fs::create_dir_all(&tmp)?;
-        for entry in std::fs::read_dir(&tmp)? {
-            let _ = std::fs::remove_file(entry?.path());
-        }
+        fresh_tmp(&tmp)?;
         let prefix = if s.prefix.is_empty() { String::new() } else { format!("{}/", s.prefix) };
-        let name = format!("s3://{}/{}", s.bucket, prefix);
-        Ok(Self { bucket: Arc::new(bucket), prefix, tmp, part_bytes: s.part_bytes, name })
+        Ok(Self { bucket: Arc::new(bucket), prefix, tmp, part_bytes: s.part_bytes })
     }
 
     fn key(&self, key: &str) -> io::Result<Key> {
-        Key::parse(format!("{}{key}", self.prefix)).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+        bucket_key(&self.prefix, key)
+    }
+}
+
+/// The bucket's key for `key` under `prefix` (which ends in `/`, or is empty).
+fn bucket_key(prefix: &str, key: &str) -> io::Result<Key> {
+    Key::parse(format!("{prefix}{key}")).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
+/// A create-only write's outcome: created, or another writer's object stands.
+fn created<T>(written: object_store::Result<T>) -> io::Result<Commit> {
+    match written {
+        Ok(_) => Ok(Commit::Created),
+        Err(object_store::Error::AlreadyExists { .. }) => Ok(Commit::AlreadyExists),
+        Err(e) => Err(store_error(e)),
     }
 }
 
@@ -155,7 +163,7 @@ impl ObjectStore for S3Objects {
         // The listing starts at the last whole segment; the rest of the prefix is matched here.
         let full = format!("{}{prefix}", self.prefix);
         let dir = match full.rfind('/') {
-            Some(i) => Some(Key::parse(&full[..i]).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?),
+            Some(i) => Some(bucket_key("", &full[..i])?),
             None => None,
         };
         let metas: Vec<_> = self.bucket.list(dir.as_ref()).try_collect().await.map_err(store_error)?;
@@ -188,7 +196,7 @@ struct S3Staged {
 
 impl S3Staged {
     fn key(&self, key: &str) -> io::Result<Key> {
-        Key::parse(format!("{}{key}", self.prefix)).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+        bucket_key(&self.prefix, key)
     }
 
     /// The staged bytes in parts to a staging key, then copied create-only to `to`.
@@ -206,11 +214,7 @@ impl S3Staged {
         }
         let copied = self.bucket.copy_if_not_exists(&staging, to).await;
         let _ = self.bucket.delete(&staging).await;
-        match copied {
-            Ok(()) => Ok(Commit::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(Commit::AlreadyExists),
-            Err(e) => Err(store_error(e)),
-        }
+        created(copied)
     }
 }
 
@@ -251,11 +255,7 @@ impl Staged for S3Staged {
         }
         let data = tokio::fs::read(&self.spool.tmp.path).await?;
         let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.bucket.put_opts(&to, PutPayload::from(data), opts).await {
-            Ok(_) => Ok(Commit::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(Commit::AlreadyExists),
-            Err(e) => Err(store_error(e)),
-        }
+        created(self.bucket.put_opts(&to, PutPayload::from(data), opts).await)
     }
 }
 
