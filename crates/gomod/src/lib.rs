@@ -33,6 +33,7 @@
 pub mod dirhash;
 pub mod glob;
 pub mod goimport;
+pub mod gosum;
 #[rustfmt::skip]
 pub mod gounicode;
 pub mod gover;

@@ -36,6 +36,18 @@ pub struct Summary {
     pub routes: Vec<String>,
     /// Where committed objects live: `local <dir>` or `s3://bucket/prefix (endpoint)`.
     pub storage: String,
+    /// Each route's patterns and source, in order (what the catalog says serves a module).
+    pub rules: Vec<(String, String)>,
+}
+
+impl Summary {
+    /// What serves `module`: the first route whose patterns match it, else the upstream list.
+    pub fn source_of(&self, module: &str) -> &str {
+        self.rules
+            .iter()
+            .find(|(patterns, _)| gomod::glob::match_prefix_patterns(patterns, module))
+            .map_or(self.upstream.as_str(), |(_, source)| source.as_str())
+    }
 }
 
 pub struct App {
@@ -59,6 +71,8 @@ pub struct App {
     pub live: reload::Live,
     /// The Redis replicas coordinate through, when `[coordination]` names one.
     pub redis: Option<Arc<Redis>>,
+    /// The catalog, activity, ledger and jobs the admin API shows.
+    pub admin: Arc<crate::admin::Admin>,
     /// Request targets parsed, counted in debug builds (tests show each request is parsed once).
     #[cfg(debug_assertions)]
     parses: std::sync::atomic::AtomicU64,
@@ -79,6 +93,7 @@ impl App {
             limits: ArcSwap::from_pointee(crate::config::Limits::default()),
             live: Default::default(),
             redis: None,
+            admin: Arc::new(crate::admin::Admin::in_memory()),
             #[cfg(debug_assertions)]
             parses: Default::default(),
         }
@@ -104,6 +119,9 @@ impl App {
         };
         let alarm = crate::sumdb::Alarm { auth: auth.clone() };
         let (sumdb, checksums, checks) = checksum_dbs(cfg, &http, &objects, &meta, alarm)?;
+        let admin = Arc::new(crate::admin::Admin::open(&dir.join("admin")));
+        // The ledger hears of every commit, after the checks that may refuse it.
+        let checksums: Arc<dyn ChecksumHook> = Arc::new(Hooks(vec![checksums, admin.ledger.clone()]));
         let settings = settings(cfg);
         let fill_metrics = metrics.fills.clone();
         let fill_rt = Some(fill_rt);
@@ -111,6 +129,7 @@ impl App {
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
         app.redis = redis;
+        app.admin = admin;
         app.pools = ArcSwap::from_pointee(pools);
         app.live = Live::new(cfg.clone(), Arc::clone(&http), direct, checks, metrics.git.clone());
         app.metrics = metrics;
@@ -292,7 +311,7 @@ fn routes(cfg: &Config, http: &Arc<HttpClient>, pools: &[Arc<Pool>], direct: Opt
 }
 
 fn summary(cfg: &Config) -> Summary {
-    let routes = cfg
+    let rules: Vec<(String, String)> = cfg
         .routes
         .iter()
         .map(|r| {
@@ -300,12 +319,13 @@ fn summary(cfg: &Config) -> Summary {
                 RouteSource::Deny => "deny".to_string(),
                 RouteSource::Chain { raw, .. } => redact_text(raw),
             };
-            format!("{} -> {src}", r.modules)
+            (r.modules.clone(), src)
         })
         .collect();
+    let routes = rules.iter().map(|(m, src)| format!("{m} -> {src}")).collect();
     let storage = match &cfg.storage {
         Storage::Local => format!("local {}", cfg.data_dir.join("cache").display()),
         Storage::S3(s) => format!("s3://{}/{} ({})", s.bucket, s.prefix, s.endpoint.as_deref().unwrap_or("AWS")),
     };
-    Summary { upstream: redact_text(&cfg.upstream_raw), routes, storage }
+    Summary { upstream: redact_text(&cfg.upstream_raw), routes, storage, rules }
 }

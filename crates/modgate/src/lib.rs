@@ -6,6 +6,7 @@
 //! `sumdb` (which also proxies checksum databases); `request` parses what
 //! is asked; `auth`, `net`, `rt`, `config`, `errors`, `time` and `obs` serve them all.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cache;

@@ -262,8 +262,6 @@ pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, Serve
 
 /// The prefix of admin endpoints; a first path element without a dot is never a module path.
 pub const ADMIN_PREFIX: &str = "/-/admin/";
-/// The one admin endpoint that takes a POST: reload the configuration.
-pub const RELOAD_PATH: &str = "/-/admin/reload";
 
 /// What a request target asks for: decided once per request (`http::layer::parse`) and
 /// carried in the request's extensions to the access decision and the handler.

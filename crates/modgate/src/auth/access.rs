@@ -24,8 +24,10 @@ pub struct Auth {
     settings: AuthSettings,
     rates: RateLimiter,
     state: RwLock<Arc<State>>,
-    audit: Option<Audit>,
+    audit: Audit,
     metrics: EdgeMetrics,
+    /// One edit of the keys file at a time (the admin API).
+    keys_edit: std::sync::Mutex<()>,
 }
 
 fn stamps(s: &AuthSettings) -> Vec<Option<SystemTime>> {
@@ -64,13 +66,17 @@ fn offered_key(headers: &http::HeaderMap) -> Result<Option<String>, ()> {
 impl Auth {
     pub fn new(settings: AuthSettings, metrics: EdgeMetrics) -> Result<Arc<Self>, String> {
         let state = Self::read(&settings)?;
-        let audit = settings.audit_log.as_deref().map(Audit::open).transpose()?;
+        let audit = match settings.audit_log.as_deref() {
+            Some(target) => Audit::open(target)?,
+            None => Audit::in_memory(),
+        };
         Ok(Arc::new(Self {
             rates: RateLimiter::new(settings.key_rate, settings.key_burst),
             settings,
             state: RwLock::new(Arc::new(state)),
             audit,
             metrics,
+            keys_edit: std::sync::Mutex::new(()),
         }))
     }
 
@@ -229,16 +235,33 @@ impl Auth {
     }
 
     fn record(&self, entry: &Entry<'_>) {
-        if let Some(a) = &self.audit {
-            a.record(entry);
-        }
+        self.audit.record(entry);
     }
 
-    /// A security event in the audit log (when there is one).
+    /// A security event (or an admin call) in the audit log.
     pub fn security_event(&self, event: &str, detail: &serde_json::Value) {
-        if let Some(a) = &self.audit {
-            a.event(event, detail);
-        }
+        self.audit.event(event, detail);
+    }
+
+    /// The audit log's latest lines (see `Audit::recent`).
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
+    /// The keys file (the admin API edits it, then reloads).
+    pub fn keys_file(&self) -> &std::path::Path {
+        &self.settings.keys_file
+    }
+
+    /// Edits the keys file (read, change, written atomically, one edit at a time) and puts the
+    /// result in force at once.
+    pub fn edit_keys<T>(&self, change: impl FnOnce(&mut KeysFile) -> Result<T, String>) -> Result<T, String> {
+        let _one = self.keys_edit.lock().unwrap_or_else(|p| p.into_inner());
+        let mut f = KeysFile::load(&self.settings.keys_file)?;
+        let out = change(&mut f)?;
+        f.save(&self.settings.keys_file)?;
+        self.reload("the admin API changed the keys");
+        Ok(out)
     }
 }
 

@@ -1,14 +1,21 @@
 //! The audit log (`[auth] audit_log`): one JSON line per access decision — who, module,
 //! version, action, allowed or denied, reason, request id — apart from the access log; and one
-//! per security event (a checksum mismatch, a misbehaving checksum database), with `event`.
+//! per security event (a checksum mismatch, a misbehaving checksum database) or admin call,
+//! with `event`. The latest lines are also kept in memory for the admin API's audit view.
 
 use super::principal::Action;
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+/// Lines kept in memory for `GET /-/admin/audit`.
+const RECENT: usize = 10_000;
+
 pub struct Audit {
-    out: Mutex<Box<dyn Write + Send>>,
+    /// `None`: no `audit_log` configured; lines are only kept in memory.
+    out: Option<Mutex<Box<dyn Write + Send>>>,
+    recent: Mutex<VecDeque<serde_json::Value>>,
 }
 
 /// One decision, as recorded.
@@ -37,7 +44,31 @@ impl Audit {
                     .map_err(|e| format!("audit log {path}: {e}"))?,
             ),
         };
-        Ok(Self { out: Mutex::new(out) })
+        Ok(Self { out: Some(Mutex::new(out)), recent: Mutex::new(VecDeque::new()) })
+    }
+
+    /// Lines kept in memory only.
+    pub fn in_memory() -> Self {
+        Self { out: None, recent: Mutex::new(VecDeque::new()) }
+    }
+
+    fn write(&self, line: serde_json::Value) {
+        if let Some(out) = &self.out {
+            let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = writeln!(w, "{line}");
+            let _ = w.flush();
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        recent.push_back(line);
+    }
+
+    /// The latest lines that `keep` accepts, newest first, at most `limit`.
+    pub fn recent(&self, limit: usize, keep: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.iter().rev().filter(|l| keep(l)).take(limit).cloned().collect()
     }
 
     /// A security event: `{"time", "event", ...detail}`.
@@ -46,9 +77,7 @@ impl Audit {
         if let (Some(out), Some(more)) = (line.as_object_mut(), detail.as_object()) {
             out.extend(more.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(w, "{line}");
-        let _ = w.flush();
+        self.write(line);
     }
 
     pub fn record(&self, e: &Entry<'_>) {
@@ -63,8 +92,6 @@ impl Audit {
             "reason": e.reason,
             "request_id": e.request_id,
         });
-        let mut w = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(w, "{line}");
-        let _ = w.flush();
+        self.write(line);
     }
 }

@@ -100,6 +100,21 @@ impl KeysFile {
         key
     }
 
+    /// Adds a key for `name` (printable, not empty, not the name of a live key) in `groups`,
+    /// and returns its secret, shown once.
+    pub fn add_checked(&mut self, name: &str, groups: Vec<String>) -> Result<String, String> {
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err("the name must be printable and not empty".into());
+        }
+        if self.keys.iter().any(|k| k.name == name && !k.revoked) {
+            return Err(format!("a key named {name:?} exists; revoke it first or pick another name"));
+        }
+        if let Some(g) = groups.iter().find(|g| g.trim().is_empty() || g.chars().any(|c| c.is_control() || c == ',')) {
+            return Err(format!("group {g:?}: a group is a printable name without commas"));
+        }
+        Ok(self.add(name, groups))
+    }
+
     /// Marks a key revoked (by id or name); false when there is no such key.
     pub fn revoke(&mut self, which: &str) -> bool {
         let mut found = false;

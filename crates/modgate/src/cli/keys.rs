@@ -33,16 +33,10 @@ pub enum KeysCommand {
 pub fn run(command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Add { file, name, groups } => {
-            if name.trim().is_empty() || name.chars().any(char::is_control) {
-                return Err("--name must be a printable, non-empty name".into());
-            }
             let mut f = KeysFile::load(&file)?;
-            if f.keys.iter().any(|k| k.name == name && !k.revoked) {
-                return Err(format!("a key named {name:?} exists; revoke it first or pick another name"));
-            }
             let groups: Vec<String> =
                 groups.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect();
-            let key = f.add(&name, groups);
+            let key = f.add_checked(&name, groups).map_err(|e| format!("--name {name:?}: {e}"))?;
             f.save(&file)?;
             eprintln!("modgate: key added for {name}; it is shown once, store it now:");
             println!("{key}");

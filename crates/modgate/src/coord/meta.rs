@@ -3,7 +3,8 @@
 //!
 //! Keys: `answer:<key>` (the time it was written, 8 bytes of milliseconds, then the answer;
 //! kept `ANSWER_KEEP`, as stale answers are served when every source fails), `missing:<key>`
-//! (`<status> <reason>`, for its TTL), `published:<module>` (a list, in publish order).
+//! (`<status> <reason>`, for its TTL), `published:<module>` (a list, in publish order),
+//! `state:<name>` (the operators' state, such as the quarantine; never expires).
 
 use super::Redis;
 use crate::store::{MetaStore, NotFound};
@@ -136,4 +137,66 @@ impl MetaStore for SharedMeta {
         }
         Ok(())
     }
+
+    async fn purge(&self, escaped_module: &str) -> io::Result<u64> {
+        let mut shared = 0;
+        for kind in ["answer", "missing"] {
+            let keys = self.module_keys(kind, escaped_module).await;
+            if !keys.is_empty() {
+                let gone: Option<u64> = self.redis.run(redis::cmd("DEL").arg(&keys)).await;
+                if kind == "answer" {
+                    shared += gone.unwrap_or(0);
+                }
+            }
+        }
+        Ok(self.local.purge(escaped_module).await?.max(shared))
+    }
+
+    async fn state(&self, name: &str) -> io::Result<Option<Bytes>> {
+        let got: Option<Option<Vec<u8>>> = self.redis.run(redis::cmd("GET").arg(self.redis.key("state", name))).await;
+        match got {
+            Some(Some(v)) => Ok(Some(Bytes::from(v))),
+            _ => self.local.state(name).await,
+        }
+    }
+
+    async fn put_state(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        let stored: Option<()> = self.redis.run(redis::cmd("SET").arg(self.redis.key("state", name)).arg(data)).await;
+        self.local.put_state(name, data).await?;
+        stored.ok_or_else(|| io::Error::other("coordination is down: the change was kept on this replica only"))
+    }
+}
+
+impl SharedMeta {
+    /// The Redis keys of `kind` holding one module's answers (`@latest`, and `@v/...` one level
+    /// down, not a nested module's).
+    async fn module_keys(&self, kind: &str, escaped_module: &str) -> Vec<String> {
+        let base = self.redis.key(kind, escaped_module);
+        let mut keys = vec![format!("{base}/@latest")];
+        let pattern = format!("{}/@v/*", glob_escape(&base));
+        let mut cursor = 0u64;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000);
+            let Some((next, found)): Option<(u64, Vec<String>)> = self.redis.run(&scan).await else { break };
+            keys.extend(found.into_iter().filter(|k| !k[base.len() + 4..].contains('/')));
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys
+    }
+}
+
+/// `text` matched literally by a Redis glob.
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -54,11 +54,14 @@ where
     match target {
         Target::Health => health::healthz(),
         Target::Ready => health::readyz(&app).await,
-        Target::Admin => admin::handle(&app, req.uri().path(), req.method()).await,
+        Target::Admin => admin::handle(&app, req).await,
         Target::Metrics => metrics::handle(&app),
         Target::Publish(r) if req.method() == Method::PUT => publish::handle(&app, &r, req).await,
         Target::Publish(_) => ServeError::MethodNotAllowed { allow: "PUT" }.into_response(),
         Target::Sumdb { db, path } => sumdb::handle(&app, &db, &path, req.method()).await,
-        Target::Module(r) => goproxy::handle(&app, &r, req.method(), req.headers()).await,
+        Target::Module(r) => {
+            let who = req.extensions().get::<crate::auth::Principal>();
+            goproxy::handle(&app, &r, req.method(), req.headers(), who).await
+        }
     }
 }

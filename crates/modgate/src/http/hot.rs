@@ -4,7 +4,8 @@
 //! - the target is origin-form, has no query, and needs no percent-decoding, so the path after
 //!   its `/` is byte for byte the storage key that a full parse of it would compute — and every
 //!   key in memory was put there by a request that passed that parse;
-//! - the object's prefetch hooks have already run, and the module's route allows it;
+//! - the object's prefetch hooks have already run, the module's route allows it, and the
+//!   version is not quarantined;
 //!
 //! and then it decides access with the same functions as the full path
 //! (`layer::authz::{authenticate, authorize}`), using the module and version the object was
@@ -25,6 +26,7 @@ use crate::obs::metrics::method_label;
 use crate::proxy::CacheStatus;
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub fn fast_hit<B>(app: &App, req: &Request<B>) -> Option<Response> {
@@ -40,29 +42,35 @@ pub fn fast_hit<B>(app: &App, req: &Request<B>) -> Option<Response> {
     let obj = app.modules.memory_hit(key)?;
     if !obj.prefetch_seen.load(std::sync::atomic::Ordering::Relaxed)
         || app.modules.routes().resolve(&obj.module).is_err()
+        || app.modules.quarantined(&obj.module, &obj.version).is_some()
     {
         return None;
     }
     let start = Instant::now();
     let id = new_request_id(req.headers());
     let head = method == Method::HEAD;
+    let mut who = None;
     let allowed = match &app.auth {
         Some(auth) => {
             let rid = id.to_str().unwrap_or("-");
-            authenticate(auth, req, rid)
-                .and_then(|who| authorize(auth, &who, &obj.module, Some(&obj.version), Action::Read, rid))
+            authenticate(auth, req, rid).and_then(|p| {
+                let ok = authorize(auth, &p, &obj.module, Some(&obj.version), Action::Read, rid);
+                who = Some(p);
+                ok
+            })
         }
         None => Ok(()),
     };
     let mut resp = match allowed {
         Ok(()) => {
             let ct = obj.content_type;
-            object_response(ObjectData::Memory(obj), ct, CacheStatus::Hit, req.headers(), head)
+            object_response(ObjectData::Memory(Arc::clone(&obj)), ct, CacheStatus::Hit, req.headers(), head)
         }
         Err(e) => e.into_response(),
     };
     finish(&mut resp, head);
     log_line(&resp, Some(&id), method, req.uri(), start);
+    super::handler::goproxy::count(app, &obj.module, Some(&obj.version), who.as_ref(), &resp);
     let kind = if key.ends_with(".mod") { "mod" } else { "info" };
     module_answer(&app.metrics, kind, method_label(method), start, &resp);
     resp.headers_mut().insert(X_REQUEST_ID, id);

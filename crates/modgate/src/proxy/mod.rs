@@ -5,10 +5,12 @@
 
 mod commits;
 mod fill;
+mod holds;
 mod mutable;
 mod prefetch;
 mod progress;
 mod publish;
+mod quarantine;
 mod record;
 mod replicas;
 mod reply;
@@ -22,6 +24,7 @@ mod zipfill;
 
 pub use fill::MEM_OBJECT_MAX;
 pub use progress::{FillState, Progress};
+pub use quarantine::Quarantined;
 pub use reply::{CacheStatus, Reply};
 pub use routes::Routes;
 pub use service::{ModuleService, Parts, Settings};

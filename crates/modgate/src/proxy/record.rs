@@ -42,12 +42,43 @@ impl ModuleService {
         self.checksums.committed(&done).await.map_err(ServeError::Storage)
     }
 
-    /// The `h1:` hash of a committed zip, checked again in full (read into a staged copy that
-    /// is never committed).
+    /// Checks a cached version again without filling anything: its stored zip (when there is
+    /// one) read and checked in full and hashed, its stored go.mod hashed, and both hashes put
+    /// to the checksum hook again (the checksum database and the own log, where configured).
+    /// Returns `(zip h1, go.mod h1)` of what is stored; `Err` says what failed.
+    pub async fn reverify(&self, module: &str, version: &str) -> Result<(Option<String>, Option<String>), ServeError> {
+        let zip = ModuleRequest::for_version(module, version, Endpoint::Zip)
+            .ok_or_else(|| ServeError::BadRequest(format!("{module}@{version}: not a canonical version")))?;
+        let mod_req = zip.with_endpoint(Endpoint::Mod);
+        let stored_mod = match self.objects.open_origin(mod_req.rel()).await? {
+            Some(obj) => Some(obj.body.read_all(MAX_GO_MOD).await?),
+            None => None,
+        };
+        let mod_h1 = match stored_mod {
+            Some(data) => {
+                verify::consult(self.checksums.as_ref(), &Checked::GoMod { module, version, data: &data }, &zip)
+                    .await?;
+                Some(gomod::dirhash::hash_go_mod(&data))
+            }
+            None => None,
+        };
+        let zip_h1 = match self.objects.contains(zip.rel()).await? {
+            true => {
+                let h1 = self.stored_zip_hash(&zip).await?;
+                verify::consult(self.checksums.as_ref(), &Checked::Zip { module, version, h1: &h1 }, &zip).await?;
+                Some(h1)
+            }
+            false => None,
+        };
+        Ok((zip_h1, mod_h1))
+    }
+
+    /// The `h1:` hash of a committed zip as the store of record holds it, checked again in full
+    /// (read into a staged copy that is never committed).
     async fn stored_zip_hash(&self, zip: &ModuleRequest) -> Result<String, ServeError> {
         let obj = self
             .objects
-            .open(zip.rel())
+            .open_origin(zip.rel())
             .await?
             .ok_or_else(|| ServeError::Storage(format!("{} vanished", zip.rel())))?;
         let mut staged = self.objects.stage().await?;

@@ -72,6 +72,7 @@ pub struct ModuleService {
     pub(super) settings: ArcSwap<Settings>,
     pub(super) fill_metrics: FillMetrics,
     pub(super) leases: Option<Arc<crate::coord::Leases>>,
+    pub(super) quarantine: super::quarantine::Quarantine,
     fill_rt: Option<FillRuntime>,
 }
 
@@ -108,6 +109,7 @@ impl ModuleService {
             settings: ArcSwap::from_pointee(settings),
             fill_metrics,
             leases,
+            quarantine: Default::default(),
             fill_rt,
         }
     }
@@ -138,6 +140,18 @@ impl ModuleService {
 
     pub fn objects(&self) -> &Arc<dyn ObjectStore> {
         &self.objects
+    }
+
+    /// The versions published here for `module` (unescaped), in publish order.
+    pub async fn published_versions(&self, module: &str) -> std::io::Result<Vec<String>> {
+        let escaped = gomod::path::escape_path(module).map_err(std::io::Error::other)?;
+        self.meta.published(&escaped).await
+    }
+
+    /// Forgets `module`'s mutable answers and not-found answers; returns how many answers went.
+    pub async fn purge(&self, module: &str) -> std::io::Result<u64> {
+        let escaped = gomod::path::escape_path(module).map_err(std::io::Error::other)?;
+        self.meta.purge(&escaped).await
     }
 
     pub fn list_ttl(&self) -> Duration {
@@ -179,13 +193,15 @@ impl ModuleService {
         // Routed once, before the cache: a denied module is refused even when cached, and the
         // source chosen here serves every fill this request starts.
         let source = Arc::clone(self.routes.load().resolve(&req.module)?);
+        self.check_quarantine(req)?;
         if req.endpoint == Endpoint::Zip {
             let reply = self.zip(req, &source, may_stream).await;
             self.learn(req, &reply);
             return reply;
         }
         if !req.is_immutable() {
-            return self.mutable(req, &source).await;
+            let reply = self.mutable(req, &source).await;
+            return self.screen(req, reply);
         }
         let reply = self.immutable(req, &source).await;
         // The prefetch hooks run once per object in memory (they remember what they saw, but
@@ -207,13 +223,14 @@ impl ModuleService {
     /// source is asked; a mutable answer is served whatever its age.
     pub async fn serve_cached(&self, req: &ModuleRequest) -> Result<Reply, ServeError> {
         self.routes.load().resolve(&req.module)?;
+        self.check_quarantine(req)?;
         if req.is_immutable() {
             if let Some(reply) = self.stored(req).await? {
                 return Ok(reply);
             }
         } else if let Some((data, age)) = self.meta.answer(req.rel()).await? {
             let cache = if age < self.settings.load().list_ttl { CacheStatus::Hit } else { CacheStatus::Stale };
-            return Ok(Reply::Mutable { data, cache });
+            return self.screen(req, Ok(Reply::Mutable { data, cache }));
         }
         Err(ServeError::not_found(format!(
             "{}: not cached, and Disable-Module-Fetch forbids fetching it",

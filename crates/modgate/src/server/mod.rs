@@ -63,6 +63,7 @@ impl Running {
 /// Builds the application and binds its listener.
 async fn bind(cfg: &Config) -> anyhow::Result<(Arc<App>, TcpListener, SocketAddr)> {
     let app = Arc::new(App::build(cfg)?);
+    app.admin.start(&app.modules).await;
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     Ok((app, listener, addr))
@@ -84,10 +85,11 @@ pub async fn start_with(cfg: Config, source: Option<ConfigSource>) -> anyhow::Re
     let stopped = stopped_by(stop_rx);
     let metrics_addr = serve_metrics_listener(&cfg, &app, stopped()).await?;
     let serving = listen::serve(listener, Arc::clone(&app), stopped(), cfg.shutdown_timeout, tls, cfg.limits);
-    let modules = Arc::clone(&app.modules);
+    let (modules, admin) = (Arc::clone(&app.modules), Arc::clone(&app.admin));
     let task = tokio::spawn(async move {
         serving.await;
         modules.settle().await;
+        save_activity(&admin);
     });
     Ok(Running { addr, metrics_addr, app, stop: stop_tx, task })
 }
@@ -123,11 +125,19 @@ pub async fn run(cfg: Config, source: Option<ConfigSource>) -> anyhow::Result<()
         Arc::clone(&app)
     });
     tokio::spawn(reload::reloader(tls.clone(), app.auth.clone(), reloadable, reload::hangup()));
-    let modules = Arc::clone(&app.modules);
+    let (modules, admin) = (Arc::clone(&app.modules), Arc::clone(&app.admin));
     listen::serve(listener, app, stopped(), cfg.shutdown_timeout, tls, cfg.limits.clone()).await;
     // Objects already answered from memory reach the store before the process ends.
     modules.settle().await;
+    save_activity(&admin);
     Ok(())
+}
+
+/// The last figures of what was served, saved on the way out.
+fn save_activity(admin: &crate::admin::Admin) {
+    if let Err(e) = admin.activity.save() {
+        tracing::warn!(error = %e, "could not save the activity");
+    }
 }
 
 /// A future per listener that completes when `rx` turns true.

@@ -252,6 +252,14 @@ impl ObjectStore for CachedObjects {
         self.remote.list(prefix).await
     }
 
+    async fn open_origin(&self, key: &str) -> io::Result<Option<StoredObject>> {
+        self.remote.open(key).await
+    }
+
+    async fn entries(&self, prefix: &str) -> io::Result<Vec<super::Listed>> {
+        self.remote.entries(prefix).await
+    }
+
     async fn check_ready(&self) -> io::Result<()> {
         self.remote.check_ready().await
     }

@@ -130,6 +130,20 @@ impl ObjectStore for LocalObjects {
         tokio::task::spawn_blocking(move || list_under(&cache, &prefix)).await.map_err(io::Error::other)?
     }
 
+    async fn entries(&self, prefix: &str) -> io::Result<Vec<super::Listed>> {
+        let cache = self.cache.clone();
+        let prefix = prefix.to_string();
+        let walk = move || -> io::Result<Vec<super::Listed>> {
+            let keys = list_under(&cache, &prefix)?;
+            let stat = |key: String| {
+                let m = std::fs::metadata(cache.join(&key)).ok()?;
+                Some(super::Listed { key, size: m.len(), modified: m.modified().ok()? })
+            };
+            Ok(keys.into_iter().filter_map(stat).collect())
+        };
+        tokio::task::spawn_blocking(walk).await.map_err(io::Error::other)?
+    }
+
     async fn check_ready(&self) -> io::Result<()> {
         let mut tmp = temp_in(&self.tmp).await?;
         tmp.file.write_all(b"ready").await?;

@@ -1,7 +1,8 @@
 //! Mutable state on the local disk: answers under `meta/` (replaced atomically, aged by their
 //! modification time), the published-versions index under `published/` (read once at start,
 //! so `list` and `@latest` merge it without touching the disk), and not-found answers in
-//! memory, where a restart forgetting them costs one upstream request each.
+//! memory, where a restart forgetting them costs one upstream request each. The operators'
+//! state (the quarantine) is under `state/`, written durably.
 
 use super::local::{sync_dir, temp_in};
 use super::not_found::NotFoundMemory;
@@ -17,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 pub struct LocalMeta {
     meta: PathBuf,
+    state_dir: PathBuf,
     published_dir: PathBuf,
     tmp: PathBuf,
     published: RwLock<HashMap<String, Vec<String>>>,
@@ -28,11 +30,25 @@ impl LocalMeta {
     /// made it) and is where replacements are written before their rename.
     pub fn open(root: &Path) -> io::Result<Self> {
         let (meta, published_dir, tmp) = (root.join("meta"), root.join("published"), root.join("tmp"));
-        for d in [&meta, &published_dir, &tmp] {
+        let state_dir = root.join("state");
+        for d in [&meta, &published_dir, &tmp, &state_dir] {
             std::fs::create_dir_all(d)?;
         }
         let published = read_published(&published_dir)?;
-        Ok(Self { meta, published_dir, tmp, published: RwLock::new(published), not_found: NotFoundMemory::default() })
+        let not_found = NotFoundMemory::default();
+        Ok(Self { meta, state_dir, published_dir, tmp, published: RwLock::new(published), not_found })
+    }
+
+    /// Writes `data` to `target` durably: a temporary file, fsynced, renamed over it.
+    async fn replace_durably(&self, target: &Path, data: &[u8]) -> io::Result<()> {
+        let mut tmp = temp_in(&self.tmp).await?;
+        tmp.file.write_all(data).await?;
+        tmp.file.flush().await?;
+        tmp.file.sync_all().await?;
+        fs::rename(&tmp.path, target).await?;
+        tmp.keep = true;
+        sync_dir(target.parent()).await;
+        Ok(())
     }
 }
 
@@ -115,15 +131,41 @@ impl MetaStore for LocalMeta {
         text.push('\n');
         let dir = self.published_dir.join(escaped_module);
         fs::create_dir_all(&dir).await?;
-        let mut tmp = temp_in(&self.tmp).await?;
-        tmp.file.write_all(text.as_bytes()).await?;
-        tmp.file.flush().await?;
-        tmp.file.sync_all().await?;
-        fs::rename(&tmp.path, dir.join("versions")).await?;
-        tmp.keep = true;
-        sync_dir(Some(&dir)).await;
+        self.replace_durably(&dir.join("versions"), text.as_bytes()).await?;
         self.published.write().unwrap_or_else(|p| p.into_inner()).insert(escaped_module.to_string(), versions);
         Ok(())
+    }
+
+    async fn purge(&self, escaped_module: &str) -> io::Result<u64> {
+        self.not_found.forget_module(escaped_module);
+        let dir = self.meta.join(escaped_module);
+        let mut gone = 0;
+        if fs::remove_file(dir.join("@latest")).await.is_ok() {
+            gone += 1;
+        }
+        let mut entries = match fs::read_dir(dir.join("@v")).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(gone),
+            Err(e) => return Err(e),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_file() && fs::remove_file(entry.path()).await.is_ok() {
+                gone += 1;
+            }
+        }
+        Ok(gone)
+    }
+
+    async fn state(&self, name: &str) -> io::Result<Option<Bytes>> {
+        match fs::read(self.state_dir.join(name)).await {
+            Ok(d) => Ok(Some(Bytes::from(d))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn put_state(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        self.replace_durably(&self.state_dir.join(name), data).await
     }
 }
 
@@ -148,6 +190,31 @@ mod tests {
         let m = LocalMeta::open(dir.path()).unwrap();
         assert_eq!(m.published("corp.example/!x").await.unwrap(), ["v1.0.0", "v1.1.0"]);
         assert!(m.published("corp.example/y").await.unwrap().is_empty());
+        m.put_state("quarantine", b"[1]").await.unwrap();
+        drop(m);
+        let m = LocalMeta::open(dir.path()).unwrap();
+        assert_eq!(m.state("quarantine").await.unwrap().unwrap(), "[1]");
+        assert!(m.state("other").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_purge_forgets_one_modules_answers_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = LocalMeta::open(dir.path()).unwrap();
+        for key in ["a.example/m/@v/list", "a.example/m/@latest", "a.example/m/@v/main.info", "a.example/m/sub/@v/list"]
+        {
+            m.put_answer(key, b"x").await.unwrap();
+        }
+        let gone = NotFound { status: 404, reason: "no".into() };
+        m.remember_not_found("a.example/m/@v/v9.0.0.info", gone.clone(), Duration::from_secs(60)).await;
+        m.remember_not_found("a.example/m/sub/@v/v1.0.0.info", gone.clone(), Duration::from_secs(60)).await;
+        assert_eq!(m.purge("a.example/m").await.unwrap(), 3);
+        assert!(m.answer("a.example/m/@v/list").await.unwrap().is_none());
+        assert!(m.answer("a.example/m/@latest").await.unwrap().is_none());
+        assert!(m.answer("a.example/m/sub/@v/list").await.unwrap().is_some(), "a nested module keeps its answers");
+        assert!(m.not_found("a.example/m/@v/v9.0.0.info").await.is_none());
+        assert_eq!(m.not_found("a.example/m/sub/@v/v1.0.0.info").await, Some(gone));
+        assert_eq!(m.purge("nothing.example/x").await.unwrap(), 0);
     }
 
     #[tokio::test(start_paused = true)]

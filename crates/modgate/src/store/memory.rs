@@ -172,6 +172,7 @@ pub struct MemoryMeta {
     answers: Mutex<HashMap<String, (Bytes, Instant)>>,
     not_found: NotFoundMemory,
     published: Mutex<HashMap<String, Vec<String>>>,
+    state: Mutex<HashMap<String, Bytes>>,
 }
 
 impl MemoryMeta {
@@ -216,6 +217,24 @@ impl MetaStore for MemoryMeta {
         if !versions.iter().any(|v| v == version) {
             versions.push(version.to_string());
         }
+        Ok(())
+    }
+
+    async fn purge(&self, escaped_module: &str) -> io::Result<u64> {
+        let mut map = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|k, _| !super::answer_of(k, escaped_module));
+        let gone = (before - map.len()) as u64;
+        self.not_found.forget_module(escaped_module);
+        Ok(gone)
+    }
+
+    async fn state(&self, name: &str) -> io::Result<Option<Bytes>> {
+        Ok(self.state.lock().unwrap_or_else(|p| p.into_inner()).get(name).cloned())
+    }
+
+    async fn put_state(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), Bytes::copy_from_slice(data));
         Ok(())
     }
 }

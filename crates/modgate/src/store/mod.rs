@@ -36,6 +36,15 @@ pub enum Commit {
     AlreadyExists,
 }
 
+/// A committed object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    /// When it was committed.
+    pub modified: SystemTime,
+}
+
 /// A committed object, open for reading.
 pub struct StoredObject {
     pub len: u64,
@@ -80,6 +89,16 @@ pub trait ObjectStore: Send + Sync {
     async fn stage(&self) -> io::Result<Box<dyn Staged>>;
     /// The keys of committed objects that start with `prefix`, in no particular order.
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// The committed objects whose keys start with `prefix`, with their sizes and commit times.
+    async fn entries(&self, prefix: &str) -> io::Result<Vec<Listed>> {
+        let mut out = Vec::new();
+        for key in self.list(prefix).await? {
+            if let Some(o) = self.open(&key).await? {
+                out.push(Listed { key, size: o.len, modified: o.modified });
+            }
+        }
+        Ok(out)
+    }
     /// Whether a committed object is under `key` (no bytes read).
     async fn contains(&self, key: &str) -> io::Result<bool> {
         Ok(self.validators(key).await?.is_some())
@@ -87,6 +106,11 @@ pub trait ObjectStore: Send + Sync {
     /// A committed object's `ETag` and modification time (no bytes read).
     async fn validators(&self, key: &str) -> io::Result<Option<(String, SystemTime)>> {
         Ok(self.open(key).await?.map(|o| (o.etag, o.modified)))
+    }
+    /// A committed object as the store of record holds it, past any cache in front (what a
+    /// re-verify checks).
+    async fn open_origin(&self, key: &str) -> io::Result<Option<StoredObject>> {
+        self.open(key).await
     }
     /// Readies a committed object for many readers here (a cache in front of a shared store
     /// copies it to the local disk now, so that they do not each read it from afar).
@@ -143,4 +167,23 @@ pub trait MetaStore: Send + Sync {
     async fn published(&self, escaped_module: &str) -> io::Result<Vec<String>>;
     /// Adds a version to a module's published index (the caller serializes per module).
     async fn add_published(&self, escaped_module: &str, version: &str) -> io::Result<()>;
+
+    /// Forgets a module's mutable answers (`list`, `@latest`, queries) and its remembered
+    /// not-found answers, so the next request asks a source; returns how many answers went.
+    async fn purge(&self, escaped_module: &str) -> io::Result<u64>;
+
+    /// A piece of the operators' state by name (the quarantine), kept until replaced.
+    async fn state(&self, name: &str) -> io::Result<Option<Bytes>>;
+    /// Replaces a piece of the operators' state atomically (durably; it never expires).
+    async fn put_state(&self, name: &str, data: &[u8]) -> io::Result<()>;
+}
+
+/// Whether a mutable-answer or not-found key (`<module>/@v/...`, `<module>/@latest`) belongs to
+/// `escaped_module` itself, not to a module nested under it.
+pub fn answer_of(key: &str, escaped_module: &str) -> bool {
+    match key.strip_prefix(escaped_module) {
+        Some("/@latest") => true,
+        Some(rest) => rest.strip_prefix("/@v/").is_some_and(|r| !r.is_empty() && !r.contains('/')),
+        None => false,
+    }
 }

@@ -40,4 +40,12 @@ impl NotFoundMemory {
     pub fn forget(&self, key: &str) {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
+
+    /// Forgets every not-found answer of a module; returns how many.
+    pub fn forget_module(&self, escaped_module: &str) -> u64 {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|k, _| !super::answer_of(k, escaped_module));
+        (before - map.len()) as u64
+    }
 }

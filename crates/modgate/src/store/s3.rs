@@ -12,7 +12,7 @@
 //! is read whole (at most `part_bytes`), a large one a part at a time, two parts in flight.
 
 use super::local::{fresh_tmp, Spool};
-use super::{Commit, ObjectBody, ObjectStore, ReadAt, Staged, StoredObject};
+use super::{Commit, Listed, ObjectBody, ObjectStore, ReadAt, Staged, StoredObject};
 use crate::config::{Egress, S3Settings};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -160,6 +160,10 @@ impl ObjectStore for S3Objects {
     }
 
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        Ok(self.entries(prefix).await?.into_iter().map(|l| l.key).collect())
+    }
+
+    async fn entries(&self, prefix: &str) -> io::Result<Vec<Listed>> {
         // The listing starts at the last whole segment; the rest of the prefix is matched here.
         let full = format!("{}{prefix}", self.prefix);
         let dir = match full.rfind('/') {
@@ -169,8 +173,11 @@ impl ObjectStore for S3Objects {
         let metas: Vec<_> = self.bucket.list(dir.as_ref()).try_collect().await.map_err(store_error)?;
         let out = metas
             .into_iter()
-            .filter_map(|m| m.location.as_ref().strip_prefix(self.prefix.as_str()).map(str::to_string))
-            .filter(|k| k.starts_with(prefix) && !k.starts_with(STAGING) && !k.starts_with(READY))
+            .filter_map(|m| {
+                let key = m.location.as_ref().strip_prefix(self.prefix.as_str())?.to_string();
+                Some(Listed { key, size: m.size, modified: SystemTime::from(m.last_modified) })
+            })
+            .filter(|l| l.key.starts_with(prefix) && !l.key.starts_with(STAGING) && !l.key.starts_with(READY))
             .collect();
         Ok(out)
     }

@@ -179,6 +179,13 @@ impl InProcess {
         self.shutdown();
     }
 
+    /// Waits until the small objects answered from memory are committed to the store.
+    pub fn settle(&self) {
+        if let (Some(rt), Some(r)) = (self.rt.as_ref(), self.running.as_ref()) {
+            rt.block_on(r.app.modules.settle());
+        }
+    }
+
     fn shutdown(&mut self) {
         if let (Some(rt), Some(r)) = (self.rt.as_ref(), self.running.take()) {
             rt.block_on(r.stop());

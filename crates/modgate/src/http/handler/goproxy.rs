@@ -2,7 +2,9 @@
 //! `/{module}/@latest`, answered by the module service (or from the cache alone with
 //! `Disable-Module-Fetch: true`).
 
+use crate::admin::Answer;
 use crate::app::App;
+use crate::auth::Principal;
 use crate::http::respond::object::{object_response, ObjectData};
 use crate::http::respond::stream::filling_response;
 use crate::http::respond::X_MODGATE_CACHE;
@@ -13,7 +15,38 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method};
 
-pub async fn handle(app: &App, req: &ModuleRequest, method: &Method, headers: &HeaderMap) -> Response {
+pub async fn handle(
+    app: &App,
+    req: &ModuleRequest,
+    method: &Method,
+    headers: &HeaderMap,
+    who: Option<&Principal>,
+) -> Response {
+    let resp = answer(app, req, method, headers).await;
+    let version = req.version.as_deref().filter(|_| req.is_immutable());
+    count(app, &req.module, version, who, &resp);
+    resp
+}
+
+/// Counts a successful answer in the activity the admin API shows: the module, the version
+/// (of an immutable object), the client, the bytes, and whether the cache had it.
+pub fn count(app: &App, module: &str, version: Option<&str>, who: Option<&Principal>, resp: &Response) {
+    let status = resp.status();
+    if !(status.is_success() || status == http::StatusCode::NOT_MODIFIED) {
+        return;
+    }
+    let h = resp.headers();
+    let bytes = h.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+    let hit = match h.get(X_MODGATE_CACHE).map(|v| v.as_bytes()) {
+        Some(b"hit") | Some(b"stale") => Some(true),
+        Some(b"miss") => Some(false),
+        _ => None,
+    };
+    let who = who.map(|p| p.name.as_str());
+    app.admin.activity.record(&Answer { module, version, who, bytes, hit });
+}
+
+async fn answer(app: &App, req: &ModuleRequest, method: &Method, headers: &HeaderMap) -> Response {
     let head = method == Method::HEAD;
     let cache_only = headers
         .get("disable-module-fetch")

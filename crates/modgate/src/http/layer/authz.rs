@@ -69,12 +69,12 @@ pub fn refusal(auth: &Auth, who: &Principal, subject: &str, forbidden: String) -
     ServeError::Forbidden(forbidden)
 }
 
-/// The decision for one parsed request.
-fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<(), ServeError> {
+/// The decision for one parsed request, and who made it (when anyone was asked).
+fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<Option<Principal>, ServeError> {
     let parsed = req.extensions().get::<Parsed>().map(|p| &p.0);
     match parsed {
-        Some(Ok(Target::Health | Target::Ready)) => return Ok(()),
-        Some(Ok(Target::Metrics)) if metrics_open => return Ok(()),
+        Some(Ok(Target::Health | Target::Ready)) => return Ok(None),
+        Some(Ok(Target::Metrics)) if metrics_open => return Ok(None),
         _ => {}
     }
     let request_id = RequestId::of(req);
@@ -85,7 +85,7 @@ fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<(), Se
         None => return Err(ServeError::BadRequest("the request target was not parsed".into())),
     };
     let (module, version, action) = match target {
-        Target::Health | Target::Ready => return Ok(()),
+        Target::Health | Target::Ready => return Ok(None),
         Target::Admin | Target::Metrics => ("", None, Action::Admin),
         Target::Publish(r) => (r.module.as_str(), r.version.as_deref(), Action::Write),
         Target::Module(r) => (r.module.as_str(), r.version.as_deref(), Action::Read),
@@ -93,9 +93,10 @@ fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<(), Se
         Target::Sumdb { path: SumdbPath::Lookup { module, version, .. }, .. } => {
             (module.as_str(), Some(version.as_str()), Action::Read)
         }
-        Target::Sumdb { .. } => return Ok(()),
+        Target::Sumdb { .. } => return Ok(Some(who)),
     };
-    authorize(auth, &who, module, version, action, request_id)
+    authorize(auth, &who, module, version, action, request_id)?;
+    Ok(Some(who))
 }
 
 /// The access decision for every request, when `[auth]` is configured.
@@ -110,6 +111,15 @@ pub struct Authorize {
 impl super::Gate for Authorize {
     fn check<B>(&self, req: &mut Request<B>) -> Option<Response> {
         let auth = self.auth.as_ref()?;
-        decide(auth, req, self.metrics.load().open).err().map(IntoResponse::into_response)
+        match decide(auth, req, self.metrics.load().open) {
+            Ok(who) => {
+                // The handlers see who is asking (the admin API audits it, the activity counts it).
+                if let Some(who) = who {
+                    req.extensions_mut().insert(who);
+                }
+                None
+            }
+            Err(e) => Some(e.into_response()),
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! The checks every request gets before anything else looks at it: an origin-form target (a
-//! proxy's absolute form is refused), and a method the server answers — GET and HEAD, and PUT
-//! for publishing.
+//! proxy's absolute form is refused), and a method the server answers — GET and HEAD, PUT for
+//! publishing, and any method under `/-/admin/` (its router answers 405 with the ones it takes).
 
 use crate::errors::ServeError;
-use crate::request::{PUBLISH_PREFIX, RELOAD_PATH};
+use crate::request::{ADMIN_PREFIX, PUBLISH_PREFIX};
 use axum::response::{IntoResponse, Response};
 use http::{Method, Request};
 
@@ -24,7 +24,7 @@ fn refusal<B>(req: &Request<B>) -> Option<ServeError> {
     let allowed = method == Method::GET
         || method == Method::HEAD
         || (method == Method::PUT && req.uri().path().starts_with(PUBLISH_PREFIX))
-        || (method == Method::POST && req.uri().path() == RELOAD_PATH);
+        || req.uri().path().starts_with(ADMIN_PREFIX);
     (!allowed).then_some(ServeError::MethodNotAllowed { allow: "GET, HEAD" })
 }
 
