@@ -61,7 +61,7 @@ status=${PIPESTATUS[0]}
 echo "test.sh: the GOPROXY suite again, on a bucket (s3s-fs) and Redis"
 MODGATE_TEST_SHARED=1 cargo test -p modgate --locked \
   --test go_client --test fills --test prefetch --test security --test sumdb --test pools --test reload \
-  --test hostile --test hotpath --test request_path --test limits --test direct --test metrics --test admin \
+  --test hostile --test hotpath --test request_path --test limits --test direct --test metrics --test admin --test gc \
   -- --skip health_and_readiness 2>&1 | tee -a "$log"
 shared_status=${PIPESTATUS[0]}
 if [ "$status" -eq 0 ] && [ "$shared_status" -ne 0 ]; then status=$shared_status; fi

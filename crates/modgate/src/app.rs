@@ -120,6 +120,7 @@ impl App {
         let alarm = crate::sumdb::Alarm { auth: auth.clone() };
         let (sumdb, checksums, checks) = checksum_dbs(cfg, &http, &objects, &meta, alarm)?;
         let admin = Arc::new(crate::admin::Admin::open(&dir.join("admin")));
+        admin.gc_settings.store(Arc::new(gc_settings(cfg)));
         // The ledger hears of every commit, after the checks that may refuse it.
         let checksums: Arc<dyn ChecksumHook> = Arc::new(Hooks(vec![checksums, admin.ledger.clone()]));
         let settings = settings(cfg);
@@ -269,6 +270,12 @@ fn never_looked_up(cfg: &Config) -> (String, String) {
     }
     let private = private.into_iter().filter(|p| !p.trim().is_empty()).collect::<Vec<_>>().join(",");
     (private, unverified.join(","))
+}
+
+/// What garbage collection needs of a configuration: the limit, and the modules never evicted
+/// (those never looked up in a checksum database are private: they may exist nowhere else).
+fn gc_settings(cfg: &Config) -> crate::admin::GcSettings {
+    crate::admin::GcSettings { max_bytes: cfg.cache_max_bytes, private: never_looked_up(cfg).0 }
 }
 
 fn uses_direct(specs: &[ProxySpec]) -> bool {

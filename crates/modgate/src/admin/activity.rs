@@ -115,7 +115,11 @@ impl Activity {
     }
 
     pub fn record(&self, a: &Answer<'_>) {
-        let now = now_secs();
+        self.record_at(a, now_secs());
+    }
+
+    /// `record`, as if it happened at `now` (seconds since the epoch).
+    pub fn record_at(&self, a: &Answer<'_>, now: i64) {
         let mut t = self.lock();
         t.bytes += a.bytes;
         match a.hit {

@@ -40,6 +40,28 @@ pub struct Index {
     pub bytes: u64,
 }
 
+/// Which object of a version a key names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ext {
+    Info,
+    Mod,
+    Zip,
+}
+
+/// A store key's module, version and object (`<module>/@v/<version>.<ext>`, escaped); `None`
+/// for keys that name no version's object.
+pub fn parse_key(key: &str) -> Option<(String, String, Ext)> {
+    let (module, file) = key.rsplit_once("/@v/")?;
+    let (version, ext) = file.rsplit_once('.')?;
+    let ext = match ext {
+        "info" => Ext::Info,
+        "mod" => Ext::Mod,
+        "zip" => Ext::Zip,
+        _ => return None,
+    };
+    Some((unescape_path(module).ok()?, unescape_version(version).ok()?, ext))
+}
+
 /// A version that requires another: `(module, version, required version)`.
 pub type Dependent = (String, String, String);
 
@@ -49,12 +71,7 @@ impl Index {
         let mut modules: BTreeMap<String, HashMap<String, VersionEntry>> = BTreeMap::new();
         let (mut objects, mut bytes) = (0, 0);
         for l in listing {
-            let Some((module, file)) = l.key.rsplit_once("/@v/") else { continue };
-            let Some((version, ext)) = file.rsplit_once('.') else { continue };
-            let (Ok(module), Ok(version)) = (unescape_path(module), unescape_version(version)) else { continue };
-            if !matches!(ext, "info" | "mod" | "zip") {
-                continue;
-            }
+            let Some((module, version, ext)) = parse_key(&l.key) else { continue };
             objects += 1;
             bytes += l.size;
             let entry = modules.entry(module).or_default().entry(version.clone()).or_insert(VersionEntry {
@@ -66,9 +83,9 @@ impl Index {
             });
             entry.cached = entry.cached.max(l.modified);
             match ext {
-                "info" => entry.info = true,
-                "mod" => entry.mod_size = Some(l.size),
-                _ => entry.zip_size = Some(l.size),
+                Ext::Info => entry.info = true,
+                Ext::Mod => entry.mod_size = Some(l.size),
+                Ext::Zip => entry.zip_size = Some(l.size),
             }
         }
         let modules = modules

@@ -6,48 +6,74 @@
 
 pub mod activity;
 pub mod catalog;
+pub mod gc;
 pub mod jobs;
 pub mod ledger;
 mod work;
 
 pub use activity::{Activity, Answer};
 pub use catalog::Catalog;
+pub use gc::{GcReport, GcSettings};
 pub use jobs::{JobView, Jobs};
 pub use ledger::Ledger;
 
 use crate::proxy::ModuleService;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use arc_swap::ArcSwap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 /// How often the activity is saved and the shared quarantine read again.
 const TICK: Duration = Duration::from_secs(5);
+/// Garbage collection runs this often, and sooner when the store's own count is over the
+/// limit, but not more often than `GC_GAP`.
+const GC_EVERY: Duration = Duration::from_secs(300);
+const GC_GAP: Duration = Duration::from_secs(30);
 
 pub struct Admin {
     pub activity: Activity,
     pub ledger: Arc<Ledger>,
     pub jobs: Jobs,
     pub catalog: Catalog,
+    /// `[cache] max_size` and the private patterns (a reload replaces them).
+    pub gc_settings: ArcSwap<GcSettings>,
+    pub gc_counters: gc::GcCounters,
+    /// The last collection that was carried out.
+    pub gc_last: Mutex<Option<GcReport>>,
 }
 
 impl Admin {
     /// Everything in memory (tests, embedding).
     pub fn in_memory() -> Self {
-        Self {
-            activity: Activity::in_memory(),
-            ledger: Arc::new(Ledger::in_memory()),
-            jobs: Jobs::default(),
-            catalog: Catalog::default(),
-        }
+        Self::with(Activity::in_memory(), Ledger::in_memory())
     }
 
     /// Kept under `dir` (`<data_dir>/admin`).
     pub fn open(dir: &std::path::Path) -> Self {
+        Self::with(Activity::open(dir), Ledger::open(dir))
+    }
+
+    fn with(activity: Activity, ledger: Ledger) -> Self {
         Self {
-            activity: Activity::open(dir),
-            ledger: Arc::new(Ledger::open(dir)),
+            activity,
+            ledger: Arc::new(ledger),
             jobs: Jobs::default(),
             catalog: Catalog::default(),
+            gc_settings: ArcSwap::from_pointee(GcSettings::default()),
+            gc_counters: Default::default(),
+            gc_last: Mutex::new(None),
         }
+    }
+
+    /// Whether a collection is due: a limit is set, the last run is `GC_GAP` old, and either
+    /// the store's own count is over the limit or `GC_EVERY` has passed.
+    fn gc_due(&self, modules: &ModuleService, last: Option<Instant>) -> bool {
+        let Some(limit) = self.gc_settings.load().max_bytes else { return false };
+        let since = last.map(|t| t.elapsed());
+        if since.is_some_and(|s| s < GC_GAP) {
+            return false;
+        }
+        let over = modules.objects().usage().is_some_and(|u| u.counted && u.bytes > limit);
+        over || since.is_none_or(|s| s >= GC_EVERY)
     }
 
     /// Reads the quarantine, then every few seconds saves the activity and reads the quarantine
@@ -65,6 +91,8 @@ async fn tick(me: Weak<Admin>, modules: Weak<ModuleService>) {
     let mut every = tokio::time::interval(TICK);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
+    // The first collection waits `GC_GAP` after start (the store's count settles meanwhile).
+    let mut last_gc = Some(Instant::now());
     loop {
         every.tick().await;
         let (Some(me), Some(modules)) = (me.upgrade(), modules.upgrade()) else { return };
@@ -73,6 +101,12 @@ async fn tick(me: Weak<Admin>, modules: Weak<ModuleService>) {
         }
         if let Err(e) = modules.load_quarantine().await {
             tracing::warn!(error = %e, "could not read the quarantine again; the one in force stays");
+        }
+        if me.gc_due(&modules, last_gc) {
+            last_gc = Some(Instant::now());
+            if let Err(e) = me.collect(&modules, false).await {
+                tracing::warn!(error = %e, "garbage collection could not list the store");
+            }
         }
     }
 }

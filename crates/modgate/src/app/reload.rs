@@ -9,7 +9,7 @@
 //! are swapped, the union of the old and new private patterns is in force, so no module is
 //! named to the database by a request that saw the other table.
 
-use super::{direct_for, never_looked_up, routes, settings, summary, App};
+use super::{direct_for, gc_settings, never_looked_up, routes, settings, summary, App};
 use crate::config::{Config, ConfigSource};
 use crate::net::HttpClient;
 use crate::obs::metrics::GitMetrics;
@@ -188,6 +188,7 @@ impl App {
         if let Some(a) = &self.auth {
             a.set_rates(cfg.limits.key_rate, cfg.limits.key_burst);
         }
+        self.admin.gc_settings.store(Arc::new(gc_settings(&cfg)));
         self.set_privacy(built, private, unverified);
         built.direct = direct;
         built.applied = cfg;

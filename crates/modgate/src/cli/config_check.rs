@@ -41,6 +41,10 @@ fn print_settings(c: &Config) {
     }
     println!("log_level = {}, log_format = {:?}", c.log_level, c.log_format);
     println!("cache.list_ttl = {:?}, cache.negative_ttl = {:?}", c.list_ttl, c.negative_ttl);
+    match c.cache_max_bytes {
+        Some(n) => println!("cache.max_size = {n} bytes (garbage collection keeps upstream-cached objects under it)"),
+        None => println!("cache.max_size = off"),
+    }
     match &c.tls {
         Some(t) => println!(
             "tls = on ({} certificate(s), min {}, client certificates {})",

@@ -1,7 +1,8 @@
-//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`, `sumdb key`. Exit status 2
+//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`, `sumdb key`, `gc`. Exit status 2
 //! for a configuration or usage problem, 1 for a failure while running.
 
 mod config_check;
+mod gc;
 mod goenv;
 mod keys;
 mod probe;
@@ -39,6 +40,8 @@ enum Command {
     },
     /// Ask a running modgate for /healthz (a container health check without curl).
     Probe(probe::ProbeArgs),
+    /// Collect garbage on a running server now (`--dry-run`: list what would go).
+    Gc(gc::GcArgs),
     /// modgate's own checksum database.
     Sumdb {
         #[command(subcommand)]
@@ -75,6 +78,13 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Probe(args) => probe::run(args),
+        Command::Gc(args) => match gc::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("modgate: gc: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Sumdb { command } => match sumdb::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

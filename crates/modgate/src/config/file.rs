@@ -250,6 +250,7 @@ pub(super) struct CacheSection {
     pub list_ttl: Option<Spanned<String>>,
     pub negative_ttl: Option<Spanned<String>>,
     pub memory_mb: Option<Spanned<i64>>,
+    pub max_size: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

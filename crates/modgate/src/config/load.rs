@@ -2,7 +2,7 @@
 //! override.
 
 use super::file::{EgressSection, FileConfig, LimitsSection, PrefetchSection, RouteEntry};
-use super::loader::{duration, fail, line_of, Loader, Origin};
+use super::loader::{duration, fail, line_of, size, Loader, Origin};
 use super::{direct, security, sumdb, PoolSettings};
 use super::{
     Config, ConfigError, Defaults, Egress, Limits, LogFormat, Origins, Overrides, PrefetchConfig, RouteRule,
@@ -84,6 +84,7 @@ pub fn load_text(file: Option<(&Path, &str)>, over: &Overrides, defaults: &Defau
             picked => Some(duration("direct.mirror_idle", picked)?),
         },
         memory_cache_bytes: l.int("cache.memory_mb", &cache.memory_mb, 128, 0, 1 << 20)? as u64 * (1 << 20),
+        cache_max_bytes: size("cache.max_size", l.pick_file(&cache.max_size, "off"))?,
         publish_max_bytes: l.int("publish.max_mb", &parsed.publish.take().unwrap_or_default().max_mb, 500, 1, 500)?
             as u64
             * (1 << 20),

@@ -34,6 +34,33 @@ pub(super) fn duration(key: &str, (v, origin): (&str, Origin<'_>)) -> Result<Dur
         .map_err(|e| fail(key, origin, format!("{v:?} is not a duration ({e}); write e.g. \"60s\" or \"5m\"")))
 }
 
+/// A size: `off`, or a number of bytes with an optional unit (`B`, `KB`, `MB`, `GB`, `TB` in
+/// powers of 1000; `KiB`, `MiB`, `GiB`, `TiB` in powers of 1024).
+pub(super) fn size(key: &str, (v, origin): (&str, Origin<'_>)) -> Result<Option<u64>, ConfigError> {
+    let t = v.trim();
+    if t == "off" {
+        return Ok(None);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = (t[..split].trim(), t[split..].trim());
+    let scale: f64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024f64.powi(2),
+        "gib" => 1024f64.powi(3),
+        "tib" => 1024f64.powi(4),
+        _ => return Err(fail(key, origin, format!("{v:?}: unknown unit {unit:?}; write e.g. \"50GB\" or \"off\""))),
+    };
+    match num.parse::<f64>() {
+        Ok(n) if n > 0.0 && (n * scale) < 1.8e19 => Ok(Some((n * scale) as u64)),
+        _ => Err(fail(key, origin, format!("{v:?} is not a size above zero; write e.g. \"50GB\" or \"off\""))),
+    }
+}
+
 /// The file being loaded (empty when there is none).
 pub(super) struct Loader<'a> {
     pub file_path: Option<&'a Path>,

@@ -79,6 +79,9 @@ pub struct Config {
     pub tracing: TracingConfig,
     /// Bytes of small immutable objects (`.info`, `.mod`) kept in memory.
     pub memory_cache_bytes: u64,
+    /// `[cache] max_size`: the bytes of upstream-cached objects kept at most (garbage
+    /// collection keeps the store under it); `None`: no limit.
+    pub cache_max_bytes: Option<u64>,
     /// Direct mode: explicit module prefix → repository mappings, longest prefix first.
     pub direct_repos: Vec<RepoMapping>,
     /// Longest a git command of direct mode may run.

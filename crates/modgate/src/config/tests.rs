@@ -199,3 +199,27 @@ fn storage_on_a_bucket() {
         assert!(e.contains(want), "{text:?}: {e}");
     }
 }
+
+#[test]
+fn cache_max_size_takes_units_and_refuses_nonsense() {
+    let c = load(None, &Overrides::default(), &Defaults::default()).unwrap();
+    assert_eq!(c.cache_max_bytes, None, "no limit by default");
+    for (text, want) in [
+        ("50GB", 50_000_000_000),
+        ("1.5 GiB", 1_610_612_736),
+        ("800MB", 800_000_000),
+        ("4096", 4096),
+        ("2TiB", 2 << 40),
+    ] {
+        let f = file(&format!("[cache]\nmax_size = \"{text}\"\n"));
+        let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
+        assert_eq!(c.cache_max_bytes, Some(want), "{text}");
+    }
+    let f = file("[cache]\nmax_size = \"off\"\n");
+    assert_eq!(load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap().cache_max_bytes, None);
+    for text in ["50 parsecs", "-1GB", "0", "GB", "1e30"] {
+        let f = file(&format!("[cache]\nlist_ttl = \"1m\"\nmax_size = \"{text}\"\n"));
+        let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().to_string();
+        assert!(e.contains(":3: cache.max_size:"), "{text}: {e}");
+    }
+}

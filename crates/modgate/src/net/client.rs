@@ -165,17 +165,32 @@ impl HttpClient {
     /// PUT `body` with extra headers (no redirects followed); the status and the answer's body
     /// (at most 64 KiB).
     pub async fn put(&self, url: &str, body: Bytes, headers: &[(&str, String)]) -> Result<(u16, Bytes), NetError> {
+        let mut all = vec![("content-type", "application/zip".to_string())];
+        all.extend(headers.iter().cloned());
+        self.call("PUT", url, body, &all, 64 * 1024).await
+    }
+
+    /// One request with `method`, `body` and extra headers (no redirects followed); the status
+    /// and the answer's body (at most `limit` bytes).
+    pub async fn call(
+        &self,
+        method: &str,
+        url: &str,
+        body: Bytes,
+        headers: &[(&str, String)],
+        limit: u64,
+    ) -> Result<(u16, Bytes), NetError> {
         let origin = redact(url);
         let uri: hyper::Uri = url.parse().map_err(|e| NetError::Failed(format!("{origin}: bad URL: {e}")))?;
-        let mut req = hyper::Request::put(strip_userinfo(&uri))
-            .header("user-agent", USER_AGENT)
-            .header("content-type", "application/zip");
+        let mut req =
+            hyper::Request::builder().method(method).uri(strip_userinfo(&uri)).header("user-agent", USER_AGENT);
         for (k, v) in headers {
             req = req.header(*k, v);
         }
         let mut req =
             req.body(http_body_util::Full::new(body)).map_err(|e| NetError::Failed(format!("{origin}: {e}")))?;
-        let span = trace::client_span("PUT upstream", "PUT", &origin);
+        let span =
+            trace::client_span(if method == "PUT" { "PUT upstream" } else { "request upstream" }, method, &origin);
         trace::inject(&span, req.headers_mut());
         let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .instrument(span.clone())
@@ -184,7 +199,7 @@ impl HttpClient {
             .map_err(|e| NetError::Failed(format!("{origin}: {}", error_chain(&e))))?;
         let status = resp.status().as_u16();
         trace::answered(&span, status);
-        let body = super::body::collect(resp.into_body(), self.idle, origin, 64 * 1024).await;
+        let body = super::body::collect(resp.into_body(), self.idle, origin, limit).await;
         Ok((status, body.unwrap_or_default()))
     }
 }

@@ -148,6 +148,13 @@ impl ModuleService {
         self.meta.published(&escaped).await
     }
 
+    /// The versions of `module`'s cached list answer, if one is cached (whatever its age).
+    pub async fn cached_list(&self, module: &str) -> Option<Vec<String>> {
+        let escaped = gomod::path::escape_path(module).ok()?;
+        let (data, _) = self.meta.answer(&format!("{escaped}/@v/list")).await.ok()??;
+        Some(String::from_utf8_lossy(&data).split_whitespace().map(str::to_string).collect())
+    }
+
     /// Forgets `module`'s mutable answers and not-found answers; returns how many answers went.
     pub async fn purge(&self, module: &str) -> std::io::Result<u64> {
         let escaped = gomod::path::escape_path(module).map_err(std::io::Error::other)?;

@@ -52,6 +52,13 @@ impl Lru {
         }
     }
 
+    fn forget(&mut self, key: &str) {
+        if let Some((size, t)) = self.entries.remove(key) {
+            self.order.remove(&t);
+            self.bytes -= size;
+        }
+    }
+
     /// Adds an object; returns the keys to remove to stay within the limit.
     fn insert(&mut self, key: &str, size: u64) -> Vec<String> {
         if self.entries.contains_key(key) {
@@ -250,6 +257,13 @@ impl ObjectStore for CachedObjects {
 
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
         self.remote.list(prefix).await
+    }
+
+    async fn delete(&self, key: &str) -> io::Result<Option<u64>> {
+        let gone = self.remote.delete(key).await?;
+        self.index().forget(key);
+        self.evict(key);
+        Ok(gone)
     }
 
     async fn open_origin(&self, key: &str) -> io::Result<Option<StoredObject>> {

@@ -130,6 +130,23 @@ impl ObjectStore for LocalObjects {
         tokio::task::spawn_blocking(move || list_under(&cache, &prefix)).await.map_err(io::Error::other)?
     }
 
+    async fn delete(&self, key: &str) -> io::Result<Option<u64>> {
+        let path = self.path(key);
+        let size = match fs::metadata(&path).await {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match fs::remove_file(&path).await {
+            Ok(()) => {
+                self.usage.removed(size);
+                Ok(Some(size))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn entries(&self, prefix: &str) -> io::Result<Vec<super::Listed>> {
         let cache = self.cache.clone();
         let prefix = prefix.to_string();

@@ -86,6 +86,11 @@ impl ObjectStore for MemoryObjects {
         Ok(map.keys().filter(|k| k.starts_with(prefix)).cloned().collect())
     }
 
+    async fn delete(&self, key: &str) -> io::Result<Option<u64>> {
+        let mut map = self.objects.write().unwrap_or_else(|p| p.into_inner());
+        Ok(map.remove(key).map(|o| o.data.len() as u64))
+    }
+
     async fn check_ready(&self) -> io::Result<()> {
         Ok(())
     }

@@ -107,6 +107,10 @@ pub trait ObjectStore: Send + Sync {
     async fn validators(&self, key: &str) -> io::Result<Option<(String, SystemTime)>> {
         Ok(self.open(key).await?.map(|o| (o.etag, o.modified)))
     }
+    /// Deletes a committed object (garbage collection); returns its size, or `None` when there
+    /// was none. A reader that has it open reads on to the end: the disk keeps an unlinked
+    /// file's bytes while it is open, and a bucket finishes a read it has begun.
+    async fn delete(&self, key: &str) -> io::Result<Option<u64>>;
     /// A committed object as the store of record holds it, past any cache in front (what a
     /// re-verify checks).
     async fn open_origin(&self, key: &str) -> io::Result<Option<StoredObject>> {

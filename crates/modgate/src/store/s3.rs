@@ -159,6 +159,17 @@ impl ObjectStore for S3Objects {
         }))
     }
 
+    async fn delete(&self, key: &str) -> io::Result<Option<u64>> {
+        let at = self.key(key)?;
+        let size = match self.bucket.head(&at).await {
+            Ok(meta) => meta.size,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_error(e)),
+        };
+        self.bucket.delete(&at).await.map_err(store_error)?;
+        Ok(Some(size))
+    }
+
     async fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
         Ok(self.entries(prefix).await?.into_iter().map(|l| l.key).collect())
     }

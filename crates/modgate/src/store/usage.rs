@@ -32,6 +32,11 @@ impl Usage {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    pub fn removed(&self, bytes: u64) {
+        let _ = self.objects.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(1)));
+        let _ = self.bytes.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| Some(n.saturating_sub(bytes)));
+    }
+
     pub fn read(&self) -> StoreUsage {
         StoreUsage {
             objects: self.objects.load(Ordering::Relaxed),

@@ -88,9 +88,28 @@ fn readings(app: &App) -> Registry {
         outages.inc_by(redis.outages.load(std::sync::atomic::Ordering::Relaxed));
         r.register("coordination_outages", "Times Redis was found unreachable", outages);
     }
+    gc(&mut r, app);
     members(&mut r, app);
     process(&mut r);
     r
+}
+
+/// What garbage collection has evicted since start.
+fn gc(r: &mut Registry, app: &App) {
+    let n = &app.admin.gc_counters;
+    let read = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, value) in [
+        ("gc_runs", "Garbage collections carried out", read(&n.runs)),
+        ("gc_evicted_objects", "Objects garbage collection evicted to keep [cache] max_size", read(&n.objects)),
+        ("gc_evicted_bytes", "Bytes garbage collection evicted to keep [cache] max_size", read(&n.bytes)),
+    ] {
+        let c = Counter::<u64>::default();
+        c.inc_by(value);
+        r.register(name, help, c);
+    }
+    if let Some(max) = app.admin.gc_settings.load().max_bytes {
+        gauge(r, "cache_max_size_bytes", "[cache] max_size", max as i64);
+    }
 }
 
 /// 1 for a healthy member, 0 for one ejected or failing its checks.

@@ -194,3 +194,29 @@ pub async fn revoke_key(c: &Call, id: &str) -> Response {
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
 }
+
+#[derive(Deserialize, Default)]
+struct GcQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST gc?dry_run=`: collects now (or says what would go) and answers the report.
+pub async fn gc(c: &Call) -> Response {
+    let q: GcQuery = match query(c) {
+        Ok(q) => q,
+        Err(b) => return b.response(),
+    };
+    match c.app.admin.collect(&c.app.modules, q.dry_run).await {
+        Ok(r) => {
+            let what = format!(
+                "gc{}: {} objects, {} bytes",
+                if q.dry_run { " (dry run)" } else { "" },
+                r.evicted_objects,
+                r.evicted_bytes
+            );
+            noted(json(&r), what)
+        }
+        Err(e) => failed(e.into()),
+    }
+}

@@ -296,3 +296,16 @@ pub fn keys(c: &Call) -> Response {
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e),
     }
 }
+
+/// `GET gc`: the limit, the totals evicted since start, and the last collection.
+pub fn gc(c: &Call) -> Response {
+    let admin = &c.app.admin;
+    let n = &admin.gc_counters;
+    json(&json!({
+        "max_size": admin.gc_settings.load().max_bytes,
+        "runs": n.runs.load(Ordering::Relaxed),
+        "evicted_objects": n.objects.load(Ordering::Relaxed),
+        "evicted_bytes": n.bytes.load(Ordering::Relaxed),
+        "last": *admin.gc_last.lock().unwrap_or_else(|p| p.into_inner()),
+    }))
+}
