@@ -15,6 +15,7 @@ pub mod coord;
 pub mod errors;
 pub mod http;
 pub mod lb;
+pub mod mirror;
 pub mod net;
 pub mod obs;
 pub mod proxy;

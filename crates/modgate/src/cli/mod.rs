@@ -1,10 +1,11 @@
-//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`, `sumdb key`, `gc`. Exit status 2
+//! The command line: `serve`, `config check`, `keys add|list|revoke`, `publish`, `sumdb key`, `gc`, `mirror export|import`. Exit status 2
 //! for a configuration or usage problem, 1 for a failure while running.
 
 mod config_check;
 mod gc;
 mod goenv;
 mod keys;
+mod mirror;
 mod probe;
 mod publish;
 mod serve;
@@ -40,6 +41,11 @@ enum Command {
     },
     /// Ask a running modgate for /healthz (a container health check without curl).
     Probe(probe::ProbeArgs),
+    /// Carry modules into an air-gapped network: export a bundle, import it.
+    Mirror {
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
+    },
     /// Collect garbage on a running server now (`--dry-run`: list what would go).
     Gc(gc::GcArgs),
     /// modgate's own checksum database.
@@ -78,6 +84,16 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Probe(args) => probe::run(args),
+        Command::Mirror { command } => match mirror::run(command) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("modgate: mirror: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Gc(args) => match gc::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

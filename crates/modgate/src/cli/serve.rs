@@ -26,14 +26,25 @@ pub struct ServeArgs {
     log_format: Option<String>,
 }
 
+impl ServeArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            data_dir: self.data_dir.clone(),
+            upstream: self.upstream.clone(),
+            log_level: self.log_level.clone(),
+            log_format: self.log_format.clone(),
+        }
+    }
+
+    /// The configuration these flags, the file and the environment give (checked).
+    pub fn load(&self) -> Result<modgate::config::Config, String> {
+        super::load_checked(self.config.as_deref(), &self.overrides()).map_err(|e| e.to_string())
+    }
+}
+
 pub fn run(a: ServeArgs) -> ExitCode {
-    let over = Overrides {
-        listen: a.listen,
-        data_dir: a.data_dir,
-        upstream: a.upstream,
-        log_level: a.log_level,
-        log_format: a.log_format,
-    };
+    let over = a.overrides();
     let cfg = match super::load_checked(a.config.as_deref(), &over) {
         Ok(c) => c,
         Err(e) => {

@@ -37,6 +37,15 @@ impl LocalObjects {
         Ok(Self { cache, tmp, usage })
     }
 
+    /// Opens the store under `root` beside a server that may be running on it: what is staged in
+    /// `tmp/` is left alone (the server's fills), and nothing is counted.
+    pub fn attach(root: &Path) -> io::Result<Self> {
+        let (cache, tmp) = (root.join("cache"), root.join("tmp"));
+        std::fs::create_dir_all(&cache)?;
+        std::fs::create_dir_all(&tmp)?;
+        Ok(Self { cache, tmp, usage: Arc::new(Usage::default()) })
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         self.cache.join(key)
     }

@@ -1,0 +1,181 @@
+//! `modgate mirror export|import`: carrying modules into a network with no connection.
+//!
+//! - `export --out B [--proxy LIST] [--file go.sum|go.mod|go.work]... [--list F] [--cache DIR]
+//!   [MODULE@VERSION]...` fetches what those name (a go.mod's or a module's whole requirement
+//!   graph; a go.sum's lines exactly; a cache's every version) and writes the bundle.
+//! - `import B [--config F] [--data-dir D]` checks the whole bundle, then commits it into the
+//!   store the configuration names.
+//!
+//! Progress shows on a terminal; in a pipe only the summary line is printed.
+
+use super::serve::ServeArgs;
+use gomod::gosum::{self, Kind, Needed};
+use modgate::mirror::{bundle, export, import};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Subcommand)]
+pub enum MirrorCommand {
+    /// Write a bundle of modules for an air-gapped modgate.
+    Export(ExportArgs),
+    /// Check a bundle and commit it into this modgate's store.
+    Import(ImportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// Module versions (`path@version`); each with its whole requirement graph.
+    modules: Vec<String>,
+    /// Where the bundle goes.
+    #[arg(long)]
+    out: PathBuf,
+    /// Where to fetch from, in GOPROXY syntax (URLs and file:// directories).
+    #[arg(long, env = "MODGATE_EXPORT_PROXY", default_value = "http://127.0.0.1:8080")]
+    proxy: String,
+    /// go.sum, go.work.sum, go.mod or go.work files (repeatable).
+    #[arg(long = "file")]
+    files: Vec<PathBuf>,
+    /// A file of `path@version` lines.
+    #[arg(long)]
+    list: Option<PathBuf>,
+    /// A whole cache: a modgate data directory (its `cache/`) or any directory in GOPROXY
+    /// layout; its objects are read from there.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// The bundle.
+    bundle: PathBuf,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+pub fn run(c: MirrorCommand) -> Result<String, String> {
+    match c {
+        MirrorCommand::Export(a) => run_export(a),
+        MirrorCommand::Import(a) => run_import(a),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())
+}
+
+/// A scratch directory beside `near`, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn beside(near: &Path, what: &str) -> Self {
+        let name =
+            format!(".{}.{what}-{}", near.file_name().and_then(|n| n.to_str()).unwrap_or("bundle"), std::process::id());
+        Self(near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).join(name))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_export(a: ExportArgs) -> Result<String, String> {
+    let mut wanted = export::Wanted { needed: Vec::new(), sums: Default::default(), walk: false };
+    for f in &a.files {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+        let kind = Kind::of(f.to_str(), &text);
+        wanted.needed.extend(gosum::needed(kind, &text).map_err(|e| format!("{}: {e}", f.display()))?);
+        match kind {
+            Kind::Sum => {
+                for l in gosum::parse_sum(&text).map_err(|e| format!("{}: {e}", f.display()))? {
+                    wanted.sums.insert((l.path, l.version, l.go_mod), l.hash);
+                }
+            }
+            _ => wanted.walk = true,
+        }
+    }
+    let mut named = a.modules.clone();
+    if let Some(l) = &a.list {
+        let text = std::fs::read_to_string(l).map_err(|e| format!("{}: {e}", l.display()))?;
+        named.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+    }
+    for m in named {
+        let (path, version) = m.split_once('@').ok_or_else(|| format!("{m}: want path@version"))?;
+        gomod::path::check_canonical(path, version).map_err(|e| format!("{m}: {e}"))?;
+        wanted.needed.push(Needed { path: path.into(), version: version.into(), zip: true });
+        wanted.walk = true;
+    }
+    let mut proxy = a.proxy.clone();
+    if let Some(dir) = &a.cache {
+        let root = if dir.join("cache").is_dir() { dir.join("cache") } else { dir.clone() };
+        wanted.needed.extend(cached_versions(&root)?);
+        let root = std::fs::canonicalize(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        proxy = format!("file://{}", root.display());
+    }
+    if wanted.needed.is_empty() {
+        return Err("nothing to export: name modules, --file, --list or --cache".into());
+    }
+    let specs = gomod::proxylist::parse(&proxy).map_err(|e| format!("--proxy {proxy:?}: {e}"))?;
+    let rt = runtime()?;
+    let scratch = Scratch::beside(&a.out, "export");
+    let manifest = rt.block_on(async {
+        let http = std::sync::Arc::new(modgate::net::HttpClient::new(
+            &modgate::config::Egress::default(),
+            std::time::Duration::from_secs(300),
+            std::time::Duration::from_secs(60),
+            modgate::rt::Spawner::current(),
+        ));
+        let source = std::sync::Arc::new(modgate::source::list::Chain::build(&specs, &http, None, &[]));
+        export::export(source, wanted, &scratch.0, &a.out).await
+    })?;
+    let zips = manifest.entries.iter().filter(|e| e.zip.is_some()).count();
+    Ok(format!("exported {} versions ({zips} zips) to {}", manifest.entries.len(), a.out.display()))
+}
+
+/// Every version under a GOPROXY-layout directory that has a go.mod (with its zip if there).
+fn cached_versions(root: &Path) -> Result<Vec<Needed>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(root).map_err(|e| e.to_string())?.to_string_lossy().replace('\\', "/");
+            let Some((module, version, ext)) = modgate::admin::catalog::parse_key(&rel) else { continue };
+            if ext == modgate::admin::catalog::Ext::Mod {
+                let zip = path.with_extension("zip").exists();
+                out.push(Needed { path: module, version, zip });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn run_import(a: ImportArgs) -> Result<String, String> {
+    let cfg = a.serve.load()?;
+    let rt = runtime()?;
+    let scratch = Scratch::beside(&a.bundle, "import");
+    let (manifest, found) = import::unpack(&a.bundle, &scratch.0.join("files"))
+        .map_err(|e| format!("{}: refused: {e}; nothing was imported", a.bundle.display()))?;
+    let done = rt.block_on(async {
+        let (objects, meta) = modgate::mirror::stores(&cfg, &scratch.0.join("stage"))?;
+        import::commit(&manifest, &found, &objects, &meta).await
+    })?;
+    let mut msg = format!(
+        "imported {} versions from {}: {} objects added, {} already there",
+        done.versions,
+        a.bundle.display(),
+        done.created,
+        done.already
+    );
+    if !done.conflicts.is_empty() {
+        return Err(format!("{msg}; the store already holds different bytes for: {}", done.conflicts.join(", ")));
+    }
+    if bundle::on_terminal() {
+        msg.push_str(" (checked: every SHA-256, go.sum hash and zip)");
+    }
+    Ok(msg)
+}
