@@ -34,6 +34,10 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v promtool >/dev/null || need+=(prometheus)
 # Several replicas coordinate through a real Redis (the bucket they share is s3s-fs, built in).
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+# The web console is tested in Debian's Chromium, driven by playwright-core on Node.js.
+[ -x /usr/bin/chromium ] || need+=(chromium chromium-driver)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   if command -v apt-get >/dev/null; then
@@ -45,6 +49,9 @@ if [ ${#need[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# playwright-core for the console test (no browser download: it drives /usr/bin/chromium).
+(cd crates/modgate/tests/ui && npm ci --no-audit --no-fund --silent)
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -263,6 +263,10 @@ pub fn parse(raw_path: &str, query: Option<&str>) -> Result<ModuleRequest, Serve
 /// The prefix of admin endpoints; a first path element without a dot is never a module path.
 pub const ADMIN_PREFIX: &str = "/-/admin/";
 
+/// The prefix of the web console's files (served to anyone; what they show comes from the
+/// admin API, with the key the operator logs in with).
+pub const UI_PREFIX: &str = "/-/ui/";
+
 /// What a request target asks for: decided once per request (`http::layer::parse`) and
 /// carried in the request's extensions to the access decision and the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,6 +279,8 @@ pub enum Target {
     Metrics,
     /// Anything under `/-/admin/`.
     Admin,
+    /// A file of the web console: the path after `/-/ui/` (`/-/ui` alone is its index too).
+    Ui(String),
     /// `PUT /-/publish/{module}/@v/{version}`, naming the version's zip.
     Publish(ModuleRequest),
     /// A checksum-database request: `/sumdb/<db>/<path>`. Lookups name a module; tiles,
@@ -296,6 +302,12 @@ impl Target {
         }
         if raw_path.starts_with(ADMIN_PREFIX) {
             return Ok(Target::Admin);
+        }
+        if raw_path == "/-/ui" {
+            return Ok(Target::Ui(String::new()));
+        }
+        if let Some(file) = raw_path.strip_prefix(UI_PREFIX) {
+            return Ok(Target::Ui(file.to_string()));
         }
         if raw_path.starts_with(PUBLISH_PREFIX) {
             return parse_publish(raw_path, query).map(Target::Publish);

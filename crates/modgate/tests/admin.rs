@@ -354,3 +354,23 @@ fn the_openapi_file_documents_every_route() {
         modgate::http::handler::admin::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(documented, served, "docs/openapi.json and the routes served differ");
 }
+
+#[test]
+fn the_console_files_are_served_to_anyone_with_a_strict_policy() {
+    let a = admin_server(1);
+    let page = get(a.mg.addr, "/-/ui/", &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<script src=\"app.js\" defer>"), "{}", page.text());
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
+    let etag = page.header("etag").unwrap().to_string();
+    assert_eq!(get(a.mg.addr, "/-/ui/", &[("If-None-Match", &etag)]).status, 304);
+    assert!(get(a.mg.addr, "/-/ui/app.js", &[]).header("content-type").unwrap().starts_with("text/javascript"));
+    let around = get(a.mg.addr, "/-/ui/../admin/status", &[]);
+    assert_eq!(around.status, 404, "no way around the admin check: {}", around.text());
+    assert_eq!(get(a.mg.addr, "/-/ui/secrets.toml", &[]).status, 404);
+    // A caller with an API key is not offered a Basic challenge (a browser would prompt).
+    let r = get(a.mg.addr, "/-/admin/status", &[("X-API-Key", "mg_no_such")]);
+    assert_eq!((r.status, r.header("www-authenticate")), (401, Some("Bearer realm=\"modgate\"")));
+    assert_eq!(get(a.mg.addr, "/-/admin/status", &[]).header("www-authenticate"), Some("Basic realm=\"modgate\""));
+}

@@ -1,6 +1,6 @@
 //! The innermost service: hands each parsed target to its handler.
 
-use super::handler::{admin, goproxy, health, metrics, publish, sumdb};
+use super::handler::{admin, goproxy, health, metrics, publish, sumdb, ui};
 use super::layer::parse::Parsed;
 use crate::app::App;
 use crate::errors::ServeError;
@@ -55,6 +55,7 @@ where
         Target::Health => health::healthz(),
         Target::Ready => health::readyz(&app).await,
         Target::Admin => admin::handle(&app, req).await,
+        Target::Ui(file) => ui::handle(&file, req.headers()),
         Target::Metrics => metrics::handle(&app),
         Target::Publish(r) if req.method() == Method::PUT => publish::handle(&app, &r, req).await,
         Target::Publish(_) => ServeError::MethodNotAllowed { allow: "PUT" }.into_response(),

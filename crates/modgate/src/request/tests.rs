@@ -50,6 +50,9 @@ fn classification() {
     assert_eq!(Target::classify("/healthz", Some("x")), Ok(Target::Health));
     assert_eq!(Target::classify("/readyz", None), Ok(Target::Ready));
     assert_eq!(Target::classify("/-/admin/status", Some("q=1")), Ok(Target::Admin));
+    assert_eq!(Target::classify("/-/ui", None), Ok(Target::Ui(String::new())));
+    assert_eq!(Target::classify("/-/ui/", None), Ok(Target::Ui(String::new())));
+    assert_eq!(Target::classify("/-/ui/app.js", None), Ok(Target::Ui("app.js".into())));
     assert_eq!(
         Target::classify("/sumdb/sum.example/latest", None),
         Ok(Target::Sumdb { db: "sum.example".into(), path: SumdbPath::Latest })

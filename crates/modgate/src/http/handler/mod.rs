@@ -1,5 +1,5 @@
 //! One file per kind of endpoint: the GOPROXY protocol, checksum databases, publishing, health,
-//! admin.
+//! admin, and the web console's files.
 
 pub mod admin;
 pub mod goproxy;
@@ -7,3 +7,4 @@ pub mod health;
 pub mod metrics;
 pub mod publish;
 pub mod sumdb;
+pub mod ui;

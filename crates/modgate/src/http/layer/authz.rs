@@ -73,7 +73,7 @@ pub fn refusal(auth: &Auth, who: &Principal, subject: &str, forbidden: String) -
 fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<Option<Principal>, ServeError> {
     let parsed = req.extensions().get::<Parsed>().map(|p| &p.0);
     match parsed {
-        Some(Ok(Target::Health | Target::Ready)) => return Ok(None),
+        Some(Ok(Target::Health | Target::Ready | Target::Ui(_))) => return Ok(None),
         Some(Ok(Target::Metrics)) if metrics_open => return Ok(None),
         _ => {}
     }
@@ -85,7 +85,7 @@ fn decide<B>(auth: &Auth, req: &Request<B>, metrics_open: bool) -> Result<Option
         None => return Err(ServeError::BadRequest("the request target was not parsed".into())),
     };
     let (module, version, action) = match target {
-        Target::Health | Target::Ready => return Ok(None),
+        Target::Health | Target::Ready | Target::Ui(_) => return Ok(None),
         Target::Admin | Target::Metrics => ("", None, Action::Admin),
         Target::Publish(r) => (r.module.as_str(), r.version.as_deref(), Action::Write),
         Target::Module(r) => (r.module.as_str(), r.version.as_deref(), Action::Read),
@@ -119,7 +119,23 @@ impl super::Gate for Authorize {
                 }
                 None
             }
-            Err(e) => Some(e.into_response()),
+            Err(e) => {
+                let mut r = e.into_response();
+                // A caller that sent an API key is challenged for one: a Basic challenge would
+                // make a browser (the console) open its password dialog.
+                let bearer = req
+                    .headers()
+                    .get(http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("bearer ")));
+                if r.status() == http::StatusCode::UNAUTHORIZED && (bearer || req.headers().contains_key("x-api-key")) {
+                    r.headers_mut().insert(
+                        http::header::WWW_AUTHENTICATE,
+                        http::HeaderValue::from_static("Bearer realm=\"modgate\""),
+                    );
+                }
+                Some(r)
+            }
         }
     }
 }
