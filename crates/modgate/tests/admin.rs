@@ -8,13 +8,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use testkit::gorun::GoEnv;
 
-const POLICY: &str = r#"
-admin = ["ops"]
-[[rule]]
-modules = "*"
-read = ["*", "public"]
-"#;
-
 struct Admin {
     fx: Fixture,
     data: tempfile::TempDir,
@@ -30,12 +23,10 @@ fn admin_server(n: usize) -> Admin {
     let fx = fixture(n);
     let data = tempfile::tempdir().unwrap();
     let mut cfg = test_config(&fx.upstream.url(), &data.path().join("data"));
-    let keys = with_auth(&mut cfg, data.path(), POLICY);
+    let (keys, ops) = with_admin(&mut cfg, data.path());
     if let Some(a) = cfg.auth.as_mut() {
-        a.anonymous_group = Some("public".into());
         a.audit_log = Some(data.path().join("audit.log").display().to_string());
     }
-    let ops = new_key(&keys, "oncall", "ops");
     let dev = new_key(&keys, "dev", "devs");
     let mg = InProcess::start(cfg);
     Admin { fx, data, keys, ops, dev, mg }
@@ -220,7 +211,7 @@ fn a_quarantine_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let start = || {
         let mut cfg = test_config(&fx.upstream.url(), &data.path().join("data"));
-        let keys = with_auth(&mut cfg, data.path(), POLICY);
+        let keys = with_auth(&mut cfg, data.path(), ADMIN_POLICY);
         (keys, cfg)
     };
     let (keys, cfg) = start();
@@ -364,6 +355,12 @@ fn the_console_files_are_served_to_anyone_with_a_strict_policy() {
     let csp = page.header("content-security-policy").unwrap();
     assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'"), "{csp}");
     let etag = page.header("etag").unwrap().to_string();
+    let bare = get(a.mg.addr, "/-/ui", &[]);
+    assert_eq!(
+        (bare.status, bare.header("location")),
+        (301, Some("/-/ui/")),
+        "the page's links are relative to /-/ui/"
+    );
     assert_eq!(get(a.mg.addr, "/-/ui/", &[("If-None-Match", &etag)]).status, 304);
     assert!(get(a.mg.addr, "/-/ui/app.js", &[]).header("content-type").unwrap().starts_with("text/javascript"));
     let around = get(a.mg.addr, "/-/ui/../admin/status", &[]);

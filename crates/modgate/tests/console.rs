@@ -8,13 +8,6 @@ use common::*;
 use std::path::PathBuf;
 use std::process::Command;
 
-const POLICY: &str = r#"
-admin = ["ops"]
-[[rule]]
-modules = "*"
-read = ["*", "public"]
-"#;
-
 #[test]
 fn the_console_in_chromium() {
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
@@ -26,11 +19,7 @@ fn the_console_in_chromium() {
     let fx = fixture(12);
     let data = tempfile::tempdir().unwrap();
     let mut cfg = test_config(&fx.upstream.url(), &data.path().join("data"));
-    let keys = with_auth(&mut cfg, data.path(), POLICY);
-    if let Some(a) = cfg.auth.as_mut() {
-        a.anonymous_group = Some("public".into());
-    }
-    let ops = new_key(&keys, "oncall", "ops");
+    let (_, ops) = with_admin(&mut cfg, data.path());
     let mg = InProcess::start(cfg);
 
     // Half the modules cached; a go.sum of three others to warm from.

@@ -4,7 +4,7 @@
 //! requests for modules that do not exist cannot grow it.
 //!
 //! Kept in memory (a lock held for a few map operations per answer) and saved to
-//! `<data_dir>/admin/activity.json` when it changed, every few seconds and at shutdown; a crash
+//! `<data_dir>/admin/activity.json` when it changed, every 30 seconds and at shutdown; a crash
 //! loses at most that interval. Garbage collection orders zips by `last` served.
 
 use serde::{Deserialize, Serialize};
@@ -194,7 +194,9 @@ impl Activity {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let data = serde_json::to_vec(&*self.lock()).map_err(io::Error::other)?;
+        // Copied under the lock (serving waits for a copy, not for the encoding and the write).
+        let copy = self.lock().clone();
+        let data = serde_json::to_vec(&copy).map_err(io::Error::other)?;
         let written = write_replacing(file, &data);
         if written.is_err() {
             self.dirty.store(true, Ordering::Relaxed);

@@ -22,8 +22,10 @@ use arc_swap::ArcSwap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// How often the activity is saved and the shared quarantine read again.
+/// How often the shared quarantine is read again (and garbage collection considered).
 const TICK: Duration = Duration::from_secs(5);
+/// The activity is saved every this many ticks.
+const SAVE_EVERY: u32 = 6;
 /// Garbage collection runs this often, and sooner when the store's own count is over the
 /// limit, but not more often than `GC_GAP`.
 const GC_EVERY: Duration = Duration::from_secs(300);
@@ -76,8 +78,9 @@ impl Admin {
         over || since.is_none_or(|s| s >= GC_EVERY)
     }
 
-    /// Reads the quarantine, then every few seconds saves the activity and reads the quarantine
-    /// again (other replicas may have changed it), for as long as the admin state lives.
+    /// Reads the quarantine, then every few seconds reads it again (other replicas may have
+    /// changed it), saves the activity now and then, and collects garbage when due, for as long
+    /// as the admin state lives.
     pub async fn start(self: &Arc<Self>, modules: &Arc<ModuleService>) {
         if let Err(e) = modules.load_quarantine().await {
             tracing::error!(error = %e, "could not read the quarantine; none is in force until it can be read");
@@ -93,11 +96,13 @@ async fn tick(me: Weak<Admin>, modules: Weak<ModuleService>) {
     every.tick().await;
     // The first collection waits `GC_GAP` after start (the store's count settles meanwhile).
     let mut last_gc = Some(Instant::now());
-    loop {
+    for n in 1u32.. {
         every.tick().await;
         let (Some(me), Some(modules)) = (me.upgrade(), modules.upgrade()) else { return };
-        if let Err(e) = me.activity.save() {
-            tracing::warn!(error = %e, "could not save the activity");
+        if n % SAVE_EVERY == 0 {
+            if let Err(e) = me.activity.save() {
+                tracing::warn!(error = %e, "could not save the activity");
+            }
         }
         if let Err(e) = modules.load_quarantine().await {
             tracing::warn!(error = %e, "could not read the quarantine again; the one in force stays");

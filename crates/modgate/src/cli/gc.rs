@@ -24,12 +24,7 @@ pub fn run(a: GcArgs) -> Result<(), String> {
     let url = format!("{}/-/admin/gc?dry_run={}", a.server.trim_end_matches('/'), a.dry_run);
     let headers: Vec<(&str, String)> = a.key.iter().map(|k| ("authorization", format!("Bearer {k}"))).collect();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let client = modgate::net::HttpClient::new(
-        &modgate::config::Egress::default(),
-        std::time::Duration::from_secs(600),
-        std::time::Duration::from_secs(600),
-        modgate::rt::Spawner::current(),
-    );
+    let client = super::client(std::time::Duration::from_secs(600));
     let (status, body) = rt
         .block_on(client.call("POST", &url, bytes::Bytes::new(), &headers, 64 << 20))
         .map_err(|e| e.reason().to_string())?;

@@ -119,12 +119,7 @@ fn run_export(a: ExportArgs) -> Result<String, String> {
     let rt = runtime()?;
     let scratch = Scratch::beside(&a.out, "export");
     let manifest = rt.block_on(async {
-        let http = std::sync::Arc::new(modgate::net::HttpClient::new(
-            &modgate::config::Egress::default(),
-            std::time::Duration::from_secs(300),
-            std::time::Duration::from_secs(60),
-            modgate::rt::Spawner::current(),
-        ));
+        let http = std::sync::Arc::new(super::client(std::time::Duration::from_secs(300)));
         let source = std::sync::Arc::new(modgate::source::list::Chain::build(&specs, &http, None, &[]));
         export::export(source, wanted, &scratch.0, &a.out).await
     })?;

@@ -69,6 +69,17 @@ fn load_checked(file: Option<&Path>, over: &Overrides) -> Result<Config, ConfigE
     Ok(cfg)
 }
 
+/// An outbound client for a command that talks to a server (direct, no egress proxy), whose
+/// requests may take `timeout`; call it inside the runtime that will drive it.
+fn client(timeout: std::time::Duration) -> modgate::net::HttpClient {
+    modgate::net::HttpClient::new(
+        &modgate::config::Egress::default(),
+        timeout,
+        std::time::Duration::from_secs(60),
+        modgate::rt::Spawner::current(),
+    )
+}
+
 pub fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(args),

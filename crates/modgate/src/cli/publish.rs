@@ -40,12 +40,7 @@ pub fn run(a: PublishArgs) -> Result<String, String> {
         headers.push(("x-module-time", t));
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let client = modgate::net::HttpClient::new(
-        &modgate::config::Egress::default(),
-        std::time::Duration::from_secs(300),
-        std::time::Duration::from_secs(60),
-        modgate::rt::Spawner::current(),
-    );
+    let client = super::client(std::time::Duration::from_secs(300));
     let (status, body) =
         rt.block_on(client.put(&url, bytes::Bytes::from(zip), &headers)).map_err(|e| e.reason().to_string())?;
     let text = String::from_utf8_lossy(&body).trim().to_string();

@@ -55,7 +55,7 @@ where
         Target::Health => health::healthz(),
         Target::Ready => health::readyz(&app).await,
         Target::Admin => admin::handle(&app, req).await,
-        Target::Ui(file) => ui::handle(&file, req.headers()),
+        Target::Ui(file) => ui::handle(req.uri().path(), &file, req.headers()),
         Target::Metrics => metrics::handle(&app),
         Target::Publish(r) if req.method() == Method::PUT => publish::handle(&app, &r, req).await,
         Target::Publish(_) => ServeError::MethodNotAllowed { allow: "PUT" }.into_response(),

@@ -111,6 +111,21 @@ pub fn with_auth(cfg: &mut Config, dir: &Path, policy: &str) -> std::path::PathB
     keys
 }
 
+/// A policy for admin tests: the `ops` group administers, everyone (and anonymous callers, in
+/// the `public` group) reads every module.
+pub const ADMIN_POLICY: &str = "admin = [\"ops\"]\n[[rule]]\nmodules = \"*\"\nread = [\"*\", \"public\"]\n";
+
+/// `[auth]` with `ADMIN_POLICY` and anonymous readers; returns the keys file and an `ops` key
+/// (named `oncall`).
+pub fn with_admin(cfg: &mut Config, dir: &Path) -> (std::path::PathBuf, String) {
+    let keys = with_auth(cfg, dir, ADMIN_POLICY);
+    if let Some(a) = cfg.auth.as_mut() {
+        a.anonymous_group = Some("public".into());
+    }
+    let ops = new_key(&keys, "oncall", "ops");
+    (keys, ops)
+}
+
 /// A new API key in `group`, added to the keys file (created if missing).
 pub fn new_key(keys: &Path, name: &str, group: &str) -> String {
     let mut f = modgate::auth::KeysFile::load(keys).expect("keys file");

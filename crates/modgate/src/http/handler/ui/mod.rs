@@ -33,7 +33,14 @@ fn etags() -> &'static Vec<String> {
     ETAGS.get_or_init(|| ASSETS.iter().map(|a| format!("\"{}\"", &hex::encode(Sha256::digest(a.data))[..20])).collect())
 }
 
-pub fn handle(file: &str, headers: &HeaderMap) -> Response {
+pub fn handle(path: &str, file: &str, headers: &HeaderMap) -> Response {
+    if !path.ends_with('/') && file.is_empty() {
+        // The page's links are relative to `/-/ui/`.
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
+        r.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/-/ui/"));
+        return r;
+    }
     let name = if file.is_empty() { "index.html" } else { file };
     let Some(i) = ASSETS.iter().position(|a| a.name == name) else {
         return ServeError::not_found(format!("/-/ui/{}: no such file", crate::errors::one_line(file))).into_response();
