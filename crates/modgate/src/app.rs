@@ -129,6 +129,9 @@ impl App {
         let parts = Parts { objects, meta, routes, checksums, fill_rt, settings, fill_metrics, leases };
         let mut app = Self::new(Arc::new(ModuleService::new(parts)), auth, summary(cfg));
         app.sumdb = sumdb;
+        if let (Some(r), Storage::S3(_)) = (&redis, &cfg.storage) {
+            let _ = admin.gc_shared.set(Arc::clone(r));
+        }
         app.redis = redis;
         app.admin = admin;
         app.pools = ArcSwap::from_pointee(pools);

@@ -41,6 +41,9 @@ pub struct Admin {
     pub gc_counters: gc::GcCounters,
     /// The last collection that was carried out.
     pub gc_last: Mutex<Option<GcReport>>,
+    /// Replicas sharing one bucket: the Redis through which one of them takes each round of
+    /// garbage collection (set once at build).
+    pub gc_shared: std::sync::OnceLock<Arc<crate::coord::Redis>>,
 }
 
 impl Admin {
@@ -63,6 +66,20 @@ impl Admin {
             gc_settings: ArcSwap::from_pointee(GcSettings::default()),
             gc_counters: Default::default(),
             gc_last: Mutex::new(None),
+            gc_shared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether this replica takes this round of collection: always when it has the store to
+    /// itself; among replicas sharing a bucket, the one that sets the round's key in Redis (each
+    /// alone while Redis is down: deleting twice is harmless).
+    async fn gc_round(&self) -> bool {
+        let Some(redis) = self.gc_shared.get() else { return true };
+        let mut set = redis::cmd("SET");
+        set.arg(redis.key("gc", "round")).arg(1).arg("NX").arg("PX").arg(GC_GAP.as_millis() as u64);
+        match redis.run::<Option<String>>(&set).await {
+            Some(taken) => taken.is_some(),
+            None => true,
         }
     }
 
@@ -109,6 +126,9 @@ async fn tick(me: Weak<Admin>, modules: Weak<ModuleService>) {
         }
         if me.gc_due(&modules, last_gc) {
             last_gc = Some(Instant::now());
+            if !me.gc_round().await {
+                continue;
+            }
             if let Err(e) = me.collect(&modules, false).await {
                 tracing::warn!(error = %e, "garbage collection could not list the store");
             }
