@@ -1,7 +1,7 @@
 //! Air-gapped mirrors with the real go: a project built online, its go.sum exported into a
 //! bundle, the bundle imported into an offline modgate, and the project built again from it
-//! with go.sum unchanged; a tampered bundle refused by name with nothing imported; an import
-//! done twice.
+//! with go.sum unchanged; a bundle signed, and refused under another trusted key; a tampered
+//! bundle refused by name with nothing imported; an import done twice.
 
 mod common;
 use common::*;
@@ -42,19 +42,17 @@ fn a_bundle_carries_a_project_into_an_offline_modgate() {
     let go_sum = std::fs::read_to_string(go.work().join("go.sum")).unwrap();
     assert!(go_sum.lines().any(|l| !l.contains("/go.mod")), "the build needed zips: {go_sum}");
 
-    let tmp = tempfile::tempdir().unwrap();
+    let (tmp, url) = (tempfile::tempdir().unwrap(), online.url());
     let bundle = tmp.path().join("bundle.tar");
     let sum_file = go.work().join("go.sum");
-    let out = modgate(&[
-        "mirror",
-        "export",
-        "--proxy",
-        &online.url(),
-        "--file",
-        sum_file.to_str().unwrap(),
-        "--out",
-        bundle.to_str().unwrap(),
-    ]);
+    let signer = tmp.path().join("mirror.key");
+    let out = modgate(&["mirror", "keygen", "--name", "corp-mirror", "--out", signer.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(vkey.starts_with("corp-mirror+"), "{vkey}");
+    let mut args = vec!["mirror", "export", "--proxy", &url, "--file", sum_file.to_str().unwrap()];
+    args.extend(["--out", bundle.to_str().unwrap(), "--sign", signer.to_str().unwrap()]);
+    let out = modgate(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.starts_with("exported "), "{said}");
@@ -66,17 +64,21 @@ fn a_bundle_carries_a_project_into_an_offline_modgate() {
     let name = flip_a_zip_byte(&bundle, &tampered);
     let offline_data = tempfile::tempdir().unwrap();
     let data_dir = offline_data.path().join("data");
-    let import = |b: &Path| {
-        modgate(&[
-            "mirror",
-            "import",
-            b.to_str().unwrap(),
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--upstream",
-            "off",
-        ])
+    let import_trusting = |b: &Path, trust: &str| {
+        let mut args = vec!["mirror", "import", b.to_str().unwrap(), "--data-dir", data_dir.to_str().unwrap()];
+        args.extend(["--upstream", "off"]);
+        if !trust.is_empty() {
+            args.extend(["--trust", trust]);
+        }
+        modgate(&args)
     };
+    let import = |b: &Path| import_trusting(b, &vkey);
+    // Another key than the one that signed it: refused before anything is read.
+    let (_, other) = gomod::sumdb::note::Signer::generate("someone-else").unwrap();
+    let out = import_trusting(&bundle, &other);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not signed by a trusted key"), "{err}");
     let out = import(&tampered);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -87,7 +89,7 @@ fn a_bundle_carries_a_project_into_an_offline_modgate() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let first = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(first.contains("0 already there"), "{first}");
-    let out = import(&bundle);
+    let out = import_trusting(&bundle, "");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains(" 0 objects added"), "a second import changes nothing");
 

@@ -3,8 +3,9 @@
 //! - `export --out B [--proxy LIST] [--file go.sum|go.mod|go.work]... [--list F] [--cache DIR]
 //!   [MODULE@VERSION]...` fetches what those name (a go.mod's or a module's whole requirement
 //!   graph; a go.sum's lines exactly; a cache's every version) and writes the bundle.
-//! - `import B [--config F] [--data-dir D]` checks the whole bundle, then commits it into the
-//!   store the configuration names.
+//! - `import B [--trust VKEY]... [--config F] [--data-dir D]` checks the whole bundle (and,
+//!   with trusted keys, its signature), then commits it into the store the configuration names.
+//! - `keygen --name N --out F` makes a key pair for signing bundles (`export --sign F`).
 //!
 //! Progress shows on a terminal; in a pipe only the summary line is printed.
 
@@ -19,6 +20,16 @@ pub enum MirrorCommand {
     Export(ExportArgs),
     /// Check a bundle and commit it into this modgate's store.
     Import(ImportArgs),
+    /// Make a key for signing bundles: the signer key goes to --out (readable by its owner
+    /// only), the verifier key (for `import --trust`) is printed.
+    Keygen {
+        /// A name for the key (shown in signatures), e.g. corp-mirror.
+        #[arg(long)]
+        name: String,
+        /// Where the signer key goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -41,12 +52,18 @@ pub struct ExportArgs {
     /// layout; its objects are read from there.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Sign the bundle with this signer key (`mirror keygen`).
+    #[arg(long)]
+    sign: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
     /// The bundle.
     bundle: PathBuf,
+    /// Accept only a bundle signed by this verifier key (repeatable; `mirror keygen` prints it).
+    #[arg(long, env = "MODGATE_MIRROR_TRUST", value_delimiter = ',')]
+    trust: Vec<String>,
     #[command(flatten)]
     serve: ServeArgs,
 }
@@ -55,7 +72,20 @@ pub fn run(c: MirrorCommand) -> Result<String, String> {
     match c {
         MirrorCommand::Export(a) => run_export(a),
         MirrorCommand::Import(a) => run_import(a),
+        MirrorCommand::Keygen { name, out } => keygen(&name, &out),
     }
+}
+
+fn keygen(name: &str, out: &Path) -> Result<String, String> {
+    let (skey, vkey) = gomod::sumdb::note::Signer::generate(name).map_err(|e| format!("--name {name:?}: {e}"))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::io::Write::write_all(&mut f, format!("{skey}\n").as_bytes()).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("modgate: signer key written to {}; import with --trust the key below", out.display());
+    Ok(vkey)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -116,12 +146,19 @@ fn run_export(a: ExportArgs) -> Result<String, String> {
         return Err("nothing to export: name modules, --file, --list or --cache".into());
     }
     let specs = gomod::proxylist::parse(&proxy).map_err(|e| format!("--proxy {proxy:?}: {e}"))?;
+    let signer = match &a.sign {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("--sign {}: {e}", p.display()))?;
+            Some(gomod::sumdb::note::Signer::parse(text.trim()).map_err(|e| format!("--sign {}: {e}", p.display()))?)
+        }
+        None => None,
+    };
     let rt = runtime()?;
     let scratch = Scratch::beside(&a.out, "export");
     let manifest = rt.block_on(async {
         let http = std::sync::Arc::new(super::client(std::time::Duration::from_secs(300)));
         let source = std::sync::Arc::new(modgate::source::list::Chain::build(&specs, &http, None, &[]));
-        export::export(source, wanted, &scratch.0, &a.out).await
+        export::export(source, wanted, &scratch.0, &a.out, signer.as_ref()).await
     })?;
     let zips = manifest.entries.iter().filter(|e| e.zip.is_some()).count();
     Ok(format!("exported {} versions ({zips} zips) to {}", manifest.entries.len(), a.out.display()))
@@ -153,7 +190,12 @@ fn run_import(a: ImportArgs) -> Result<String, String> {
     let cfg = a.serve.load()?;
     let rt = runtime()?;
     let scratch = Scratch::beside(&a.bundle, "import");
-    let (manifest, found) = import::unpack(&a.bundle, &scratch.0.join("files"))
+    let trusted = a
+        .trust
+        .iter()
+        .map(|k| gomod::sumdb::note::Verifier::parse(k.trim()).map_err(|e| format!("--trust {k:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (manifest, found) = import::unpack(&a.bundle, &scratch.0.join("files"), &trusted)
         .map_err(|e| format!("{}: refused: {e}; nothing was imported", a.bundle.display()))?;
     let done = rt.block_on(async {
         let (objects, meta) = modgate::mirror::stores(&cfg, &scratch.0.join("stage"))?;

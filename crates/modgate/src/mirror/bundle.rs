@@ -1,13 +1,22 @@
-//! The bundle: a tar whose first entry is `manifest.json`, then `go.sum` (the lines of every
-//! version it carries), then each version's objects in GOPROXY layout under `cache/`. The
-//! manifest gives every file's SHA-256 and the go.sum hashes of each `.mod` and `.zip`; import
-//! checks all of them, and the zips in full, before it commits anything.
+//! The bundle: a tar whose first entry is `manifest.json`, then (when signed) `manifest.sig`,
+//! then `go.sum` (the lines of every version it carries), then each version's objects in
+//! GOPROXY layout under `cache/`. The manifest gives every file's SHA-256 and the go.sum hashes
+//! of each `.mod` and `.zip`; import checks all of them, and the zips in full, before it commits
+//! anything. The signature is a signed note (the checksum database's format, Ed25519) over
+//! the manifest's SHA-256, so one key vouches for every byte.
 
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "modgate-mirror/1";
 pub const MANIFEST: &str = "manifest.json";
 pub const GO_SUM: &str = "go.sum";
+pub const SIGNATURE: &str = "manifest.sig";
+
+/// The text a bundle's signature signs: the manifest's bytes, by their SHA-256.
+pub fn signed_text(manifest: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{FORMAT} manifest sha256 {}\n", hex::encode(sha2::Sha256::digest(manifest)))
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {

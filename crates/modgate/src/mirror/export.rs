@@ -25,8 +25,14 @@ pub struct Wanted {
 }
 
 /// Fetches every version `wanted` names from `source`, staging under `scratch`, and writes the
-/// bundle to `out`. Returns the manifest written.
-pub async fn export(source: SharedSource, mut wanted: Wanted, scratch: &Path, out: &Path) -> Result<Manifest, String> {
+/// bundle to `out`, signed by `signer` when given. Returns the manifest written.
+pub async fn export(
+    source: SharedSource,
+    mut wanted: Wanted,
+    scratch: &Path,
+    out: &Path,
+    signer: Option<&gomod::sumdb::note::Signer>,
+) -> Result<Manifest, String> {
     std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let mut entries: BTreeMap<(String, String), Entry> = BTreeMap::new();
     let mut queue = std::mem::take(&mut wanted.needed);
@@ -78,7 +84,7 @@ pub async fn export(source: SharedSource, mut wanted: Wanted, scratch: &Path, ou
         created: crate::time::now_rfc3339(),
         entries: entries.into_values().collect(),
     };
-    write_tar(&manifest, scratch, out)?;
+    write_tar(&manifest, signer, scratch, out)?;
     Ok(manifest)
 }
 
@@ -170,13 +176,22 @@ fn save(
 
 /// The tar: the manifest, the go.sum, then every file from `scratch` (written to a temporary
 /// name beside `out`, renamed over it when whole).
-fn write_tar(manifest: &Manifest, scratch: &Path, out: &Path) -> Result<(), String> {
+fn write_tar(
+    manifest: &Manifest,
+    signer: Option<&gomod::sumdb::note::Signer>,
+    scratch: &Path,
+    out: &Path,
+) -> Result<(), String> {
     let err = |e: std::io::Error| format!("{}: {e}", out.display());
     let tmp = out.with_extension("partial");
     let file = std::fs::File::create(&tmp).map_err(err)?;
     let mut tar = tar::Builder::new(std::io::BufWriter::new(file));
     let json = serde_json::to_vec_pretty(manifest).map_err(|e| e.to_string())?;
     append(&mut tar, bundle::MANIFEST, json.len() as u64, json.as_slice()).map_err(err)?;
+    if let Some(signer) = signer {
+        let sig = signer.sign(&bundle::signed_text(&json)).map_err(|e| format!("signing the manifest: {e}"))?;
+        append(&mut tar, bundle::SIGNATURE, sig.len() as u64, sig.as_slice()).map_err(err)?;
+    }
     let sum = manifest.go_sum();
     append(&mut tar, bundle::GO_SUM, sum.len() as u64, sum.as_bytes()).map_err(err)?;
     let files: Vec<&File> = manifest.files().map(|(_, f)| f).collect();

@@ -26,24 +26,37 @@ pub struct Imported {
 }
 
 /// Reads and checks the bundle into `scratch`; returns its manifest and where each file is.
-pub fn unpack(bundle_path: &Path, scratch: &Path) -> Result<(Manifest, HashMap<String, PathBuf>), String> {
+/// With `trusted` keys, the bundle must carry a signature by one of them over its manifest.
+pub fn unpack(
+    bundle_path: &Path,
+    scratch: &Path,
+    trusted: &[gomod::sumdb::note::Verifier],
+) -> Result<(Manifest, HashMap<String, PathBuf>), String> {
     let file = std::fs::File::open(bundle_path).map_err(|e| format!("{}: {e}", bundle_path.display()))?;
     let mut tar = tar::Archive::new(std::io::BufReader::new(file));
     let mut entries = tar.entries().map_err(|e| format!("not a bundle: {e}"))?;
     let mut next = || -> Result<Option<tar::Entry<'_, _>>, String> {
         entries.next().transpose().map_err(|e| format!("the bundle is damaged: {e}"))
     };
-    let manifest: Manifest = match next()? {
-        Some(mut e) if e.path_bytes().as_ref() == bundle::MANIFEST.as_bytes() => {
-            let text = read_small(&mut e, 256 << 20)?;
-            serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", bundle::MANIFEST))?
-        }
+    let raw = match next()? {
+        Some(mut e) if e.path_bytes().as_ref() == bundle::MANIFEST.as_bytes() => read_small(&mut e, 256 << 20)?,
         _ => return Err(format!("not a bundle: the first entry is not {}", bundle::MANIFEST)),
     };
+    let manifest: Manifest = serde_json::from_slice(&raw).map_err(|e| format!("{}: {e}", bundle::MANIFEST))?;
     if manifest.format != bundle::FORMAT {
         return Err(format!("{}: format {:?}, want {:?}", bundle::MANIFEST, manifest.format, bundle::FORMAT));
     }
-    match next()? {
+    let mut second = next()?;
+    let signature = match second.as_mut() {
+        Some(e) if e.path_bytes().as_ref() == bundle::SIGNATURE.as_bytes() => {
+            let sig = read_small(e, 64 << 10)?;
+            second = next()?;
+            Some(sig)
+        }
+        _ => None,
+    };
+    check_signature(&raw, signature.as_deref(), trusted)?;
+    match second {
         Some(mut e) if e.path_bytes().as_ref() == bundle::GO_SUM.as_bytes() => {
             if read_small(&mut e, 256 << 20)? != manifest.go_sum().as_bytes() {
                 return Err(format!("{}: differs from the hashes in {}", bundle::GO_SUM, bundle::MANIFEST));
@@ -84,6 +97,25 @@ pub fn unpack(bundle_path: &Path, scratch: &Path) -> Result<(Manifest, HashMap<S
     }
     check(&manifest, &found)?;
     Ok((manifest, found))
+}
+
+/// With trusted keys: a signature by one of them over exactly this manifest.
+fn check_signature(
+    manifest: &[u8],
+    signature: Option<&[u8]>,
+    trusted: &[gomod::sumdb::note::Verifier],
+) -> Result<(), String> {
+    if trusted.is_empty() {
+        return Ok(());
+    }
+    let sig = signature
+        .ok_or_else(|| format!("{}: the bundle is not signed, and a trusted key is required", bundle::SIGNATURE))?;
+    let note = gomod::sumdb::note::open(sig, trusted)
+        .map_err(|e| format!("{}: not signed by a trusted key ({e})", bundle::SIGNATURE))?;
+    if note.text != bundle::signed_text(manifest) {
+        return Err(format!("{}: signs another manifest than this one", bundle::SIGNATURE));
+    }
+    Ok(())
 }
 
 fn read_small(r: &mut impl Read, limit: u64) -> Result<Vec<u8>, String> {
