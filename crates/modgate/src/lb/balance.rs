@@ -125,10 +125,16 @@ impl Balancer {
         let load = |i: usize| {
             members[i].in_flight.load(Ordering::Relaxed) as f64 / members[i].effective_weight(now, self.slow_start)
         };
-        let least = ready.iter().map(|&i| load(i)).fold(f64::INFINITY, f64::min);
+        // Each load read once: requests start and end meanwhile, and a second reading could
+        // leave no member at the least load of the first.
+        let loads: Vec<(usize, f64)> = ready.iter().map(|&i| (i, load(i))).collect();
+        let least = loads.iter().map(|&(_, l)| l).fold(f64::INFINITY, f64::min);
         // Ties go round the tied members.
-        let tied: Vec<usize> = ready.iter().copied().filter(|&i| load(i) <= least).collect();
-        tied[self.next.fetch_add(1, Ordering::Relaxed) % tied.len()]
+        let tied: Vec<usize> = loads.iter().filter(|&&(_, l)| l <= least).map(|&(i, _)| i).collect();
+        match tied.len() {
+            0 => ready[0],
+            n => tied[self.next.fetch_add(1, Ordering::Relaxed) % n],
+        }
     }
 
     fn p2c(&self, members: &[MemberState], ready: &[usize], now: Instant) -> usize {
