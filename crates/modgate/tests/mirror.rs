@@ -125,3 +125,62 @@ fn flip_a_zip_byte(from: &Path, to: &Path) -> String {
     std::fs::write(to, data).unwrap();
     name
 }
+
+#[test]
+fn a_whole_cache_goes_into_a_bundle_from_a_server_or_a_directory() {
+    let fx = fixture(8);
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = test_config(&fx.upstream.url(), &data.path().join("data"));
+    let (_, ops) = with_admin(&mut cfg, data.path());
+    let mg = InProcess::start(cfg);
+    let mut cached = 0;
+    for m in &fx.graph.modules {
+        let v = &m.versions[0].version;
+        for ext in [".info", ".mod", ".zip"] {
+            assert_eq!(get(mg.addr, &obj_path(&m.path, v, ext), &[]).status, 200);
+        }
+        cached += 1;
+    }
+    mg.settle();
+    let tmp = tempfile::tempdir().unwrap();
+    let entries = |bundle: &Path| -> usize {
+        let mut archive = tar::Archive::new(std::fs::File::open(bundle).unwrap());
+        let mut first = archive.entries().unwrap().next().unwrap().unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut first, &mut text).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&text).unwrap();
+        manifest["entries"].as_array().unwrap().len()
+    };
+    let from_server = tmp.path().join("server.tar");
+    let out = modgate(&[
+        "mirror",
+        "export",
+        "--all",
+        "--proxy",
+        &mg.url(),
+        "--key",
+        &ops,
+        "--out",
+        from_server.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Prefetch may have cached more versions than were asked for: at least those.
+    let n = entries(&from_server);
+    assert!(n >= cached, "{n} versions exported, {cached} asked for");
+    let out = modgate(&[
+        "mirror",
+        "export",
+        "--all",
+        "--proxy",
+        &mg.url(),
+        "--out",
+        tmp.path().join("x.tar").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success(), "--all needs an admin key");
+    mg.stop();
+    let from_dir = tmp.path().join("dir.tar");
+    let dir = data.path().join("data");
+    let out = modgate(&["mirror", "export", "--cache", dir.to_str().unwrap(), "--out", from_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(entries(&from_dir), n, "the directory holds what the server listed");
+}

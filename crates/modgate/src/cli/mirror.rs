@@ -52,6 +52,13 @@ pub struct ExportArgs {
     /// layout; its objects are read from there.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Every version the modgate at --proxy has cached (read from its admin API's catalog, with
+    /// --key): a whole cache, wherever it is stored.
+    #[arg(long)]
+    all: bool,
+    /// An API key of an admin group (for --all).
+    #[arg(long, env = "MODGATE_KEY", hide_env_values = true)]
+    key: Option<String>,
     /// Sign the bundle with this signer key (`mirror keygen`).
     #[arg(long)]
     sign: Option<PathBuf>,
@@ -142,8 +149,13 @@ fn run_export(a: ExportArgs) -> Result<String, String> {
         let root = std::fs::canonicalize(&root).map_err(|e| format!("{}: {e}", root.display()))?;
         proxy = format!("file://{}", root.display());
     }
+    let rt = runtime()?;
+    if a.all {
+        let catalog = rt.block_on(catalog(&proxy, a.key.as_deref()))?;
+        wanted.needed.extend(catalog);
+    }
     if wanted.needed.is_empty() {
-        return Err("nothing to export: name modules, --file, --list or --cache".into());
+        return Err("nothing to export: name modules, --file, --list, --cache or --all".into());
     }
     let specs = gomod::proxylist::parse(&proxy).map_err(|e| format!("--proxy {proxy:?}: {e}"))?;
     let signer = match &a.sign {
@@ -153,7 +165,6 @@ fn run_export(a: ExportArgs) -> Result<String, String> {
         }
         None => None,
     };
-    let rt = runtime()?;
     let scratch = Scratch::beside(&a.out, "export");
     let manifest = rt.block_on(async {
         let http = std::sync::Arc::new(super::client(std::time::Duration::from_secs(300)));
@@ -162,6 +173,37 @@ fn run_export(a: ExportArgs) -> Result<String, String> {
     })?;
     let zips = manifest.entries.iter().filter(|e| e.zip.is_some()).count();
     Ok(format!("exported {} versions ({zips} zips) to {}", manifest.entries.len(), a.out.display()))
+}
+
+/// Every version a modgate has cached, page by page from its admin API's catalog (a go.mod
+/// for each, the zip where one is cached).
+async fn catalog(server: &str, key: Option<&str>) -> Result<Vec<Needed>, String> {
+    let client = super::client(std::time::Duration::from_secs(300));
+    let headers: Vec<(&str, String)> = key.iter().map(|k| ("x-api-key", k.to_string())).collect();
+    let mut out = Vec::new();
+    for page in 1.. {
+        let url = format!("{}/-/admin/catalog?per_page=500&page={page}", server.trim_end_matches('/'));
+        let (status, body) = client
+            .call("GET", &url, bytes::Bytes::new(), &headers, 256 << 20)
+            .await
+            .map_err(|e| e.reason().to_string())?;
+        if status != 200 {
+            return Err(format!("--all: {url}: {status}: {}", String::from_utf8_lossy(&body).trim()));
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("--all: {url}: {e}"))?;
+        let modules = v["modules"].as_array().cloned().unwrap_or_default();
+        for m in &modules {
+            let path = m["path"].as_str().unwrap_or_default();
+            for ver in m["versions"].as_array().into_iter().flatten().filter(|x| x["mod"] == true) {
+                let version = ver["version"].as_str().unwrap_or_default();
+                out.push(Needed { path: path.into(), version: version.into(), zip: ver["zip"] == true });
+            }
+        }
+        if modules.is_empty() || (page * 500) as u64 >= v["total"].as_u64().unwrap_or(0) {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// Every version under a GOPROXY-layout directory that has a go.mod (with its zip if there).
