@@ -327,6 +327,9 @@ fn warm_from_a_go_sum_fetches_and_checks_hashes() {
     let (r, v) = call(a.mg.addr, "POST", "/-/admin/warm?name=go.sum", &a.ops, Some("x.example/m v1.0\n"));
     assert_eq!(r.status, 400);
     assert!(v["error"].as_str().unwrap().contains("line 1"), "{v}");
+    let (r, v) = call(a.mg.addr, "POST", "/-/admin/warm?name=go.work", &a.ops, Some("go 1.22\n\nuse ./app\n"));
+    assert_eq!(r.status, 400);
+    assert!(v["error"].as_str().unwrap().contains("go.work.sum"), "{v}");
 }
 
 #[test]

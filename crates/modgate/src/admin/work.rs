@@ -31,6 +31,14 @@ impl Admin {
     ) -> Result<JobView, String> {
         let kind = Kind::of(name, text);
         let needed = gosum::needed(kind, text).map_err(|e| format!("{}: {e}", name.unwrap_or("the file")))?;
+        if needed.is_empty() {
+            let hint = if kind == Kind::Work {
+                " (a go.work's use lines are local directories: send its go.work.sum)"
+            } else {
+                ""
+            };
+            return Err(format!("{}: names no module version{hint}", name.unwrap_or("the file")));
+        }
         let sums: Sums = match kind {
             Kind::Sum => gosum::parse_sum(text)
                 .map_err(|e| e.to_string())?

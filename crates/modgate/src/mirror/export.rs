@@ -139,6 +139,12 @@ async fn fetch_zip(source: &SharedSource, n: &Needed, sums: &Sums, scratch: &Pat
     while let Some(chunk) = body.next_chunk().await.map_err(|e| format!("{at}.zip: {}", e.reason()))? {
         sha.update(&chunk);
         size += chunk.len() as u64;
+        if size > gomod::limits::MAX_ZIP_FILE {
+            return Err(format!(
+                "{at}.zip: larger than the go command accepts ({} bytes)",
+                gomod::limits::MAX_ZIP_FILE
+            ));
+        }
         file.write_all(&chunk).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     drop(file);
