@@ -123,6 +123,59 @@ pub fn needed(kind: Kind, text: &str) -> Result<Vec<Needed>, SumError> {
     Ok(all)
 }
 
+/// A walk of the module graph, one go.mod at a time, as the go command loads it without graph
+/// pruning: every version met is read once, and the highest version of each path is what
+/// minimal version selection picks — the build list.
+#[derive(Debug, Default)]
+pub struct GraphWalk {
+    seen: std::collections::HashSet<(String, String)>,
+    queue: Vec<(String, String)>,
+    highest: std::collections::BTreeMap<String, String>,
+}
+
+impl GraphWalk {
+    /// A walk from the versions a build asks for.
+    pub fn from_roots(roots: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut w = Self::default();
+        for (p, v) in roots {
+            w.meet(p, v);
+        }
+        w
+    }
+
+    fn meet(&mut self, path: String, version: String) {
+        let higher = self.highest.get(&path).is_none_or(|h| crate::semver::compare(&version, h).is_gt());
+        if higher {
+            self.highest.insert(path.clone(), version.clone());
+        }
+        if self.seen.insert((path.clone(), version.clone())) {
+            self.queue.push((path, version));
+        }
+    }
+
+    /// The next version whose go.mod is to be read.
+    pub fn next_version(&mut self) -> Option<(String, String)> {
+        self.queue.pop()
+    }
+
+    /// The requirements of a go.mod just read.
+    pub fn read(&mut self, go_mod: &[u8]) {
+        for (p, v) in crate::modfile::requires(go_mod) {
+            self.meet(p, v);
+        }
+    }
+
+    /// Every version met: each needs its go.mod.
+    pub fn versions(&self) -> impl Iterator<Item = &(String, String)> {
+        self.seen.iter()
+    }
+
+    /// The highest version of each path met: the modules whose zips a build needs.
+    pub fn build_list(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.highest.iter()
+    }
+}
+
 /// The `replace ... => <module> <version>` targets of a go.work (single lines and blocks).
 fn work_replacements(text: &str) -> Result<Vec<Needed>, SumError> {
     let mut out = Vec::new();
@@ -182,6 +235,32 @@ mod tests {
         assert_eq!(parse_sum("a.example/m/v2 v1.0.0 h1:x\n").unwrap_err().line, 1, "major version mismatch");
         assert_eq!(parse_sum("a.example/m v1.0.0 nohash\n").unwrap_err().line, 1);
         assert!(parse_sum("a.example/m v2.0.0+incompatible h1:x\n").is_ok());
+    }
+
+    #[test]
+    fn a_graph_walk_reads_each_version_once_and_selects_the_highest() {
+        let mods: std::collections::HashMap<(&str, &str), &str> = [
+            (
+                ("a.example/a", "v1.0.0"),
+                "module a.example/a\nrequire (\n\tb.example/b v1.1.0\n\tc.example/c v1.0.0\n)\n",
+            ),
+            (("b.example/b", "v1.1.0"), "module b.example/b\nrequire c.example/c v1.2.0\n"),
+            (("c.example/c", "v1.0.0"), "module c.example/c\nrequire b.example/b v1.0.0\n"),
+            (("c.example/c", "v1.2.0"), "module c.example/c\n"),
+            (("b.example/b", "v1.0.0"), "module b.example/b\nrequire c.example/c v1.0.0\n"),
+        ]
+        .into_iter()
+        .collect();
+        let mut w = GraphWalk::from_roots([("a.example/a".to_string(), "v1.0.0".to_string())]);
+        let mut read = 0;
+        while let Some((p, v)) = w.next_version() {
+            w.read(mods[&(p.as_str(), v.as_str())].as_bytes());
+            read += 1;
+        }
+        assert_eq!(read, 5, "every version met, once (a cycle through c and b included)");
+        let list: Vec<_> = w.build_list().map(|(p, v)| format!("{p}@{v}")).collect();
+        assert_eq!(list, ["a.example/a@v1.0.0", "b.example/b@v1.1.0", "c.example/c@v1.2.0"]);
+        assert_eq!(w.versions().count(), 5);
     }
 
     #[test]

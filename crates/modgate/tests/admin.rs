@@ -374,3 +374,32 @@ fn the_console_files_are_served_to_anyone_with_a_strict_policy() {
     assert_eq!((r.status, r.header("www-authenticate")), (401, Some("Bearer realm=\"modgate\"")));
     assert_eq!(get(a.mg.addr, "/-/admin/status", &[]).header("www-authenticate"), Some("Basic realm=\"modgate\""));
 }
+
+#[test]
+fn warm_from_a_go_mod_walks_the_graph_to_its_build_list() {
+    let a = admin_server(20);
+    let dir = a.data.path().join("project");
+    a.fx.graph.write_root_module_walking(&dir, "example.com/root").unwrap();
+    let go_mod = std::fs::read_to_string(dir.join("go.mod")).unwrap();
+    let (r, job) = call(a.mg.addr, "POST", "/-/admin/warm?name=go.mod", &a.ops, Some(&go_mod));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let done = finished(&a, job["id"].as_str().unwrap());
+    assert_eq!(done["failed"], 0, "{done}");
+    assert_eq!(done["done"], done["total"], "{done}");
+    // The go command's view of the build: its downloads are what the warm job fetched.
+    let go = GoEnv::new(&a.mg.url()).unwrap();
+    std::fs::create_dir_all(go.work()).unwrap();
+    std::fs::copy(dir.join("go.mod"), go.work().join("go.mod")).unwrap();
+    std::fs::write(go.work().join("main.go"), "package main\n\nfunc main() {}\n").unwrap();
+    let out = go.run(&go.work(), &["list", "-m", "all"]).unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut checked = 0;
+    for line in listed.lines().skip(1) {
+        let mut f = line.split_whitespace();
+        let (Some(m), Some(v)) = (f.next(), f.next()) else { continue };
+        let zip = obj_path(m, v, ".zip");
+        assert_eq!(a.fx.upstream.count(&zip), 1, "{zip}: the build list's zip was warmed ({listed})");
+        checked += 1;
+    }
+    assert!(checked >= 5, "{listed}");
+}

@@ -9,7 +9,7 @@ use crate::errors::ServeError;
 use crate::proxy::{ModuleService, Reply};
 use crate::request::{Endpoint, ModuleRequest};
 use futures::StreamExt;
-use gomod::gosum::{self, Kind, Needed};
+use gomod::gosum::{self, GraphWalk, Kind, Needed};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -51,6 +51,11 @@ impl Admin {
         let view = job.view();
         let (me, modules) = (Arc::clone(self), Arc::clone(modules));
         tokio::spawn(async move {
+            // A go.sum names every version; a go.mod or go.work names the roots of a graph.
+            let needed = match kind {
+                Kind::Sum => needed,
+                _ => walk_graph(&modules, &job, needed).await,
+            };
             futures::stream::iter(needed)
                 .for_each_concurrent(AT_ONCE, |n| {
                     let (me, modules, job, sums) = (&me, &modules, &job, &sums);
@@ -66,15 +71,7 @@ impl Admin {
     /// Fetches one version's go.mod (and zip), comparing their hashes with the go.sum's.
     async fn warm_one(&self, modules: &Arc<ModuleService>, n: &Needed, sums: &Sums) -> Result<(), String> {
         let at = format!("{}@{}", n.path, n.version);
-        let mod_req = ModuleRequest::for_version(&n.path, &n.version, Endpoint::Mod)
-            .ok_or_else(|| format!("{at}: not a canonical version"))?;
-        let go_mod = match modules.serve(&mod_req, false).await.map_err(|e| e.to_string())? {
-            Reply::Memory { obj, .. } => obj.data.to_vec(),
-            Reply::Object { obj, .. } => {
-                obj.body.read_all(gomod::limits::MAX_GO_MOD).await.map_err(|e| format!("{at}: {e}"))?
-            }
-            _ => return Err(format!("{at}: unexpected answer for a go.mod")),
-        };
+        let (mod_req, go_mod) = go_mod_of(modules, &n.path, &n.version).await?;
         let key = |go_mod| (n.path.clone(), n.version.clone(), go_mod);
         if let Some(want) = sums.get(&key(true)) {
             let have = gomod::dirhash::hash_go_mod(&go_mod);
@@ -98,7 +95,48 @@ impl Admin {
         }
         Ok(())
     }
+}
 
+/// A version's go.mod, through the module service (cached, or filled and checked).
+async fn go_mod_of(
+    modules: &Arc<ModuleService>,
+    path: &str,
+    version: &str,
+) -> Result<(ModuleRequest, Vec<u8>), String> {
+    let at = format!("{path}@{version}");
+    let req = ModuleRequest::for_version(path, version, Endpoint::Mod)
+        .ok_or_else(|| format!("{at}: not a canonical version"))?;
+    let data = match modules.serve(&req, false).await.map_err(|e| e.to_string())? {
+        Reply::Memory { obj, .. } => obj.data.to_vec(),
+        Reply::Object { obj, .. } => {
+            obj.body.read_all(gomod::limits::MAX_GO_MOD).await.map_err(|e| format!("{at}: {e}"))?
+        }
+        _ => return Err(format!("{at}: unexpected answer for a go.mod")),
+    };
+    Ok((req, data))
+}
+
+/// Reads the go.mod of every version of the graph from `roots` (each an item of the job) and
+/// returns the build list: the highest version of each module, whose zips the build needs.
+async fn walk_graph(modules: &Arc<ModuleService>, job: &Job, roots: Vec<Needed>) -> Vec<Needed> {
+    let mut walk = GraphWalk::from_roots(roots.into_iter().map(|n| (n.path, n.version)));
+    while let Some((path, version)) = walk.next_version() {
+        match go_mod_of(modules, &path, &version).await {
+            Ok((_, data)) => {
+                walk.read(&data);
+                job.item(None);
+            }
+            Err(e) => job.item(Some(e)),
+        }
+        job.total.store(walk.versions().count() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    let list: Vec<Needed> =
+        walk.build_list().map(|(p, v)| Needed { path: p.clone(), version: v.clone(), zip: true }).collect();
+    job.total.fetch_add(list.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    list
+}
+
+impl Admin {
     /// Re-verifies one cached version now and records the outcome in the ledger.
     pub async fn reverify_one(
         &self,

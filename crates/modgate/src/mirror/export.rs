@@ -6,9 +6,9 @@
 use super::bundle::{self, Entry, File, Manifest, Progress};
 use crate::request::{Endpoint, ModuleRequest};
 use crate::source::SharedSource;
-use gomod::gosum::Needed;
+use gomod::gosum::{GraphWalk, Needed};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -28,57 +28,51 @@ pub struct Wanted {
 /// bundle to `out`, signed by `signer` when given. Returns the manifest written.
 pub async fn export(
     source: SharedSource,
-    mut wanted: Wanted,
+    wanted: Wanted,
     scratch: &Path,
     out: &Path,
     signer: Option<&gomod::sumdb::note::Signer>,
 ) -> Result<Manifest, String> {
     std::fs::create_dir_all(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let mut entries: BTreeMap<(String, String), Entry> = BTreeMap::new();
-    let mut queue = std::mem::take(&mut wanted.needed);
-    let mut highest: BTreeMap<String, String> = BTreeMap::new();
-    let mut progress_total = queue.len();
-    let mut done = 0;
-    while let Some(n) = queue.pop() {
-        let key = (n.path.clone(), n.version.clone());
-        let have_zip = entries.get(&key).is_some_and(|e| e.zip.is_some());
-        if entries.contains_key(&key) && (have_zip || !n.zip) {
-            continue;
+    let mut zips: BTreeSet<(String, String)> =
+        wanted.needed.iter().filter(|n| n.zip).map(|n| (n.path.clone(), n.version.clone())).collect();
+    let versions = wanted.needed.iter().map(|n| (n.path.clone(), n.version.clone()));
+    if wanted.walk {
+        // Every go.mod of the graph, and the zips of its build list.
+        let mut walk = GraphWalk::from_roots(versions);
+        let mut read = 0;
+        while let Some((path, version)) = walk.next_version() {
+            read += 1;
+            Progress::new("export go.mod", walk.versions().count()).step(read, &format!("{path}@{version}"));
+            let entry = fetch_version(&source, &path, &version, &wanted.sums, scratch).await?;
+            let go_mod = std::fs::read(scratch.join(&entry.go_mod.name)).map_err(|e| e.to_string())?;
+            walk.read(&go_mod);
+            entries.insert((path, version), entry);
         }
-        done += 1;
-        Progress::new("export", progress_total).step(done, &format!("{}@{}", n.path, n.version));
-        if !entries.contains_key(&key) {
-            let entry = fetch_version(&source, &n, &wanted.sums, scratch).await?;
-            if wanted.walk {
-                let go_mod = std::fs::read(scratch.join(&entry.go_mod.name)).map_err(|e| e.to_string())?;
-                for (p, v) in gomod::modfile::requires(&go_mod) {
-                    let up = highest.get(&p).is_none_or(|h| gomod::semver::compare(&v, h).is_gt());
-                    if up {
-                        highest.insert(p.clone(), v.clone());
-                    }
-                    queue.push(Needed { path: p, version: v, zip: false });
-                    progress_total += 1;
-                }
-            }
-            entries.insert(key.clone(), entry);
-        }
-        if n.zip {
-            let zip = fetch_zip(&source, &n, &wanted.sums, scratch).await?;
-            if let Some(e) = entries.get_mut(&key) {
-                e.zip = Some(zip);
-            }
-        }
-        if wanted.walk && queue.is_empty() {
-            // The build list: the highest version of every module the graph names, zipped.
-            for (p, v) in std::mem::take(&mut highest) {
-                if entries.get(&(p.clone(), v.clone())).is_none_or(|e| e.zip.is_none()) {
-                    queue.push(Needed { path: p, version: v, zip: true });
-                    progress_total += 1;
-                }
-            }
+        zips.extend(walk.build_list().map(|(p, v)| (p.clone(), v.clone())));
+    } else {
+        let versions: BTreeSet<(String, String)> = versions.collect();
+        let progress = Progress::new("export go.mod", versions.len());
+        for (i, (path, version)) in versions.into_iter().enumerate() {
+            progress.step(i + 1, &format!("{path}@{version}"));
+            let entry = fetch_version(&source, &path, &version, &wanted.sums, scratch).await?;
+            entries.insert((path, version), entry);
         }
     }
-    Progress::new("export", 0).finish();
+    let progress = Progress::new("export zip", zips.len());
+    for (i, key) in zips.into_iter().enumerate() {
+        progress.step(i + 1, &format!("{}@{}", key.0, key.1));
+        if !entries.contains_key(&key) {
+            let entry = fetch_version(&source, &key.0, &key.1, &wanted.sums, scratch).await?;
+            entries.insert(key.clone(), entry);
+        }
+        let zip = fetch_zip(&source, &key.0, &key.1, &wanted.sums, scratch).await?;
+        if let Some(e) = entries.get_mut(&key) {
+            e.zip = Some(zip);
+        }
+    }
+    progress.finish();
     let manifest = Manifest {
         format: bundle::FORMAT.into(),
         created: crate::time::now_rfc3339(),
@@ -89,27 +83,33 @@ pub async fn export(
 }
 
 /// A version's go.mod (hashed, checked against the go.sum) and `.info` (naming the version).
-async fn fetch_version(source: &SharedSource, n: &Needed, sums: &Sums, scratch: &Path) -> Result<Entry, String> {
-    let at = format!("{}@{}", n.path, n.version);
-    let req = ModuleRequest::for_version(&n.path, &n.version, Endpoint::Mod)
+async fn fetch_version(
+    source: &SharedSource,
+    path: &str,
+    version: &str,
+    sums: &Sums,
+    scratch: &Path,
+) -> Result<Entry, String> {
+    let at = format!("{path}@{version}");
+    let req = ModuleRequest::for_version(path, version, Endpoint::Mod)
         .ok_or_else(|| format!("{at}: not a canonical version"))?;
     let go_mod = fetch_small(source, &req, gomod::limits::MAX_GO_MOD).await?;
     let h1 = gomod::dirhash::hash_go_mod(&go_mod);
-    if let Some(want) = sums.get(&(n.path.clone(), n.version.clone(), true)) {
+    if let Some(want) = sums.get(&(path.to_string(), version.to_string(), true)) {
         if *want != h1 {
             return Err(format!("{at}/go.mod: the go.sum has {want}, the proxy sent {h1}"));
         }
     }
-    let go_mod = save(scratch, &n.path, &n.version, "mod", &go_mod, Some(h1))?;
+    let go_mod = save(scratch, path, version, "mod", &go_mod, Some(h1))?;
     let data = fetch_small(source, &req.with_endpoint(Endpoint::Info), 64 << 10).await?;
     let named = serde_json::from_slice::<serde_json::Value>(&data)
         .ok()
         .and_then(|v| v.get("Version").and_then(|v| v.as_str()).map(str::to_string));
-    if named.as_deref() != Some(n.version.as_str()) {
+    if named.as_deref() != Some(version) {
         return Err(format!("{at}: the .info names {named:?}"));
     }
-    let info = Some(save(scratch, &n.path, &n.version, "info", &data, None)?);
-    Ok(Entry { path: n.path.clone(), version: n.version.clone(), info, go_mod, zip: None })
+    let info = Some(save(scratch, path, version, "info", &data, None)?);
+    Ok(Entry { path: path.to_string(), version: version.to_string(), info, go_mod, zip: None })
 }
 
 /// A small object, whole.
@@ -126,14 +126,20 @@ async fn fetch_small(source: &SharedSource, req: &ModuleRequest, limit: u64) -> 
 }
 
 /// A zip, streamed to disk, then checked in full and hashed.
-async fn fetch_zip(source: &SharedSource, n: &Needed, sums: &Sums, scratch: &Path) -> Result<File, String> {
-    let at = format!("{}@{}", n.path, n.version);
-    let req = ModuleRequest::for_version(&n.path, &n.version, Endpoint::Zip)
+async fn fetch_zip(
+    source: &SharedSource,
+    path: &str,
+    version: &str,
+    sums: &Sums,
+    scratch: &Path,
+) -> Result<File, String> {
+    let at = format!("{path}@{version}");
+    let req = ModuleRequest::for_version(path, version, Endpoint::Zip)
         .ok_or_else(|| format!("{at}: not a canonical version"))?;
-    let name = bundle::name(&n.path, &n.version, "zip").ok_or_else(|| format!("{at}: cannot be escaped"))?;
-    let path = scratch.join(&name);
-    create_parent(&path)?;
-    let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = bundle::name(path, version, "zip").ok_or_else(|| format!("{at}: cannot be escaped"))?;
+    let staged = scratch.join(&name);
+    create_parent(&staged)?;
+    let mut file = std::fs::File::create(&staged).map_err(|e| format!("{}: {e}", staged.display()))?;
     let mut body = source.fetch(&req).await.map_err(|e| format!("{at}.zip: {}", e.reason()))?;
     let (mut sha, mut size) = (Sha256::new(), 0u64);
     while let Some(chunk) = body.next_chunk().await.map_err(|e| format!("{at}.zip: {}", e.reason()))? {
@@ -145,12 +151,12 @@ async fn fetch_zip(source: &SharedSource, n: &Needed, sums: &Sums, scratch: &Pat
                 gomod::limits::MAX_ZIP_FILE
             ));
         }
-        file.write_all(&chunk).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.write_all(&chunk).map_err(|e| format!("{}: {e}", staged.display()))?;
     }
     drop(file);
-    let f = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let checked = gomod::zipcheck::check_zip(f, &n.path, &n.version).map_err(|e| format!("{at}.zip: {e}"))?;
-    if let Some(want) = sums.get(&(n.path.clone(), n.version.clone(), false)) {
+    let f = std::fs::File::open(&staged).map_err(|e| format!("{}: {e}", staged.display()))?;
+    let checked = gomod::zipcheck::check_zip(f, path, version).map_err(|e| format!("{at}.zip: {e}"))?;
+    if let Some(want) = sums.get(&(path.to_string(), version.to_string(), false)) {
         if *want != checked.h1 {
             return Err(format!("{at}: the go.sum has {want}, the proxy sent a zip hashing to {}", checked.h1));
         }
