@@ -123,57 +123,102 @@ pub fn needed(kind: Kind, text: &str) -> Result<Vec<Needed>, SumError> {
     Ok(all)
 }
 
-/// A walk of the module graph, one go.mod at a time, as the go command loads it without graph
-/// pruning: every version met is read once, and the highest version of each path is what
-/// minimal version selection picks — the build list.
+/// A walk of the module graph, one go.mod at a time: every version met is read once. Its build
+/// list covers what the go command selects whichever way it loads the graph: the highest
+/// version of each module over the whole graph (a main module before Go 1.17), and over the
+/// pruned graph of a Go 1.17+ main module (a module whose go.mod says go 1.17 or later brings
+/// its own requirements, not theirs; an older one brings all of its requirements' requirements).
+/// A module version: path and version.
+type ModVersion = (String, String);
+
 #[derive(Debug, Default)]
 pub struct GraphWalk {
-    seen: std::collections::HashSet<(String, String)>,
-    queue: Vec<(String, String)>,
-    highest: std::collections::BTreeMap<String, String>,
+    roots: Vec<ModVersion>,
+    /// Each version read: its requirements, and whether its go.mod prunes (go ≥ 1.17).
+    read: std::collections::HashMap<ModVersion, (Vec<ModVersion>, bool)>,
+    met: std::collections::HashSet<(String, String)>,
+    queue: std::collections::VecDeque<(String, String)>,
 }
 
 impl GraphWalk {
     /// A walk from the versions a build asks for.
     pub fn from_roots(roots: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut w = Self::default();
-        for (p, v) in roots {
-            w.meet(p, v);
+        for key in roots {
+            w.roots.push(key.clone());
+            w.meet(key);
         }
         w
     }
 
-    fn meet(&mut self, path: String, version: String) {
-        let higher = self.highest.get(&path).is_none_or(|h| crate::semver::compare(&version, h).is_gt());
-        if higher {
-            self.highest.insert(path.clone(), version.clone());
-        }
-        if self.seen.insert((path.clone(), version.clone())) {
-            self.queue.push((path, version));
+    fn meet(&mut self, key: (String, String)) {
+        if self.met.insert(key.clone()) {
+            self.queue.push_back(key);
         }
     }
 
     /// The next version whose go.mod is to be read.
     pub fn next_version(&mut self) -> Option<(String, String)> {
-        self.queue.pop()
+        self.queue.front().cloned()
     }
 
-    /// The requirements of a go.mod just read.
+    /// The go.mod of the version `next_version` gave.
     pub fn read(&mut self, go_mod: &[u8]) {
-        for (p, v) in crate::modfile::requires(go_mod) {
-            self.meet(p, v);
+        let Some(from) = self.queue.pop_front() else { return };
+        let (reqs, prunes) = match crate::modfile::parse_lax(go_mod) {
+            Ok(f) => (f.require.iter().map(|r| (r.path.clone(), r.version.clone())).collect(), f.go_at_least("1.17")),
+            Err(_) => (Vec::new(), false),
+        };
+        for r in &reqs {
+            self.meet(r.clone());
         }
+        self.read.insert(from, (reqs, prunes));
+    }
+
+    /// Skips the version `next_version` gave (its go.mod could not be read).
+    pub fn skip(&mut self) {
+        self.queue.pop_front();
     }
 
     /// Every version met: each needs its go.mod.
     pub fn versions(&self) -> impl Iterator<Item = &(String, String)> {
-        self.seen.iter()
+        self.met.iter()
     }
 
-    /// The highest version of each path met: the modules whose zips a build needs.
-    pub fn build_list(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.highest.iter()
+    /// The versions whose zips a build needs, sorted: the highest of each module over the whole
+    /// graph, and over the pruned graph.
+    pub fn build_list(&self) -> Vec<(String, String)> {
+        // The pruned graph: the roots are loaded; a loaded module's requirements are in it, and
+        // loaded too when its go.mod does not prune.
+        let mut nodes: std::collections::HashSet<&(String, String)> = self.roots.iter().collect();
+        let mut loaded: std::collections::HashSet<&(String, String)> = self.roots.iter().collect();
+        let mut todo: Vec<&(String, String)> = self.roots.iter().collect();
+        while let Some(n) = todo.pop() {
+            let Some((reqs, prunes)) = self.read.get(n) else { continue };
+            for q in reqs {
+                nodes.insert(q);
+                if !prunes && loaded.insert(q) {
+                    todo.push(q);
+                }
+            }
+        }
+        let mut list = highest(self.met.iter());
+        list.extend(highest(nodes.into_iter()));
+        list.sort();
+        list.dedup();
+        list
     }
+}
+
+/// The highest version of each module among `versions`.
+fn highest<'a>(versions: impl Iterator<Item = &'a (String, String)>) -> Vec<(String, String)> {
+    let mut best: std::collections::BTreeMap<&str, &str> = std::collections::BTreeMap::new();
+    for (p, v) in versions {
+        if best.get(p.as_str()).is_none_or(|b| crate::semver::compare(v, b).is_gt()) {
+            best.insert(p, v);
+        }
+    }
+    best.into_iter().map(|(p, v)| (p.to_string(), v.to_string())).collect()
 }
 
 /// The `replace ... => <module> <version>` targets of a go.work (single lines and blocks).
@@ -242,9 +287,9 @@ mod tests {
         let mods: std::collections::HashMap<(&str, &str), &str> = [
             (
                 ("a.example/a", "v1.0.0"),
-                "module a.example/a\nrequire (\n\tb.example/b v1.1.0\n\tc.example/c v1.0.0\n)\n",
+                "module a.example/a\ngo 1.21\nrequire (\n\tb.example/b v1.1.0\n\tc.example/c v1.0.0\n)\n",
             ),
-            (("b.example/b", "v1.1.0"), "module b.example/b\nrequire c.example/c v1.2.0\n"),
+            (("b.example/b", "v1.1.0"), "module b.example/b\ngo 1.21\nrequire c.example/c v1.2.0\n"),
             (("c.example/c", "v1.0.0"), "module c.example/c\nrequire b.example/b v1.0.0\n"),
             (("c.example/c", "v1.2.0"), "module c.example/c\n"),
             (("b.example/b", "v1.0.0"), "module b.example/b\nrequire c.example/c v1.0.0\n"),
@@ -258,8 +303,10 @@ mod tests {
             read += 1;
         }
         assert_eq!(read, 5, "every version met, once (a cycle through c and b included)");
-        let list: Vec<_> = w.build_list().map(|(p, v)| format!("{p}@{v}")).collect();
-        assert_eq!(list, ["a.example/a@v1.0.0", "b.example/b@v1.1.0", "c.example/c@v1.2.0"]);
+        let list: Vec<_> = w.build_list().into_iter().map(|(p, v)| format!("{p}@{v}")).collect();
+        // c v1.2.0 is the highest anywhere; the pruned graph (a loaded, b and c in it, b's own
+        // requirements not) selects c v1.0.0: both are zipped.
+        assert_eq!(list, ["a.example/a@v1.0.0", "b.example/b@v1.1.0", "c.example/c@v1.0.0", "c.example/c@v1.2.0"]);
         assert_eq!(w.versions().count(), 5);
     }
 

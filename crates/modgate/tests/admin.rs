@@ -23,6 +23,8 @@ fn admin_server(n: usize) -> Admin {
     let fx = fixture(n);
     let data = tempfile::tempdir().unwrap();
     let mut cfg = test_config(&fx.upstream.url(), &data.path().join("data"));
+    // What is fetched is what the tests ask for: no guesses beside it.
+    cfg.prefetch.enabled = false;
     let (keys, ops) = with_admin(&mut cfg, data.path());
     if let Some(a) = cfg.auth.as_mut() {
         a.audit_log = Some(data.path().join("audit.log").display().to_string());

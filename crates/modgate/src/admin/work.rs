@@ -126,12 +126,15 @@ async fn walk_graph(modules: &Arc<ModuleService>, job: &Job, roots: Vec<Needed>)
                 walk.read(&data);
                 job.item(None);
             }
-            Err(e) => job.item(Some(e)),
+            Err(e) => {
+                walk.skip();
+                job.item(Some(e));
+            }
         }
         job.total.store(walk.versions().count() as u64, std::sync::atomic::Ordering::Relaxed);
     }
     let list: Vec<Needed> =
-        walk.build_list().map(|(p, v)| Needed { path: p.clone(), version: v.clone(), zip: true }).collect();
+        walk.build_list().into_iter().map(|(path, version)| Needed { path, version, zip: true }).collect();
     job.total.fetch_add(list.len() as u64, std::sync::atomic::Ordering::Relaxed);
     list
 }

@@ -50,7 +50,7 @@ pub async fn export(
             walk.read(&go_mod);
             entries.insert((path, version), entry);
         }
-        zips.extend(walk.build_list().map(|(p, v)| (p.clone(), v.clone())));
+        zips.extend(walk.build_list());
     } else {
         let versions: BTreeSet<(String, String)> = versions.collect();
         let progress = Progress::new("export go.mod", versions.len());
