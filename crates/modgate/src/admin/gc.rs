@@ -12,7 +12,6 @@
 //! An object being read stays readable to the end (see `ObjectStore::delete`); one deleted
 //! between a lookup and a read is a miss, fetched again.
 
-use super::catalog::Index;
 use super::Admin;
 use crate::proxy::ModuleService;
 use crate::store::Listed;
@@ -143,17 +142,18 @@ impl Admin {
         settings: &GcSettings,
         listing: Vec<Listed>,
     ) -> (Vec<Candidate>, u64) {
-        let index = Index::from_listing(listing.clone());
-        let mut published: HashMap<String, Vec<String>> = HashMap::new();
-        for module in index.modules.keys() {
-            published.insert(module.clone(), modules.published_versions(module).await.unwrap_or_default());
-        }
+        // Per module, once: whether it is private, and the versions published here.
+        let mut shielded: HashMap<String, (bool, Vec<String>)> = HashMap::new();
         let (mut out, mut protected) = (Vec::new(), 0);
         for l in listing {
             let Some((module, version, ext)) = super::catalog::parse_key(&l.key) else { continue };
-            let private =
-                !settings.private.is_empty() && gomod::glob::match_prefix_patterns(&settings.private, &module);
-            if private || published.get(&module).is_some_and(|p| p.contains(&version)) {
+            if !shielded.contains_key(&module) {
+                let private =
+                    !settings.private.is_empty() && gomod::glob::match_prefix_patterns(&settings.private, &module);
+                let published = modules.published_versions(&module).await.unwrap_or_default();
+                shielded.insert(module.clone(), (private, published));
+            }
+            if shielded.get(&module).is_some_and(|(private, published)| *private || published.contains(&version)) {
                 protected += l.size;
                 continue;
             }

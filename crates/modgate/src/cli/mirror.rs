@@ -208,24 +208,16 @@ async fn catalog(server: &str, key: Option<&str>) -> Result<Vec<Needed>, String>
 
 /// Every version under a GOPROXY-layout directory that has a go.mod (with its zip if there).
 fn cached_versions(root: &Path) -> Result<Vec<Needed>, String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let path = entry.map_err(|e| e.to_string())?.path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let rel = path.strip_prefix(root).map_err(|e| e.to_string())?.to_string_lossy().replace('\\', "/");
-            let Some((module, version, ext)) = modgate::admin::catalog::parse_key(&rel) else { continue };
-            if ext == modgate::admin::catalog::Ext::Mod {
-                let zip = path.with_extension("zip").exists();
-                out.push(Needed { path: module, version, zip });
-            }
-        }
-    }
-    Ok(out)
+    let keys = modgate::store::local::list_under(root, "").map_err(|e| format!("{}: {e}", root.display()))?;
+    let zips: std::collections::HashSet<&str> = keys.iter().filter_map(|k| k.strip_suffix(".zip")).collect();
+    Ok(keys
+        .iter()
+        .filter_map(|k| {
+            let (module, version, ext) = modgate::admin::catalog::parse_key(k)?;
+            let zip = zips.contains(k.strip_suffix(".mod")?);
+            (ext == modgate::admin::catalog::Ext::Mod).then_some(Needed { path: module, version, zip })
+        })
+        .collect())
 }
 
 fn run_import(a: ImportArgs) -> Result<String, String> {

@@ -37,28 +37,23 @@ pub async fn export(
     let mut entries: BTreeMap<(String, String), Entry> = BTreeMap::new();
     let mut zips: BTreeSet<(String, String)> =
         wanted.needed.iter().filter(|n| n.zip).map(|n| (n.path.clone(), n.version.clone())).collect();
-    let versions = wanted.needed.iter().map(|n| (n.path.clone(), n.version.clone()));
-    if wanted.walk {
-        // Every go.mod of the graph, and the zips of its build list.
-        let mut walk = GraphWalk::from_roots(versions);
-        let mut read = 0;
-        while let Some((path, version)) = walk.next_version() {
-            read += 1;
-            Progress::new("export go.mod", walk.versions().count()).step(read, &format!("{path}@{version}"));
-            let entry = fetch_version(&source, &path, &version, &wanted.sums, scratch).await?;
+    // Every go.mod named (with `walk`, every go.mod of their graph), then the zips.
+    let mut walk = GraphWalk::from_roots(wanted.needed.iter().map(|n| (n.path.clone(), n.version.clone())));
+    let mut read = 0;
+    while let Some((path, version)) = walk.next_version() {
+        read += 1;
+        Progress::new("export go.mod", walk.versions().count()).step(read, &format!("{path}@{version}"));
+        let entry = fetch_version(&source, &path, &version, &wanted.sums, scratch).await?;
+        if wanted.walk {
             let go_mod = std::fs::read(scratch.join(&entry.go_mod.name)).map_err(|e| e.to_string())?;
             walk.read(&go_mod);
-            entries.insert((path, version), entry);
+        } else {
+            walk.skip();
         }
+        entries.insert((path, version), entry);
+    }
+    if wanted.walk {
         zips.extend(walk.build_list());
-    } else {
-        let versions: BTreeSet<(String, String)> = versions.collect();
-        let progress = Progress::new("export go.mod", versions.len());
-        for (i, (path, version)) in versions.into_iter().enumerate() {
-            progress.step(i + 1, &format!("{path}@{version}"));
-            let entry = fetch_version(&source, &path, &version, &wanted.sums, scratch).await?;
-            entries.insert((path, version), entry);
-        }
     }
     let progress = Progress::new("export zip", zips.len());
     for (i, key) in zips.into_iter().enumerate() {
@@ -102,10 +97,8 @@ async fn fetch_version(
     }
     let go_mod = save(scratch, path, version, "mod", &go_mod, Some(h1))?;
     let data = fetch_small(source, &req.with_endpoint(Endpoint::Info), 64 << 10).await?;
-    let named = serde_json::from_slice::<serde_json::Value>(&data)
-        .ok()
-        .and_then(|v| v.get("Version").and_then(|v| v.as_str()).map(str::to_string));
-    if named.as_deref() != Some(version) {
+    let named = crate::proxy::info_version(&data).map_err(|e| format!("{at}.info: {e}"))?;
+    if named != version {
         return Err(format!("{at}: the .info names {named:?}"));
     }
     let info = Some(save(scratch, path, version, "info", &data, None)?);
@@ -113,16 +106,9 @@ async fn fetch_version(
 }
 
 /// A small object, whole.
-async fn fetch_small(source: &SharedSource, req: &ModuleRequest, limit: u64) -> Result<Vec<u8>, String> {
-    let mut body = source.fetch(req).await.map_err(|e| format!("{}: {}", req.display(), e.reason()))?;
-    let mut out = Vec::new();
-    while let Some(chunk) = body.next_chunk().await.map_err(|e| format!("{}: {}", req.display(), e.reason()))? {
-        out.extend_from_slice(&chunk);
-        if out.len() as u64 > limit {
-            return Err(format!("{}: larger than {limit} bytes", req.display()));
-        }
-    }
-    Ok(out)
+async fn fetch_small(source: &SharedSource, req: &ModuleRequest, limit: u64) -> Result<bytes::Bytes, String> {
+    let body = source.fetch(req).await.map_err(|e| format!("{}: {}", req.display(), e.reason()))?;
+    body.collect(limit).await.map_err(|e| format!("{}: {}", req.display(), e.reason()))
 }
 
 /// A zip, streamed to disk, then checked in full and hashed.

@@ -147,8 +147,7 @@ fn check(manifest: &Manifest, found: &HashMap<String, PathBuf>) -> Result<(), St
         if let Some(info) = &e.info {
             named(info, "info")?;
             let data = std::fs::read(&found[&info.name]).map_err(|err| err.to_string())?;
-            let v: serde_json::Value = serde_json::from_slice(&data).map_err(|err| format!("{}: {err}", info.name))?;
-            if v.get("Version").and_then(|v| v.as_str()) != Some(e.version.as_str()) {
+            if crate::proxy::info_version(&data).map_err(|err| format!("{}: {err}", info.name))? != e.version {
                 return Err(format!("{}: does not name {}", info.name, e.version));
             }
         }

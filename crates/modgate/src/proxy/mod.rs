@@ -28,5 +28,5 @@ pub use quarantine::Quarantined;
 pub use reply::{CacheStatus, Reply};
 pub use routes::Routes;
 pub use service::{ModuleService, Parts, Settings};
-pub use verify::{Checked, ChecksumHook, Committed, Hooks, NoChecksums};
+pub use verify::{info_version, Checked, ChecksumHook, Committed, Hooks, NoChecksums};
 pub use zipfill::STREAM_MIN;

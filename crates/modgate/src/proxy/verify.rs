@@ -104,7 +104,7 @@ pub(super) async fn consult(
 }
 
 /// The `Version` of an `.info` JSON object.
-pub(super) fn info_version(data: &[u8]) -> Result<String, String> {
+pub fn info_version(data: &[u8]) -> Result<String, String> {
     #[derive(serde::Deserialize)]
     struct Info {
         #[serde(rename = "Version")]

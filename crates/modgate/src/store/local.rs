@@ -187,8 +187,8 @@ impl ObjectStore for LocalObjects {
     }
 }
 
-/// Every key under `cache` that starts with `prefix`.
-fn list_under(cache: &Path, prefix: &str) -> io::Result<Vec<String>> {
+/// Every key under `cache` (a directory in GOPROXY layout) that starts with `prefix`.
+pub fn list_under(cache: &Path, prefix: &str) -> io::Result<Vec<String>> {
     let start = match prefix.rfind('/') {
         Some(i) => cache.join(&prefix[..i]),
         None => cache.to_path_buf(),
