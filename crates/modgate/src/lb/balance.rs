@@ -5,6 +5,7 @@
 //! over the slow-start time.
 
 use crate::config::Balance;
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -74,6 +75,9 @@ impl MemberState {
     }
 }
 
+/// Member indexes.
+type Members = SmallVec<[usize; 16]>;
+
 pub struct Balancer {
     pub kind: Balance,
     pub slow_start: Duration,
@@ -89,11 +93,12 @@ impl Balancer {
 
     /// A member to try, never one of `exclude`; `None` only when every member is excluded.
     pub fn pick(&self, members: &[MemberState], exclude: &[usize], now: Instant) -> Option<usize> {
-        let open: Vec<usize> = (0..members.len()).filter(|i| !exclude.contains(i)).collect();
+        // On the stack for the usual handful of members: a pick is on every request's path.
+        let open: Members = (0..members.len()).filter(|i| !exclude.contains(i)).collect();
         if open.is_empty() {
             return None;
         }
-        let ready: Vec<usize> = open.iter().copied().filter(|&i| members[i].available(now)).collect();
+        let ready: Members = open.iter().copied().filter(|&i| members[i].available(now)).collect();
         if ready.is_empty() {
             return Some(least_bad(members, &open));
         }
@@ -127,10 +132,10 @@ impl Balancer {
         };
         // Each load read once: requests start and end meanwhile, and a second reading could
         // leave no member at the least load of the first.
-        let loads: Vec<(usize, f64)> = ready.iter().map(|&i| (i, load(i))).collect();
+        let loads: SmallVec<[(usize, f64); 16]> = ready.iter().map(|&i| (i, load(i))).collect();
         let least = loads.iter().map(|&(_, l)| l).fold(f64::INFINITY, f64::min);
         // Ties go round the tied members.
-        let tied: Vec<usize> = loads.iter().filter(|&&(_, l)| l <= least).map(|&(i, _)| i).collect();
+        let tied: Members = loads.iter().filter(|&&(_, l)| l <= least).map(|&(i, _)| i).collect();
         match tied.len() {
             0 => ready[0],
             n => tied[self.next.fetch_add(1, Ordering::Relaxed) % n],

@@ -93,11 +93,11 @@ pub(crate) fn outgoing(
         path_and_query.push('?');
         path_and_query.push_str(q);
     }
-    let client_host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string));
+    // The header's own value when it is text: kept, not copied.
+    let client_host = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => parts.headers.get(http::header::HOST).filter(|h| h.to_str().is_ok()).cloned(),
+    };
     let mut h = std::mem::take(&mut parts.headers);
     let upgrade = headers::strip_hop_by_hop(&mut h, parts.version == http::Version::HTTP_11);
     h.remove(http::header::EXPECT);
@@ -108,14 +108,14 @@ pub(crate) fn outgoing(
     let hop = Hop {
         peer: conn.and_then(|c| c.peer),
         proto: if conn.is_some_and(|c| c.tls) { "https" } else { "http" },
-        host: client_host.as_deref(),
+        host: client_host.as_ref(),
         version: parts.version,
     };
     headers::forwarded(&mut h, s.forwarded, &hop);
     headers::via(&mut h, parts.version);
     h.remove(http::header::HOST);
     if s.preserve_host {
-        if let Some(v) = client_host.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+        if let Some(v) = client_host {
             h.insert(http::header::HOST, v);
         }
     }

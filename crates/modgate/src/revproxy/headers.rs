@@ -5,6 +5,7 @@
 
 use crate::config::{ForwardedMode, HeaderRules};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use smallvec::SmallVec;
 use std::net::SocketAddr;
 
 /// (`Trailer` is end-to-end in RFC 9110: it declares the trailer fields that follow.)
@@ -28,8 +29,8 @@ pub struct Hop<'a> {
     pub peer: Option<SocketAddr>,
     /// `https` when the client came over TLS.
     pub proto: &'static str,
-    /// The host the client asked for (with its port), as it sent it.
-    pub host: Option<&'a str>,
+    /// The host the client asked for (with its port), as it sent it (text).
+    pub host: Option<&'a HeaderValue>,
     pub version: http::Version,
 }
 
@@ -98,13 +99,16 @@ fn trusted_chain(h: &HeaderMap, name: &str, keep: Option<u32>) -> Vec<String> {
     all[all.len() - keep..].to_vec()
 }
 
-/// The peer's address as `X-Forwarded-For` writes it, and whether it is IPv6 (which
-/// `Forwarded` quotes in brackets).
-fn node(addr: Option<SocketAddr>) -> (String, bool) {
-    match addr {
-        Some(a) => (a.ip().to_string(), a.is_ipv6()),
-        None => ("unknown".into(), false),
-    }
+/// The peer's address as `X-Forwarded-For` writes it (in `buf`), and whether it is IPv6
+/// (which `Forwarded` quotes in brackets).
+fn node(addr: Option<SocketAddr>, buf: &mut [u8; 64]) -> (&str, bool) {
+    use std::io::Write;
+    let Some(a) = addr else { return ("unknown", false) };
+    let mut w = &mut buf[..];
+    // An address is at most 45 characters: the write cannot fail.
+    let _ = write!(w, "{}", a.ip());
+    let n = 64 - w.len();
+    (std::str::from_utf8(&buf[..n]).unwrap_or("unknown"), a.is_ipv6())
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -112,15 +116,29 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-fn set(h: &mut HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
-        h.insert(name, v);
+/// The scheme's header value, without a copy (`Hop::proto` is one of the two).
+fn proto_value(proto: &'static str) -> HeaderValue {
+    match proto {
+        "https" => HeaderValue::from_static("https"),
+        _ => HeaderValue::from_static("http"),
     }
+}
+
+/// The earlier hops' elements (`chain`) and this hop's, as one list.
+fn chained(chain: Vec<String>, last: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    if chain.is_empty() {
+        return HeaderValue::from_str(last);
+    }
+    let mut all = chain.join(", ");
+    all.push_str(", ");
+    all.push_str(last);
+    HeaderValue::from_str(&all)
 }
 
 /// Writes `X-Forwarded-For/-Proto/-Host` and `Forwarded` for this hop.
 pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
-    let (ip, v6) = node(hop.peer);
+    let mut buf = [0u8; 64];
+    let (ip, v6) = node(hop.peer, &mut buf);
     let trusted = match mode {
         ForwardedMode::Replace => Some(0),
         ForwardedMode::Append { trusted_hops } => trusted_hops,
@@ -130,7 +148,8 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
         false => (Vec::new(), Vec::new()),
         true => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
     };
-    let text = |h: &HeaderMap, n: &HeaderName| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // An incoming value that is text passes as it is.
+    let text = |h: &HeaderMap, n: &HeaderName| h.get(n).filter(|v| v.to_str().is_ok()).cloned();
     let (proto, host) = match keep_incoming {
         true => (text(h, &X_FORWARDED_PROTO), text(h, &X_FORWARDED_HOST)),
         false => (None, None),
@@ -138,33 +157,32 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
     for n in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &FORWARDED] {
         h.remove(n);
     }
-    let mut mine = String::with_capacity(64);
-    mine.push_str(if v6 { "for=\"[" } else { "for=" });
-    mine.push_str(&ip);
-    mine.push_str(if v6 { "]\";proto=" } else { ";proto=" });
-    mine.push_str(hop.proto);
-    if let Some(host) = hop.host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))) {
+    let hop_host = hop.host.and_then(|h| h.to_str().ok());
+    // This hop's element, on the stack.
+    let mut mine = SmallVec::<[u8; 128]>::new();
+    mine.extend_from_slice(if v6 { b"for=\"[" } else { b"for=" });
+    mine.extend_from_slice(ip.as_bytes());
+    mine.extend_from_slice(if v6 { b"]\";proto=" } else { b";proto=" });
+    mine.extend_from_slice(hop.proto.as_bytes());
+    if let Some(host) = hop_host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))) {
         // A port's colon (or an IPv6 literal) is not a token character: RFC 7239 quotes it.
         let quote = host.contains([':', '[']);
-        mine.push_str(if quote { ";host=\"" } else { ";host=" });
-        mine.push_str(host);
+        mine.extend_from_slice(if quote { b";host=\"" } else { b";host=" });
+        mine.extend_from_slice(host.as_bytes());
         if quote {
-            mine.push('"');
+            mine.push(b'"');
         }
     }
-    let chain = |mut all: Vec<String>, last: String| match all.is_empty() {
-        true => last,
-        false => {
-            all.push(last);
-            all.join(", ")
-        }
-    };
-    set(h, X_FORWARDED_FOR, &chain(xff, ip));
-    set(h, X_FORWARDED_PROTO, proto.as_deref().unwrap_or(hop.proto));
-    if let Some(host) = host.as_deref().or(hop.host) {
-        set(h, X_FORWARDED_HOST, host);
+    if let Ok(v) = chained(xff, ip) {
+        h.insert(X_FORWARDED_FOR, v);
     }
-    set(h, FORWARDED, &chain(fwd, mine));
+    h.insert(X_FORWARDED_PROTO, proto.unwrap_or_else(|| proto_value(hop.proto)));
+    if let Some(v) = host.or_else(|| hop_host.and(hop.host.cloned())) {
+        h.insert(X_FORWARDED_HOST, v);
+    }
+    if let Ok(v) = chained(fwd, std::str::from_utf8(&mine).unwrap_or("")) {
+        h.insert(FORWARDED, v);
+    }
 }
 
 /// Appends this hop to `Via`.
@@ -234,7 +252,8 @@ mod tests {
     #[test]
     fn forwarding_headers_replace_or_append_trusted_hops() {
         let peer: SocketAddr = "10.0.0.9:5000".parse().unwrap();
-        let hop = Hop { peer: Some(peer), proto: "https", host: Some("app.corp"), version: http::Version::HTTP_11 };
+        let (app, ported_app) = (HeaderValue::from_static("app.corp"), HeaderValue::from_static("app.corp:8443"));
+        let hop = Hop { peer: Some(peer), proto: "https", host: Some(&app), version: http::Version::HTTP_11 };
         let incoming =
             [("x-forwarded-for", "6.6.6.6, 1.1.1.1"), ("x-forwarded-for", "2.2.2.2"), ("forwarded", "for=6.6.6.6")];
         let mut h = map(&incoming);
@@ -250,7 +269,7 @@ mod tests {
         forwarded(&mut h, ForwardedMode::Append { trusted_hops: None }, &hop);
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 1.1.1.1, 2.2.2.2, 10.0.0.9");
         assert_eq!(h["forwarded"], "for=6.6.6.6, for=10.0.0.9;proto=https;host=app.corp");
-        let ported = Hop { host: Some("app.corp:8443"), ..hop };
+        let ported = Hop { host: Some(&ported_app), ..hop };
         let mut h = HeaderMap::new();
         forwarded(&mut h, ForwardedMode::Replace, &ported);
         assert_eq!(h["forwarded"], "for=10.0.0.9;proto=https;host=\"app.corp:8443\"");

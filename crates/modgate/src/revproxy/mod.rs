@@ -17,7 +17,7 @@ pub mod target;
 use crate::config::ProxyRoute;
 use crate::lb::Members;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use target::{host_matches, under, ProxyPath};
 
 /// One route, with its backends and their client.
@@ -134,7 +134,7 @@ pub fn is_own_path(path: &str) -> bool {
 #[derive(Default)]
 pub struct Table {
     any: AtomicBool,
-    current: RwLock<Arc<ReverseProxy>>,
+    current: arc_swap::ArcSwap<ReverseProxy>,
 }
 
 impl Table {
@@ -145,16 +145,18 @@ impl Table {
     }
 
     /// The routes, or `None` when there are none (one relaxed load: the module traffic's cost).
-    pub fn get(&self) -> Option<Arc<ReverseProxy>> {
+    /// A guard, not a count on the table shared by every thread: hold it for a request's
+    /// routing, and `Arc::clone` what must live longer.
+    pub fn get(&self) -> Option<arc_swap::Guard<Arc<ReverseProxy>>> {
         if !self.any.load(Ordering::Relaxed) {
             return None;
         }
-        Some(Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner())))
+        Some(self.current.load())
     }
 
     pub fn swap(&self, proxy: ReverseProxy) {
         let any = !proxy.is_empty();
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(proxy);
+        self.current.store(Arc::new(proxy));
         self.any.store(any, Ordering::Relaxed);
     }
 }

@@ -8,6 +8,7 @@
 //! encoded slashes unless the route allows them.
 
 pub use crate::request::{host_matches, under};
+use std::borrow::Cow;
 
 /// A request's path, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +26,12 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-/// Percent-decodes `seg` fully (`None` for a malformed escape).
-fn decode_all(seg: &str) -> Option<Vec<u8>> {
+/// Percent-decodes `seg` fully (`None` for a malformed escape); borrowed when it has no escape.
+fn decode_all(seg: &str) -> Option<Cow<'_, [u8]>> {
     let b = seg.as_bytes();
+    if !b.contains(&b'%') {
+        return Some(Cow::Borrowed(b));
+    }
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
@@ -40,11 +44,14 @@ fn decode_all(seg: &str) -> Option<Vec<u8>> {
             i += 1;
         }
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 /// The matched form of a segment: decoded, but `/`, `\` and `%` kept encoded.
-fn matched_segment(seg: &str) -> String {
+fn matched_segment(seg: &str) -> Cow<'_, str> {
+    if !seg.contains('%') {
+        return Cow::Borrowed(seg);
+    }
     let mut out = String::with_capacity(seg.len());
     let mut rest = seg;
     while let Some(at) = rest.find('%') {
@@ -61,7 +68,7 @@ fn matched_segment(seg: &str) -> String {
         rest = &rest[at + 3..];
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 /// Checks and normalizes a request path (without its query).
@@ -133,11 +140,28 @@ pub fn host_of<B>(req: &http::Request<B>) -> Result<Option<String>, String> {
         (None, Some(h)) => h,
         (None, None) => return Ok(None),
     };
+    let lower = |host: &str| host.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(host) = plain_host(raw) {
+        return Ok(Some(lower(host)));
+    }
     let a: http::uri::Authority = raw.parse().map_err(|_| format!("{raw:?} is not a host"))?;
     if raw.contains('@') {
         return Err("the host carries credentials".into());
     }
-    Ok(Some(a.host().trim_end_matches('.').to_ascii_lowercase()))
+    Ok(Some(lower(a.host())))
+}
+
+/// The host part of the common authority, a name or IPv4 address of letters, digits, dots and
+/// dashes with at most a port of up to five digits — which the URI parser (what every other
+/// form goes through) takes as it is — found without building one.
+fn plain_host(raw: &str) -> Option<&str> {
+    let (host, port) = match raw.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (raw, None),
+    };
+    let name = |b: u8| b.is_ascii_alphanumeric() || b == b'.' || b == b'-';
+    let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
+    (!host.is_empty() && host.bytes().all(name) && port_ok).then_some(host)
 }
 
 #[cfg(test)]
@@ -183,5 +207,17 @@ mod tests {
         assert_eq!(host_of(&req).unwrap().as_deref(), Some("app.corp"));
         let two = http::Request::get("/").header("host", "a").header("host", "b").body(()).unwrap();
         assert!(host_of(&two).is_err());
+    }
+
+    #[test]
+    fn the_plain_host_shortcut_agrees_with_the_uri_parser() {
+        let by_parser = |raw: &str| raw.parse::<http::uri::Authority>().ok().map(|a| a.host().to_string());
+        for raw in ["a", "App.Corp.:8080", "10.0.0.1:80", "a-b.c", "x:65535", "x:99999", "a.b:0", "-a."] {
+            assert_eq!(plain_host(raw).map(str::to_string), by_parser(raw), "{raw}");
+        }
+        // Everything else takes the parser's way.
+        for raw in ["[::1]:8080", "user@a", "a:b", "a:123456", "a:", ":80", "a_b", "a%41", "a:1:2", ""] {
+            assert_eq!(plain_host(raw), None, "{raw}");
+        }
     }
 }

@@ -146,7 +146,13 @@ pub async fn pass(
     let body = if bodiless { Body::Length(0) } else { answer.body };
     let close = close || body == Body::Close;
     let framing = (body == Body::Chunked).then_some("transfer-encoding: chunked\r\n");
-    let mut out = Vec::with_capacity(answer.raw.len() + 128);
+    // Room for the body bytes already read, which go out with the head.
+    let early = match body {
+        Body::Length(n) => (b.buf.len() as u64).min(n) as usize,
+        Body::Chunked => b.buf.len(),
+        Body::Close => 0,
+    };
+    let mut out = Vec::with_capacity(answer.raw.len() + 160 + early);
     let rules = &route.settings.response_headers;
     if rules.remove.is_empty() && rules.set.is_empty() && rules.add.is_empty() {
         direct_head(&mut out, &answer, id, framing, close);

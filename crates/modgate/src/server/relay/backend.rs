@@ -2,11 +2,12 @@
 //! the answer's head read and parsed. A kept connection the backend closed just as it was
 //! taken costs nothing for a request that may be sent again: it goes on a new connection.
 
+use super::clock::Deadline;
 use crate::errors::ServeError;
 use crate::revproxy::forward::Outgoing;
 use crate::revproxy::Route;
 use bytes::Bytes;
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -78,6 +79,7 @@ pub async fn ask(
     authority: &str,
     head: &[u8],
     replay: bool,
+    deadline: &mut Deadline,
 ) -> Result<(Backend, Answer), ServeError> {
     let name = &route.settings.name;
     let timeout = route.settings.timeout;
@@ -95,14 +97,21 @@ pub async fn ask(
             }
         };
         let mut b = Backend { io, buf };
-        match tokio::time::timeout(timeout, exchange(&mut b, head)).await {
-            Err(_) => return Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time"))),
-            Ok(Ok(answer)) => return Ok((b, answer)),
-            Ok(Err(Fail::Stale)) if reused && replay => continue,
-            Ok(Err(Fail::Stale)) => {
+        deadline.set(tokio::time::Instant::now() + timeout);
+        let exchanged = tokio::select! {
+            biased;
+            r = exchange(&mut b, head) => r,
+            _ = deadline.expired() => {
+                return Err(ServeError::Timeout(format!("proxy {name}: the backend did not answer in time")));
+            }
+        };
+        match exchanged {
+            Ok(answer) => return Ok((b, answer)),
+            Err(Fail::Stale) if reused && replay => continue,
+            Err(Fail::Stale) => {
                 tracing::debug!(route = %name, "backend closed the connection before answering");
             }
-            Ok(Err(Fail::Broken(e))) => tracing::debug!(route = %name, error = %e, "backend request failed"),
+            Err(Fail::Broken(e)) => tracing::debug!(route = %name, error = %e, "backend request failed"),
         }
         return Err(ServeError::BadGateway(format!("proxy {name}: the backend could not be reached")));
     }
@@ -120,9 +129,9 @@ async fn exchange(b: &mut Backend, head: &[u8]) -> Result<Answer, Fail> {
     b.io.write_all(head).await.map_err(|_| Fail::Stale)?;
     loop {
         if let Some((len, mut answer)) = parse(&b.buf)? {
-            // A copy: the buffer stays whole, to go back with the connection.
-            answer.raw = Bytes::copy_from_slice(&b.buf[..len]);
-            b.buf.advance(len);
+            // The head's bytes leave the buffer without a copy; the buffer is whole again (for
+            // the connection's next answer) once the head is dropped, at the end of `pass`.
+            answer.raw = b.buf.split_to(len).freeze();
             // Interim answers (100, 103) are this hop's: the final one follows.
             if answer.status.is_informational() && answer.status != StatusCode::SWITCHING_PROTOCOLS {
                 continue;
@@ -155,14 +164,15 @@ fn parse(buf: &[u8]) -> Result<Option<(usize, Answer)>, Fail> {
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(Fail::Broken(format!("a malformed answer: {e}"))),
     };
-    let status = r.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or(Fail::Broken("a bad status".into()))?;
+    let status =
+        r.code.and_then(|c| StatusCode::from_u16(c).ok()).ok_or_else(|| Fail::Broken("a bad status".into()))?;
     let http11 = r.version == Some(1);
     let (mut length, mut lengths, mut chunked, mut coded, mut close) = (None, 0, false, false, !http11);
     for h in r.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"content-length") {
             let n = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<u64>().ok());
-            let n = n.ok_or(Fail::Broken("a bad length".into()))?;
+            let n = n.ok_or_else(|| Fail::Broken("a bad length".into()))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Fail::Broken("two different lengths".into()));
             }

@@ -17,19 +17,27 @@ use crate::obs::metrics::method_label;
 use crate::revproxy::forward::{accepted_path, idempotent, outgoing, Routed};
 use crate::server::front::{Decision, Front};
 use axum::response::{IntoResponse, Response};
-use bytes::Buf;
+use bytes::BytesMut;
 use http::{HeaderValue, Method, Request};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// The request whose head ends at `end` of the client's buffer, relayed when it is the relay's.
 pub(super) async fn one(front: &Front, c: &mut Client, end: usize, max_headers: usize) -> Next {
-    let Some(req) = parse(&c.buf[..end], max_headers) else { return Next::Handover };
-    let routed = match front.decide(&req) {
-        Decision::Proxy(r) if r.route.relayable() => r,
-        _ => return Next::Handover,
+    // The head leaves the buffer, and the request's values are slices of it.
+    let head = c.buf.split_to(end).freeze();
+    let relayed = parse(&head, max_headers).and_then(|req| match front.decide(&req) {
+        Decision::Proxy(r) if r.route.relayable() => Some((req, r)),
+        _ => None,
+    });
+    let Some((req, routed)) = relayed else {
+        // Not the relay's: the general path reads the connection from this head on.
+        let mut whole = BytesMut::with_capacity(head.len() + c.buf.len());
+        whole.extend_from_slice(&head);
+        whole.extend_from_slice(&c.buf);
+        c.buf = whole;
+        return Next::Handover;
     };
-    c.buf.advance(end);
     relay(front, c, req, routed).await
 }
 
@@ -40,7 +48,7 @@ async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Rout
     let method = req.method().clone();
     c.head_request = method == Method::HEAD;
     // No line at all unless `warn` is on for the access log (5xx lines are at `warn`).
-    let path = access_log::on(500).then(|| req.uri().path().to_string());
+    let uri = access_log::on(500).then(|| req.uri().clone());
     let route = Arc::clone(&routed.route);
     // The access rules read what the proxy stack's layers leave in the extensions.
     let refused = front.app.auth.as_ref().and_then(|auth| {
@@ -55,9 +63,9 @@ async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Rout
     let m = method_label(&method);
     let declared = if method == Method::HEAD { None } else { answered.length };
     front.app.metrics.http.proxied(Arc::clone(&route.label), m, answered.status, start.elapsed(), declared);
-    if let Some(path) = path.filter(|_| access_log::on(answered.status)) {
+    if let Some(uri) = uri.filter(|_| access_log::on(answered.status)) {
         let length = answered.length.map_or_else(|| "-".to_string(), |n| n.to_string());
-        access_log::log_answer(answered.status, &length, "-", Some(&id), &method, &path, start);
+        access_log::log_answer(answered.status, &length, "-", Some(&id), &method, uri.path(), start);
     }
     answered.next
 }
@@ -93,7 +101,7 @@ async fn forward(
         };
         let flight = m.enter(i);
         let asked = Instant::now();
-        let result = ask(route, i, authority, &request_head(&out, authority), replay).await;
+        let result = ask(route, i, authority, &request_head(&out, authority), replay, &mut c.deadline).await;
         let retryable = match &result {
             Ok((_, a)) => matches!(a.status.as_u16(), 502..=504),
             Err(_) => true,

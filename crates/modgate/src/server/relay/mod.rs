@@ -14,6 +14,7 @@
 mod answer;
 mod backend;
 mod chunks;
+mod clock;
 mod exchange;
 mod request;
 mod rewind;
@@ -35,6 +36,8 @@ pub(super) struct Client {
     buf: BytesMut,
     /// The request being answered is a `HEAD`: its answer has no body.
     head_request: bool,
+    /// The limit on the wait under way: for the next head, for the backend's answer.
+    deadline: clock::Deadline,
 }
 
 /// What the connection does after a request.
@@ -69,7 +72,8 @@ pub(super) struct Conn<H> {
 pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
     let Conn { front, builder, watcher, mut stop, main, held } = conn;
     let limits = front.app.limits.load_full();
-    let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024), head_request: false };
+    let deadline = clock::Deadline::new(tokio::time::Instant::now() + limits.header_read_timeout);
+    let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024), head_request: false, deadline };
     loop {
         let end = match read_head(&mut c, &limits, &mut stop).await {
             Head::Complete(end) => end,
@@ -109,7 +113,7 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
 pub fn fuzz_parsers(data: &[u8]) {
     let end = head_end(data, 0).unwrap_or(data.len());
     let _ = not_for_relay(data);
-    if let Some(req) = request::parse(&data[..end], 100) {
+    if let Some(req) = request::parse(&bytes::Bytes::copy_from_slice(&data[..end]), 100) {
         let _ = request::wants_close(req.headers());
     }
     let _ = backend::parse_for_fuzz(data);
@@ -139,7 +143,7 @@ fn not_for_relay(buf: &[u8]) -> bool {
 /// timeout (waiting between requests included, as hyper counts it); a server shutting down
 /// closes a connection that has no request under way.
 async fn read_head(c: &mut Client, limits: &Limits, stop: &mut watch::Receiver<bool>) -> Head {
-    let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
+    c.deadline.set(tokio::time::Instant::now() + limits.header_read_timeout);
     let mut scanned = 0;
     loop {
         if let Some(end) = head_end(&c.buf, scanned) {
@@ -155,7 +159,7 @@ async fn read_head(c: &mut Client, limits: &Limits, stop: &mut watch::Receiver<b
             biased;
             r = c.io.read_buf(&mut c.buf) => r,
             _ = stop.wait_for(|s| *s), if idle => return Head::Closed,
-            _ = tokio::time::sleep_until(deadline) => return Head::Closed,
+            _ = c.deadline.expired() => return Head::Closed,
         };
         match read {
             Ok(0) | Err(_) => return Head::Closed,

@@ -4,6 +4,7 @@
 
 use super::super::framing::check_head;
 use crate::obs::trace;
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
 
 /// Most headers the relay parses (the map has room for the forwarding headers on top); a head with more goes to hyper, whose limit answers it.
@@ -11,7 +12,8 @@ const MAX_HEADERS: usize = 100;
 
 /// The request in `head` (a whole head, CRLF CRLF included) when the relay may take it: HTTP/1.1,
 /// origin-form, no body, no upgrade, no `Expect`, within `max_headers`, and tracing off.
-pub fn parse(head: &[u8], max_headers: usize) -> Option<Request<()>> {
+/// The values and the target are slices of `head`, not copies.
+pub fn parse(head: &Bytes, max_headers: usize) -> Option<Request<()>> {
     if trace::on() {
         return None;
     }
@@ -29,13 +31,14 @@ pub fn parse(head: &[u8], max_headers: usize) -> Option<Request<()>> {
     }
     let target = parsed.path.filter(|p| p.starts_with('/'))?;
     let method = Method::from_bytes(parsed.method?.as_bytes()).ok().filter(|m| m != Method::CONNECT)?;
-    let uri = Uri::try_from(target).ok()?;
+    let uri = Uri::from_maybe_shared(head.slice_ref(target.as_bytes())).ok()?;
     let mut headers = HeaderMap::with_capacity(parsed.headers.len() + 8);
     for h in parsed.headers.iter() {
         if h.name.eq_ignore_ascii_case("expect") {
             return None;
         }
-        headers.append(HeaderName::from_bytes(h.name.as_bytes()).ok()?, HeaderValue::from_bytes(h.value).ok()?);
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value)).ok()?;
+        headers.append(HeaderName::from_bytes(h.name.as_bytes()).ok()?, value);
     }
     let mut req = Request::new(());
     *req.method_mut() = method;
@@ -59,6 +62,7 @@ mod tests {
 
     #[test]
     fn plain_requests_parse_and_the_rest_are_left_alone() {
+        let parse = |head: &[u8], max| super::parse(&Bytes::copy_from_slice(head), max);
         let req = parse(b"GET /app/x?q=1 HTTP/1.1\r\nHost: a\r\nX-Y: z\r\n\r\n", 100).unwrap();
         assert_eq!(req.uri().path(), "/app/x");
         assert_eq!(req.uri().query(), Some("q=1"));
