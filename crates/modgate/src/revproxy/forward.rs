@@ -81,15 +81,16 @@ pub(crate) struct Outgoing {
 /// forwarding headers and `X-Request-Id` tell the backend.
 pub(crate) fn outgoing(
     route: &Route,
-    path: &ProxyPath,
+    path: ProxyPath,
     parts: &mut http::request::Parts,
     own_auth: bool,
     conn: Option<ConnInfo>,
     id: Option<&HeaderValue>,
 ) -> Outgoing {
     let s = &route.settings;
-    let mut path_and_query = rewrite(&path.raw, &s.path, s.strip_prefix, &s.add_prefix);
+    let mut path_and_query = rewrite(path.raw, &s.path, s.strip_prefix, &s.add_prefix);
     if let Some(q) = parts.uri.query() {
+        path_and_query.reserve(q.len() + 1);
         path_and_query.push('?');
         path_and_query.push_str(q);
     }
@@ -136,7 +137,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
     let (mut parts, body) = req.into_parts();
     let conn = parts.extensions.get::<ConnInfo>().copied();
     let id = parts.extensions.remove::<RequestIdHeader>();
-    let mut out = outgoing(&route, &path, &mut parts, own_auth, conn, id.as_ref().map(|i| &i.0));
+    let mut out = outgoing(&route, path, &mut parts, own_auth, conn, id.as_ref().map(|i| &i.0));
     let client_upgrade = out.upgrade.as_ref().and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let replay = replayable(&out.method, &body, out.upgrade.is_some());
     let mut body = Some(body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed());

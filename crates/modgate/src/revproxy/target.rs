@@ -104,19 +104,20 @@ pub fn check_path(raw: &str) -> Result<ProxyPath, String> {
 }
 
 /// The path sent on for a route: its prefix stripped (whole segments) and `add` put in front.
-pub fn rewrite(raw: &str, prefix: &str, strip: bool, add: &str) -> String {
-    let mut rest = raw;
+/// `raw` itself when there is nothing to change.
+pub fn rewrite(raw: String, prefix: &str, strip: bool, add: &str) -> String {
+    let mut at = 0;
     if strip && prefix != "/" {
         // The matched form has one segment per raw segment, so strip as many.
         let n = prefix.split('/').filter(|s| !s.is_empty()).count();
-        let mut at = 0;
         for _ in 0..n {
             at = raw[at + 1..].find('/').map(|i| at + 1 + i).unwrap_or(raw.len());
         }
-        rest = &raw[at..];
     }
+    let rest = &raw[at..];
     match (add, rest) {
         ("", "") => "/".to_string(),
+        ("", _) if at == 0 => raw,
         ("", r) => r.to_string(),
         (a, "") => a.to_string(),
         (a, r) => format!("{a}{r}"),
@@ -187,12 +188,12 @@ mod tests {
     fn prefixes_match_whole_segments_and_rewrite() {
         assert!(under("/app", "/app") && under("/app/x", "/app") && !under("/apple", "/app"));
         assert!(under("/anything", "/"));
-        assert_eq!(rewrite("/app/x/y", "/app", true, ""), "/x/y");
-        assert_eq!(rewrite("/app", "/app", true, ""), "/");
-        assert_eq!(rewrite("/app/", "/app", true, "/v1"), "/v1/");
-        assert_eq!(rewrite("/app", "/app", true, "/v1"), "/v1");
-        assert_eq!(rewrite("/%61pp/x", "/app", true, ""), "/x");
-        assert_eq!(rewrite("/app/x", "/app", false, "/v1"), "/v1/app/x");
+        assert_eq!(rewrite("/app/x/y".into(), "/app", true, ""), "/x/y");
+        assert_eq!(rewrite("/app".into(), "/app", true, ""), "/");
+        assert_eq!(rewrite("/app/".into(), "/app", true, "/v1"), "/v1/");
+        assert_eq!(rewrite("/app".into(), "/app", true, "/v1"), "/v1");
+        assert_eq!(rewrite("/%61pp/x".into(), "/app", true, ""), "/x");
+        assert_eq!(rewrite("/app/x".into(), "/app", false, "/v1"), "/v1/app/x");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! added — what `revproxy::headers` does to a header map, without building one. A route with
 //! rules goes through the map and those functions.
 
-use super::backend::{header_map, headers_of, slots, Answer, Backend, Body};
+use super::backend::{fields, Answer, Backend, Body};
 use super::chunks::ChunkScan;
 use super::{Client, Next};
 use crate::http::respond::X_REQUEST_ID;
@@ -16,6 +16,7 @@ use axum::response::Response;
 use bytes::Buf;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
+use smallvec::SmallVec;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// What was answered, for the log line and the metrics.
@@ -80,28 +81,26 @@ fn map_head(
 /// The backend's head, written from its bytes without its hop-by-hop headers.
 fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<&str>, close: bool) {
     status_line(out, a.status, reason_of(&a.raw));
-    let mut slots = slots();
-    let headers = headers_of(&a.raw, &mut slots);
     // What `Connection` names is this hop's too (`keep-alive`, `close`, or any header).
-    let named = |name: &str| {
-        let connection = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("connection"));
-        connection
-            .flat_map(|h| h.value.split(|&b| b == b','))
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
-    };
+    let mut named = SmallVec::<[&[u8]; 4]>::new();
     // `TE: trailers` passes as `headers::strip_hop_by_hop` lets it; any other `TE` stays behind.
-    let te = headers.iter().filter(|h| h.name.eq_ignore_ascii_case("te"));
-    let te_trailers = te.into_iter().all(|h| h.value.eq_ignore_ascii_case(b"trailers"));
+    let mut te_trailers = true;
+    for (name, value) in fields(&a.raw) {
+        if name.eq_ignore_ascii_case(b"connection") {
+            named.extend(value.split(|&b| b == b',').map(<[u8]>::trim_ascii));
+        } else if name.eq_ignore_ascii_case(b"te") {
+            te_trailers &= value.eq_ignore_ascii_case(b"trailers");
+        }
+    }
     let mut dated = false;
-    for h in headers {
-        let name = h.name;
+    for (name, value) in fields(&a.raw) {
         let hop = headers::is_hop_by_hop_name(name)
-            || (name.eq_ignore_ascii_case("te") && !te_trailers)
-            || name.eq_ignore_ascii_case("x-request-id")
-            || named(name);
+            || (name.eq_ignore_ascii_case(b"te") && !te_trailers)
+            || name.eq_ignore_ascii_case(b"x-request-id")
+            || named.iter().any(|t| t.eq_ignore_ascii_case(name));
         if !hop {
-            dated |= name.eq_ignore_ascii_case("date");
-            header(out, name.as_bytes(), h.value);
+            dated |= name.eq_ignore_ascii_case(b"date");
+            header(out, name, value);
         }
     }
     header(out, b"via", b"1.1 modgate");
@@ -152,12 +151,15 @@ pub async fn pass(
         Body::Chunked => b.buf.len(),
         Body::Close => 0,
     };
-    let mut out = Vec::with_capacity(answer.raw.len() + 160 + early);
+    // The connection's own buffer, its room kept from answer to answer.
+    let mut out = std::mem::take(&mut c.scratch);
+    out.clear();
+    out.reserve(answer.raw.len() + 160 + early);
     let rules = &route.settings.response_headers;
     if rules.remove.is_empty() && rules.set.is_empty() && rules.add.is_empty() {
         direct_head(&mut out, &answer, id, framing, close);
     } else {
-        let mut h = header_map(&answer.raw);
+        let mut h = answer.header_map();
         headers::strip_hop_by_hop(&mut h, false);
         headers::via(&mut h, http::Version::HTTP_11);
         headers::rewrite(&mut h, rules);
@@ -166,10 +168,11 @@ pub async fn pass(
     }
     let answered = |next| Answered { status: status.as_u16(), length: answer.length, next };
     let copied = match body {
-        Body::Length(n) => copy_length(c, &mut b, out, n).await,
-        Body::Chunked => copy_chunked(c, &mut b, out).await,
-        Body::Close => copy_to_end(c, &mut b, out).await,
+        Body::Length(n) => copy_length(c, &mut b, &mut out, n).await,
+        Body::Chunked => copy_chunked(c, &mut b, &mut out).await,
+        Body::Close => copy_to_end(c, &mut b, &out).await,
     };
+    c.keep_scratch(out);
     match copied {
         Ok(()) => {
             if answer.keep_alive && b.buf.is_empty() && body != Body::Close {
@@ -205,12 +208,12 @@ async fn send(c: &mut Client, bytes: &[u8]) -> Result<(), Broke> {
 }
 
 /// A body of `n` bytes: what came with the head goes out with it, in one write.
-async fn copy_length(c: &mut Client, b: &mut Backend, mut head: Vec<u8>, mut n: u64) -> Result<(), Broke> {
+async fn copy_length(c: &mut Client, b: &mut Backend, head: &mut Vec<u8>, mut n: u64) -> Result<(), Broke> {
     let first = (b.buf.len() as u64).min(n) as usize;
     head.extend_from_slice(&b.buf[..first]);
     b.buf.advance(first);
     n -= first as u64;
-    send(c, &head).await?;
+    send(c, head).await?;
     while n > 0 {
         if fill(b).await? == 0 {
             return Err(Broke::Backend);
@@ -224,9 +227,9 @@ async fn copy_length(c: &mut Client, b: &mut Backend, mut head: Vec<u8>, mut n: 
 }
 
 /// A chunked body, passed on as the backend framed it, up to its last chunk and trailers.
-async fn copy_chunked(c: &mut Client, b: &mut Backend, mut head: Vec<u8>) -> Result<(), Broke> {
+async fn copy_chunked(c: &mut Client, b: &mut Backend, head: &mut Vec<u8>) -> Result<(), Broke> {
     let mut scan = ChunkScan::new();
-    let mut pending = Some(&mut head);
+    let mut pending = Some(head);
     loop {
         let end = scan.feed(&b.buf).map_err(|_| Broke::Backend)?;
         let take = end.unwrap_or(b.buf.len());
@@ -249,8 +252,8 @@ async fn copy_chunked(c: &mut Client, b: &mut Backend, mut head: Vec<u8>) -> Res
 }
 
 /// A body that ends when the backend closes; the client's connection ends with it.
-async fn copy_to_end(c: &mut Client, b: &mut Backend, head: Vec<u8>) -> Result<(), Broke> {
-    send(c, &head).await?;
+async fn copy_to_end(c: &mut Client, b: &mut Backend, head: &[u8]) -> Result<(), Broke> {
+    send(c, head).await?;
     loop {
         if !b.buf.is_empty() {
             send(c, &b.buf).await?;

@@ -85,7 +85,7 @@ async fn forward(
         Err(e) => return write_error(c, e.into_response(), id, close).await,
     };
     let own_auth = front.app.auth.is_some();
-    let out = outgoing(route, &path, &mut parts, own_auth, Some(front.conn), Some(id));
+    let out = outgoing(route, path, &mut parts, own_auth, Some(front.conn), Some(id));
     // A relayed request has no body: an idempotent one may be sent again.
     let replay = idempotent(&out.method);
     let m = &route.members;
@@ -101,7 +101,8 @@ async fn forward(
         };
         let flight = m.enter(i);
         let asked = Instant::now();
-        let result = ask(route, i, authority, &request_head(&out, authority), replay, &mut c.deadline).await;
+        request_head(&out, authority, &mut c.scratch);
+        let result = ask(route, i, authority, &c.scratch, replay, &mut c.deadline).await;
         let retryable = match &result {
             Ok((_, a)) => matches!(a.status.as_u16(), 502..=504),
             Err(_) => true,

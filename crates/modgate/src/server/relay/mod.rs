@@ -38,6 +38,18 @@ pub(super) struct Client {
     head_request: bool,
     /// The limit on the wait under way: for the next head, for the backend's answer.
     deadline: clock::Deadline,
+    /// Room for the heads the relay writes (a request's to the backend, an answer's to the
+    /// client), kept from request to request.
+    scratch: Vec<u8>,
+}
+
+impl Client {
+    /// Keeps `buf` as the scratch buffer unless a large body grew it.
+    fn keep_scratch(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= 16 * 1024 {
+            self.scratch = buf;
+        }
+    }
 }
 
 /// What the connection does after a request.
@@ -73,7 +85,8 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
     let Conn { front, builder, watcher, mut stop, main, held } = conn;
     let limits = front.app.limits.load_full();
     let deadline = clock::Deadline::new(tokio::time::Instant::now() + limits.header_read_timeout);
-    let mut c = Client { io, buf: BytesMut::with_capacity(8 * 1024), head_request: false, deadline };
+    let mut c =
+        Client { io, buf: BytesMut::with_capacity(8 * 1024), head_request: false, deadline, scratch: Vec::new() };
     loop {
         let end = match read_head(&mut c, &limits, &mut stop).await {
             Head::Complete(end) => end,
