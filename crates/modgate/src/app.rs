@@ -140,7 +140,7 @@ impl App {
         app.metrics_config = Arc::new(ArcSwap::from_pointee(cfg.metrics));
         app.limits = ArcSwap::from_pointee(cfg.limits.clone());
         app.revproxy = crate::revproxy::Table::new(
-            crate::revproxy::ReverseProxy::build(&cfg.proxies).map_err(anyhow::Error::msg)?,
+            crate::revproxy::ReverseProxy::build(&cfg.proxies, &app.metrics.http).map_err(anyhow::Error::msg)?,
         );
         Ok(app)
     }

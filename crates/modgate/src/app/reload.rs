@@ -164,7 +164,7 @@ impl App {
             return refused(trigger, "this server was not built from a configuration".into(), Vec::new());
         };
         let restart = restart_needed(&built.started, &cfg);
-        let proxies = match crate::revproxy::ReverseProxy::build(&cfg.proxies) {
+        let proxies = match crate::revproxy::ReverseProxy::build(&cfg.proxies, &self.metrics.http) {
             Ok(p) => p,
             Err(e) => return refused(trigger, e, restart),
         };

@@ -16,7 +16,6 @@ use futures::future::BoxFuture;
 use http::Request;
 use hyper::body::Incoming;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_layer::Layer;
 
@@ -58,6 +57,6 @@ pub fn proxy_stack(app: &App) -> ProxyStack {
     let inner = Forward { own_auth: app.auth.is_some() };
     let inner = GateLayer(ProxyAuthorize { auth: app.auth.clone() }).layer(inner);
     let inner = AroundLayer(AccessLog).layer(inner);
-    let inner = AroundLayer(MeasureProxy { metrics: Arc::clone(&app.metrics) }).layer(inner);
+    let inner = AroundLayer(MeasureProxy).layer(inner);
     AroundLayer(Identify).layer(inner)
 }

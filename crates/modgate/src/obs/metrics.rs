@@ -118,14 +118,45 @@ impl HttpMetrics {
         }
     }
 
+    /// A reverse-proxy route's series, looked up once when the route is built (they show from
+    /// then on, at zero until it answers).
+    pub fn route(&self, label: Arc<String>) -> RouteMetrics {
+        let by_route = RouteLabels { route: Arc::clone(&label) };
+        let get_ok = RouteRequestLabels { route: Arc::clone(&label), method: "GET", status: 200 };
+        RouteMetrics {
+            get_ok: self.proxy_requests.get_or_create(&get_ok).clone(),
+            duration: self.proxy_duration.get_or_create(&by_route).clone(),
+            bytes: self.proxy_bytes.get_or_create(&by_route).clone(),
+            requests: self.proxy_requests.clone(),
+            label,
+        }
+    }
+}
+
+/// A route's handles on its series: the answer most requests get (`GET`, 200), its latencies
+/// and bytes are counted without a lookup in the families.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    /// The route's name as a label (shared, not copied per request).
+    pub label: Arc<String>,
+    get_ok: Counter,
+    duration: Histogram,
+    bytes: Counter,
+    requests: Family<RouteRequestLabels, Counter>,
+}
+
+impl RouteMetrics {
     /// One proxied answer.
-    pub fn proxied(&self, route: Arc<String>, method: &'static str, status: u16, took: Duration, bytes: Option<u64>) {
-        let labels = RouteRequestLabels { route, method, status };
-        self.proxy_requests.get_or_create(&labels).inc();
-        let route = RouteLabels { route: labels.route };
-        self.proxy_duration.get_or_create(&route).observe(took.as_secs_f64());
+    pub fn proxied(&self, method: &'static str, status: u16, took: Duration, bytes: Option<u64>) {
+        if method == "GET" && status == 200 {
+            self.get_ok.inc();
+        } else {
+            let labels = RouteRequestLabels { route: Arc::clone(&self.label), method, status };
+            self.requests.get_or_create(&labels).inc();
+        }
+        self.duration.observe(took.as_secs_f64());
         if let Some(n) = bytes {
-            self.proxy_bytes.get_or_create(&route).inc_by(n);
+            self.bytes.inc_by(n);
         }
     }
 }

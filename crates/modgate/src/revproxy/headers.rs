@@ -170,7 +170,11 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
         ForwardedMode::Replace => Some(0),
         ForwardedMode::Append { trusted_hops } => trusted_hops,
     };
-    let keep_incoming = trusted != Some(0);
+    // Most requests carry none of the four: one pass over the names (no hashing) says so,
+    // and then nothing needs looking up or removing.
+    let ours = [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &FORWARDED];
+    let incoming = h.keys().any(|k| ours.contains(&k));
+    let keep_incoming = incoming && trusted != Some(0);
     let (xff, fwd) = match keep_incoming {
         false => (Vec::new(), Vec::new()),
         true => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
@@ -181,8 +185,10 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
         true => (text(h, &X_FORWARDED_PROTO), text(h, &X_FORWARDED_HOST)),
         false => (None, None),
     };
-    for n in [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &FORWARDED] {
-        h.remove(n);
+    if incoming {
+        for n in ours {
+            h.remove(n);
+        }
     }
     let hop_host = hop.host.and_then(|h| h.to_str().ok());
     // This hop's element, on the stack.

@@ -16,6 +16,7 @@ pub mod target;
 
 use crate::config::ProxyRoute;
 use crate::lb::Members;
+use crate::obs::metrics::{HttpMetrics, RouteMetrics};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use target::{host_matches, under, ProxyPath};
@@ -24,8 +25,8 @@ use target::{host_matches, under, ProxyPath};
 pub struct Route {
     pub settings: ProxyRoute,
     pub members: Arc<Members>,
-    /// The route's name as a metrics label (shared, not copied per request).
-    pub label: Arc<String>,
+    /// The route's metrics (its name as their label).
+    pub metrics: RouteMetrics,
     client: client::BackendClient,
     /// Plain-HTTP connections driven inline, and each member's `host:port` when it is plain.
     h1: Arc<h1pool::H1Pool>,
@@ -59,7 +60,7 @@ pub struct ReverseProxy {
 impl ReverseProxy {
     /// The routes of a configuration, their active checks started; `Err` names the route and
     /// the file at fault.
-    pub fn build(routes: &[ProxyRoute]) -> Result<Self, String> {
+    pub fn build(routes: &[ProxyRoute], metrics: &HttpMetrics) -> Result<Self, String> {
         let mut out = Vec::new();
         for r in routes {
             let connect = r.timeout.min(std::time::Duration::from_secs(10));
@@ -73,7 +74,7 @@ impl ReverseProxy {
             let plain: Vec<_> = r.backends.members.iter().map(|m| plain_authority(&m.url)).collect();
             let idle = idle::Idle::new(plain.len());
             out.push(Arc::new(Route {
-                label: Arc::new(r.name.clone()),
+                metrics: metrics.route(Arc::new(r.name.clone())),
                 settings: r.clone(),
                 members,
                 client,

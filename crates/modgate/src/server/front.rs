@@ -131,7 +131,7 @@ impl hyper::service::Service<Request<Incoming>> for Front {
             _ if !trace::on() => None,
             Way::Refused(_) => None,
             Way::Proxy(r) => {
-                let route = r.extensions().get::<Routed>().map(|r| r.route.label.as_str()).unwrap_or("-");
+                let route = r.extensions().get::<Routed>().map(|r| r.route.metrics.label.as_str()).unwrap_or("-");
                 Some((r, format!("{} proxy {route}", r.method())))
             }
             Way::Modules(r) => Some((

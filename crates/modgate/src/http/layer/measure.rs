@@ -5,6 +5,7 @@
 use crate::http::respond::X_MODGATE_CACHE;
 use crate::obs::metrics::{method_label, Metrics, RequestLabels};
 use crate::revproxy::forward::Routed;
+use crate::revproxy::Route;
 use axum::response::Response;
 use http::{header, Method, Request};
 use std::sync::Arc;
@@ -89,16 +90,13 @@ impl super::Around for Measure {
     }
 }
 
-/// Counts proxied answers, by route.
+/// Counts proxied answers, by route (each route holds its own series).
 #[derive(Clone)]
-pub struct MeasureProxy {
-    pub metrics: Arc<Metrics>,
-}
+pub struct MeasureProxy;
 
 pub struct ProxySeen {
-    metrics: Arc<Metrics>,
     start: Instant,
-    route: Option<Arc<String>>,
+    route: Option<Arc<Route>>,
     method: &'static str,
 }
 
@@ -106,19 +104,14 @@ impl super::Around for MeasureProxy {
     type Seen = ProxySeen;
 
     fn before<B>(&self, req: &mut Request<B>) -> ProxySeen {
-        let route = req.extensions().get::<Routed>().map(|r| Arc::clone(&r.route.label));
-        ProxySeen {
-            metrics: Arc::clone(&self.metrics),
-            start: Instant::now(),
-            route,
-            method: method_label(req.method()),
-        }
+        let route = req.extensions().get::<Routed>().map(|r| Arc::clone(&r.route));
+        ProxySeen { start: Instant::now(), route, method: method_label(req.method()) }
     }
 
     fn after(s: ProxySeen, resp: &mut Response) {
         let Some(route) = s.route else { return };
         let bytes = declared_len(resp, s.method);
-        s.metrics.http.proxied(route, s.method, resp.status().as_u16(), s.start.elapsed(), bytes);
+        route.metrics.proxied(s.method, resp.status().as_u16(), s.start.elapsed(), bytes);
     }
 }
 

@@ -42,6 +42,7 @@ fn reason_of(raw: &[u8]) -> Option<&[u8]> {
 }
 
 fn header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.reserve(name.len() + value.len() + 4);
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -85,7 +86,8 @@ fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<
     let mut named = SmallVec::<[&[u8]; 4]>::new();
     // `TE: trailers` passes as `headers::strip_hop_by_hop` lets it; any other `TE` stays behind.
     let mut te_trailers = true;
-    for (name, value) in fields(&a.raw) {
+    let all: SmallVec<[(&[u8], &[u8]); 24]> = fields(&a.raw).collect();
+    for &(name, value) in &all {
         if name.eq_ignore_ascii_case(b"connection") {
             named.extend(value.split(|&b| b == b',').map(<[u8]>::trim_ascii));
         } else if name.eq_ignore_ascii_case(b"te") {
@@ -93,7 +95,7 @@ fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<
         }
     }
     let mut dated = false;
-    for (name, value) in fields(&a.raw) {
+    for &(name, value) in &all {
         let hop = headers::is_hop_by_hop_name(name)
             || (name.eq_ignore_ascii_case(b"te") && !te_trailers)
             || name.eq_ignore_ascii_case(b"x-request-id")

@@ -62,7 +62,7 @@ async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Rout
     };
     let m = method_label(&method);
     let declared = if method == Method::HEAD { None } else { answered.length };
-    front.app.metrics.http.proxied(Arc::clone(&route.label), m, answered.status, start.elapsed(), declared);
+    route.metrics.proxied(m, answered.status, start.elapsed(), declared);
     if let Some(uri) = uri.filter(|_| access_log::on(answered.status)) {
         let length = answered.length.map_or_else(|| "-".to_string(), |n| n.to_string());
         access_log::log_answer(answered.status, &length, "-", Some(&id), &method, uri.path(), start);
