@@ -7,7 +7,7 @@
 //! added — what `revproxy::headers` does to a header map, without building one. A route with
 //! rules goes through the map and those functions.
 
-use super::backend::{fields, Answer, Backend, Body};
+use super::backend::{fields, status_line_start, Answer, Backend, Body};
 use super::chunks::ChunkScan;
 use super::{Client, Next};
 use crate::http::respond::X_REQUEST_ID;
@@ -37,6 +37,7 @@ fn status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&[u8]>) {
 
 /// The reason phrase of a backend's status line (`HTTP/1.x NNN reason`).
 fn reason_of(raw: &[u8]) -> Option<&[u8]> {
+    let raw = &raw[status_line_start(raw)..];
     let line = raw.split(|&b| b == b'\n').next()?.strip_suffix(b"\r")?;
     line.get(13..).filter(|r| !r.is_empty())
 }
@@ -276,5 +277,6 @@ mod tests {
         assert_eq!(reason_of(b"HTTP/1.1 200 Fine Indeed\r\nA: b\r\n\r\n"), Some(&b"Fine Indeed"[..]));
         assert_eq!(reason_of(b"HTTP/1.1 204 \r\n\r\n"), None);
         assert_eq!(reason_of(b"HTTP/1.1 204\r\n\r\n"), None);
+        assert_eq!(reason_of(b"\r\nHTTP/1.1 200 Fine\r\n\r\n"), Some(&b"Fine"[..]));
     }
 }

@@ -227,8 +227,14 @@ pub fn parse_for_fuzz(buf: &[u8]) -> bool {
 /// line up to the empty one, each split at its colon, the value without the spaces and tabs
 /// around it. What `parse` refused never gets here, so no line needs checking again.
 pub fn fields(raw: &[u8]) -> Fields<'_> {
-    let at = memchr::memchr(b'\n', raw).map_or(raw.len(), |i| i + 1);
+    let status = status_line_start(raw);
+    let at = memchr::memchr(b'\n', &raw[status..]).map_or(raw.len(), |i| status + i + 1);
     Fields { raw, at }
+}
+
+/// Where the status line starts: httparse lets empty lines come before it.
+pub fn status_line_start(raw: &[u8]) -> usize {
+    raw.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
 }
 
 #[derive(Clone)]
@@ -316,6 +322,9 @@ mod tests {
             b"HTTP/1.1 204 \r\nX-Empty:\r\nX-Spaces: \t spaced out \t \r\nX-Colon: a:b\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nX-High: \xff\xfe\r\n\r\n",
             b"HTTP/1.1 200 OK\r\n\r\n",
+            // Empty lines before the status line (found by the fuzz target).
+            b"\r\n\nHTTP/1.0 204 No Content\r\nA: b\r\n\r\n",
+            b"\r\n\r\nHTTP/1.0 204 NP/1.0 2Length:< 0\r\nConne: keep-\xa0\x93\x96\x92j\r\n\r\n",
         ] {
             assert!(parse_for_fuzz(raw) || raw.ends_with(b"OK\r\n\r\n"), "{}", String::from_utf8_lossy(raw));
         }
