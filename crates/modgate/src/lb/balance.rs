@@ -75,8 +75,8 @@ impl MemberState {
     }
 }
 
-/// Member indexes.
-type Members = SmallVec<[usize; 16]>;
+/// Member indexes (on the stack for the usual handful of members).
+type Indexes = SmallVec<[usize; 16]>;
 
 pub struct Balancer {
     pub kind: Balance,
@@ -94,11 +94,11 @@ impl Balancer {
     /// A member to try, never one of `exclude`; `None` only when every member is excluded.
     pub fn pick(&self, members: &[MemberState], exclude: &[usize], now: Instant) -> Option<usize> {
         // On the stack for the usual handful of members: a pick is on every request's path.
-        let open: Members = (0..members.len()).filter(|i| !exclude.contains(i)).collect();
+        let open: Indexes = (0..members.len()).filter(|i| !exclude.contains(i)).collect();
         if open.is_empty() {
             return None;
         }
-        let ready: Members = open.iter().copied().filter(|&i| members[i].available(now)).collect();
+        let ready: Indexes = open.iter().copied().filter(|&i| members[i].available(now)).collect();
         if ready.is_empty() {
             return Some(least_bad(members, &open));
         }
@@ -135,7 +135,7 @@ impl Balancer {
         let loads: SmallVec<[(usize, f64); 16]> = ready.iter().map(|&i| (i, load(i))).collect();
         let least = loads.iter().map(|&(_, l)| l).fold(f64::INFINITY, f64::min);
         // Ties go round the tied members.
-        let tied: Members = loads.iter().filter(|&&(_, l)| l <= least).map(|&(i, _)| i).collect();
+        let tied: Indexes = loads.iter().filter(|&&(_, l)| l <= least).map(|&(i, _)| i).collect();
         match tied.len() {
             0 => ready[0],
             n => tied[self.next.fetch_add(1, Ordering::Relaxed) % n],
