@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,6 +61,9 @@ impl Nginx {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // A group of its own: the workers are stopped with the master (a killed master
+            // leaves its workers running, and listening).
+            .process_group(0)
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
         let mut me = Self { child, dir: dir.to_path_buf() };
@@ -91,7 +95,9 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // The whole group: the master and its workers. SAFETY: killpg takes two integers and
+        // touches no memory of ours; the group id is the child's pid (process_group(0) above).
+        unsafe { libc::killpg(self.child.id() as i32, libc::SIGKILL) };
         let _ = self.child.wait();
     }
 }
