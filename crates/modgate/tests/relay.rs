@@ -151,3 +151,29 @@ fn an_answer_of_modgate_s_own_to_a_head_request_has_no_body() {
     assert!(out[first_end..].starts_with("HTTP/1.1 200 "), "no body after the HEAD answer's head: {out}");
     assert!(out.ends_with("\r\n\r\nok\n"), "{out}");
 }
+
+#[test]
+fn a_backend_quiet_in_the_middle_of_a_body_does_not_hold_the_client() {
+    // The backend sends part of the body it announced, then nothing: it waits for a next
+    // request that never comes, its connection open.
+    let b = RawBackend::start(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("[[proxy]]\npath = \"/app\"\nto = \"{}\"\ntimeout = \"1s\"\n", b.url());
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
+    // The relay takes the GET; the POST, with a body, goes the general path (hyper).
+    for request in [
+        &b"GET /app/x HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"POST /app/x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+    ] {
+        let mut s = TcpStream::connect(mg.addr).unwrap();
+        // Without the limit, modgate would hold the connection until TCP gives up: this read
+        // would time out and the test fail.
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(request).unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).expect("modgate closes the connection of a body the backend stopped sending");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+        assert!(out.ends_with("\r\n\r\nonly part"), "the bytes that came pass, and nothing more: {out}");
+    }
+}

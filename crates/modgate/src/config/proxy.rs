@@ -27,6 +27,13 @@ pub struct HeaderRules {
     pub add: Vec<(String, String)>,
 }
 
+impl HeaderRules {
+    /// Whether there is no rule at all.
+    pub fn is_empty(&self) -> bool {
+        self.remove.is_empty() && self.set.is_empty() && self.add.is_empty()
+    }
+}
+
 /// TLS to the backends: the CA bundle that verifies them (else the system's roots), an
 /// optional client certificate, and the name to verify (else the URL's host).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +58,8 @@ pub struct ProxyRoute {
     /// Send the client's `Host` on (else the backend's own).
     pub preserve_host: bool,
     pub forwarded: ForwardedMode,
-    /// Longest a backend may take to start answering (connect and response head).
+    /// Longest a backend may take to start answering (connect and response head), and longest
+    /// it may go quiet in the middle of an answer's body.
     pub timeout: Duration,
     /// Whether `%2F` and `%5C` may appear in paths (off: 400, as they can reach past a prefix
     /// rule on backends that decode them).

@@ -4,8 +4,9 @@
 //! error, a timeout, 502/503/504), within the route's retries and the retry budget.
 
 use super::client::{BackendClient, OutBody};
-use super::headers::{self, Hop};
-use super::target::{rewrite, ProxyPath};
+use super::headers;
+use super::outgoing::{outgoing, ConnInfo, Outgoing};
+use super::target::ProxyPath;
 use super::Route;
 use crate::errors::ServeError;
 use crate::lb::InFlight;
@@ -17,21 +18,12 @@ use http_body::{Body as _, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tracing::Instrument;
-
-const X_REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
-
-/// The connection a request came over, in its extensions.
-#[derive(Debug, Clone, Copy)]
-pub struct ConnInfo {
-    pub peer: Option<SocketAddr>,
-    pub tls: bool,
-}
 
 /// The request's id as the layers gave it, in its extensions: passed on to the backend.
 #[derive(Debug, Clone)]
@@ -69,64 +61,6 @@ fn empty() -> OutBody {
     http_body_util::Empty::new().map_err(|never| match never {}).boxed()
 }
 
-/// The request's head as sent on: path rewritten, headers for the backend.
-pub(crate) struct Outgoing {
-    pub method: Method,
-    pub path_and_query: String,
-    pub headers: http::HeaderMap,
-    pub upgrade: Option<HeaderValue>,
-}
-
-/// The request's head as sent on. `conn` and `id` are the connection and the request id the
-/// forwarding headers and `X-Request-Id` tell the backend.
-pub(crate) fn outgoing(
-    route: &Route,
-    path: ProxyPath,
-    parts: &mut http::request::Parts,
-    own_auth: bool,
-    conn: Option<ConnInfo>,
-    id: Option<&HeaderValue>,
-) -> Outgoing {
-    let s = &route.settings;
-    let mut path_and_query = rewrite(path.raw, &s.path, s.strip_prefix, &s.add_prefix);
-    if let Some(q) = parts.uri.query() {
-        path_and_query.reserve(q.len() + 1);
-        path_and_query.push('?');
-        path_and_query.push_str(q);
-    }
-    // The header's own value when it is text: kept, not copied.
-    let client_host = match parts.uri.authority() {
-        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
-        None => parts.headers.get(http::header::HOST).filter(|h| h.to_str().is_ok()).cloned(),
-    };
-    let mut h = std::mem::take(&mut parts.headers);
-    let upgrade = headers::strip_hop_by_hop(&mut h, parts.version == http::Version::HTTP_11);
-    h.remove(http::header::EXPECT);
-    if own_auth {
-        let key_header = h.contains_key("x-api-key");
-        headers::strip_own_credentials(&mut h, !key_header);
-    }
-    let hop = Hop {
-        peer: conn.and_then(|c| c.peer),
-        proto: if conn.is_some_and(|c| c.tls) { "https" } else { "http" },
-        host: client_host.as_ref(),
-        version: parts.version,
-    };
-    headers::forwarded(&mut h, s.forwarded, &hop);
-    headers::via(&mut h, parts.version);
-    h.remove(http::header::HOST);
-    if s.preserve_host {
-        if let Some(v) = client_host {
-            h.insert(http::header::HOST, v);
-        }
-    }
-    if let Some(id) = id {
-        h.insert(X_REQUEST_ID, id.clone());
-    }
-    headers::rewrite(&mut h, &s.request_headers);
-    Outgoing { method: parts.method.clone(), path_and_query, headers: h, upgrade }
-}
-
 /// Forwards a routed request and answers with the backend's response (or why there is none).
 pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> Response {
     let route = routed.route;
@@ -137,7 +71,7 @@ pub async fn forward(routed: Routed, req: Request<Incoming>, own_auth: bool) -> 
     let (mut parts, body) = req.into_parts();
     let conn = parts.extensions.get::<ConnInfo>().copied();
     let id = parts.extensions.remove::<RequestIdHeader>();
-    let mut out = outgoing(&route, path, &mut parts, own_auth, conn, id.as_ref().map(|i| &i.0));
+    let mut out = outgoing(&route.settings, path, &mut parts, own_auth, conn, id.as_ref().map(|i| &i.0));
     let client_upgrade = out.upgrade.as_ref().and_then(|_| parts.extensions.remove::<hyper::upgrade::OnUpgrade>());
     let replay = replayable(&out.method, &body, out.upgrade.is_some());
     let mut body = Some(body.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>).boxed());
@@ -346,7 +280,9 @@ fn respond(
     if parts.status.is_server_error() {
         guard.report(false);
     }
-    Response::from_parts(parts, axum::body::Body::new(Tracked { inner: body, guard }))
+    let idle = route.settings.timeout;
+    let tracked = Tracked { inner: body, guard, quiet: tokio::time::sleep(idle), idle, waiting: None };
+    Response::from_parts(parts, axum::body::Body::new(tracked))
 }
 
 /// Both upgraded connections, copied both ways until either side closes.
@@ -383,26 +319,54 @@ impl Guard {
 }
 
 pin_project! {
+    /// The answer's body, its outcome reported to the member once; a backend that sends
+    /// nothing for the route's `timeout` while the body is waited for has broken it off (as
+    /// nginx's `proxy_read_timeout`: a client slow to read does not count).
     struct Tracked {
         #[pin]
         inner: Upstream,
         guard: Guard,
+        #[pin]
+        quiet: tokio::time::Sleep,
+        idle: Duration,
+        // Since when the body has been waited for (`None`: a frame was just passed on).
+        waiting: Option<tokio::time::Instant>,
     }
 }
 
 impl http_body::Body for Tracked {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.guard.report(true),
-            Poll::Ready(Some(Err(_))) => this.guard.report(false),
-            _ => {}
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let mut this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.guard.report(true);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.guard.report(false);
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                *this.waiting = None;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                let since = *this.waiting.get_or_insert_with(tokio::time::Instant::now);
+                // The timer moves only when it fires before the limit (not once per frame).
+                while this.quiet.as_mut().poll(cx).is_ready() {
+                    let due = since + *this.idle;
+                    if tokio::time::Instant::now() >= due {
+                        this.guard.report(false);
+                        return Poll::Ready(Some(Err("the backend sent nothing of the body in time".into())));
+                    }
+                    this.quiet.as_mut().reset(due);
+                }
+                Poll::Pending
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -19,9 +19,54 @@ const HOP_BY_HOP: [&str; 7] = [
     "upgrade",
 ];
 
-/// Whether a header of this name never passes a hop (`TE` aside: `TE: trailers` may).
-pub fn is_hop_by_hop_name(name: &[u8]) -> bool {
-    HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+/// What a header is to a hop, told from its name alone (in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Plain,
+    /// Never passes a hop (`Connection` aside, which also names more of them).
+    HopByHop,
+    Connection,
+    Te,
+    Host,
+    Date,
+    Expect,
+    ApiKey,
+    Authorization,
+    /// One of `X-Forwarded-For/-Proto/-Host` and `Forwarded`.
+    Forwarding,
+    RequestId,
+    /// `Content-Length`.
+    Length,
+    /// `Transfer-Encoding`: hop-by-hop too.
+    Coding,
+}
+
+/// The kind of the header `name`: its length first, so that most names are told `Plain` by
+/// one comparison at most.
+pub(crate) fn kind(name: &[u8]) -> Kind {
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    match name.len() {
+        2 if is("te") => Kind::Te,
+        4 if is("host") => Kind::Host,
+        4 if is("date") => Kind::Date,
+        6 if is("expect") => Kind::Expect,
+        7 if is("upgrade") => Kind::HopByHop,
+        9 if is("x-api-key") => Kind::ApiKey,
+        9 if is("forwarded") => Kind::Forwarding,
+        10 if is("connection") => Kind::Connection,
+        10 if is("keep-alive") => Kind::HopByHop,
+        12 if is("x-request-id") => Kind::RequestId,
+        13 if is("authorization") => Kind::Authorization,
+        15 if is("x-forwarded-for") => Kind::Forwarding,
+        16 if is("x-forwarded-host") => Kind::Forwarding,
+        16 if is("proxy-connection") => Kind::HopByHop,
+        17 if is("x-forwarded-proto") => Kind::Forwarding,
+        14 if is("content-length") => Kind::Length,
+        17 if is("transfer-encoding") => Kind::Coding,
+        18 if is("proxy-authenticate") => Kind::HopByHop,
+        19 if is("proxy-authorization") => Kind::HopByHop,
+        _ => Kind::Plain,
+    }
 }
 
 /// What the forwarding headers say about this hop.
@@ -34,7 +79,7 @@ pub struct Hop<'a> {
     pub version: http::Version,
 }
 
-fn via_value(v: http::Version) -> &'static str {
+pub(crate) fn via_value(v: http::Version) -> &'static str {
     match v {
         http::Version::HTTP_10 => "1.0 modgate",
         http::Version::HTTP_2 => "2 modgate",
@@ -43,10 +88,7 @@ fn via_value(v: http::Version) -> &'static str {
 }
 
 fn is_hop_by_hop(n: &HeaderName) -> bool {
-    use http::header::{CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE};
-    [CONNECTION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRANSFER_ENCODING, UPGRADE].contains(n)
-        || n == "keep-alive"
-        || n == "proxy-connection"
+    matches!(kind(n.as_str().as_bytes()), Kind::HopByHop | Kind::Connection | Kind::Coding | Kind::Te)
 }
 
 /// Removes the hop-by-hop headers; returns the `Upgrade` value when the message asks for one
@@ -152,18 +194,39 @@ fn proto_value(proto: &'static str) -> HeaderValue {
 }
 
 /// The earlier hops' elements (`chain`) and this hop's, as one list.
-fn chained(chain: Vec<String>, last: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
-    if chain.is_empty() {
-        return HeaderValue::from_str(last);
+fn chained(chain: &[String], last: &[u8]) -> SmallVec<[u8; 128]> {
+    let mut all = SmallVec::new();
+    for e in chain {
+        all.extend_from_slice(e.as_bytes());
+        all.extend_from_slice(b", ");
     }
-    let mut all = chain.join(", ");
-    all.push_str(", ");
-    all.push_str(last);
-    HeaderValue::from_str(&all)
+    all.extend_from_slice(last);
+    all
 }
 
-/// Writes `X-Forwarded-For/-Proto/-Host` and `Forwarded` for this hop.
-pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
+/// Whether the bytes hold a control character other than tab: what no header value (nor chunk
+/// extension) may hold, and what `HeaderValue::from_bytes` refuses. Every byte is looked at,
+/// which lets the loop run on whole vectors.
+pub(crate) fn has_control(value: &[u8]) -> bool {
+    value.iter().fold(false, |bad, &b| bad | ((b < 0x20 && b != b'\t') | (b == 0x7f)))
+}
+
+/// The four forwarding headers one hop sends on.
+static FORWARDING: [HeaderName; 4] = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST, FORWARDED];
+
+/// What this hop's forwarding headers say, worked out from the request's headers (which keep
+/// theirs until they are replaced).
+pub(crate) struct Forwarding {
+    /// The request carries at least one of the four: they are replaced, not added to.
+    pub incoming: bool,
+    pub xff: SmallVec<[u8; 128]>,
+    pub proto: HeaderValue,
+    pub host: Option<HeaderValue>,
+    pub forwarded: SmallVec<[u8; 128]>,
+}
+
+/// This hop's `X-Forwarded-For/-Proto/-Host` and `Forwarded`, as the route's mode says.
+pub(crate) fn forwarding(h: &HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) -> Forwarding {
     let mut buf = [0u8; 64];
     let (ip, v6) = node(hop.peer, &mut buf);
     let trusted = match mode {
@@ -171,25 +234,19 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
         ForwardedMode::Append { trusted_hops } => trusted_hops,
     };
     // Most requests carry none of the four: one pass over the names (no hashing) says so,
-    // and then nothing needs looking up or removing.
-    let ours = [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &FORWARDED];
-    let incoming = h.keys().any(|k| ours.contains(&k));
+    // and then nothing needs looking up.
+    let incoming = h.keys().any(|k| kind(k.as_str().as_bytes()) == Kind::Forwarding);
     let keep_incoming = incoming && trusted != Some(0);
     let (xff, fwd) = match keep_incoming {
         false => (Vec::new(), Vec::new()),
         true => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
     };
     // An incoming value that is text passes as it is.
-    let text = |h: &HeaderMap, n: &HeaderName| h.get(n).filter(|v| v.to_str().is_ok()).cloned();
+    let text = |n: &HeaderName| h.get(n).filter(|v| v.to_str().is_ok()).cloned();
     let (proto, host) = match keep_incoming {
-        true => (text(h, &X_FORWARDED_PROTO), text(h, &X_FORWARDED_HOST)),
+        true => (text(&X_FORWARDED_PROTO), text(&X_FORWARDED_HOST)),
         false => (None, None),
     };
-    if incoming {
-        for n in ours {
-            h.remove(n);
-        }
-    }
     let hop_host = hop.host.and_then(|h| h.to_str().ok());
     // This hop's element, on the stack.
     let mut mine = SmallVec::<[u8; 128]>::new();
@@ -197,23 +254,41 @@ pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
     mine.extend_from_slice(ip.as_bytes());
     mine.extend_from_slice(if v6 { b"]\";proto=" } else { b";proto=" });
     mine.extend_from_slice(hop.proto.as_bytes());
-    if let Some(host) = hop_host.filter(|h| h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))) {
+    let host_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']');
+    if let Some(host) = hop_host.filter(|h| h.bytes().all(host_byte)) {
         // A port's colon (or an IPv6 literal) is not a token character: RFC 7239 quotes it.
-        let quote = host.contains([':', '[']);
+        let quote = host.bytes().any(|b| b == b':' || b == b'[');
         mine.extend_from_slice(if quote { b";host=\"" } else { b";host=" });
         mine.extend_from_slice(host.as_bytes());
         if quote {
             mine.push(b'"');
         }
     }
-    if let Ok(v) = chained(xff, ip) {
+    Forwarding {
+        incoming,
+        xff: chained(&xff, ip.as_bytes()),
+        proto: proto.unwrap_or_else(|| proto_value(hop.proto)),
+        host: host.or_else(|| hop_host.and(hop.host.cloned())),
+        forwarded: chained(&fwd, &mine),
+    }
+}
+
+/// Writes `X-Forwarded-For/-Proto/-Host` and `Forwarded` for this hop.
+pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
+    let f = forwarding(h, mode, hop);
+    if f.incoming {
+        for n in &FORWARDING {
+            h.remove(n);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_bytes(&f.xff) {
         h.insert(X_FORWARDED_FOR, v);
     }
-    h.insert(X_FORWARDED_PROTO, proto.unwrap_or_else(|| proto_value(hop.proto)));
-    if let Some(v) = host.or_else(|| hop_host.and(hop.host.cloned())) {
+    h.insert(X_FORWARDED_PROTO, f.proto);
+    if let Some(v) = f.host {
         h.insert(X_FORWARDED_HOST, v);
     }
-    if let Ok(v) = chained(fwd, std::str::from_utf8(&mine).unwrap_or("")) {
+    if let Ok(v) = HeaderValue::from_bytes(&f.forwarded) {
         h.insert(FORWARDED, v);
     }
 }
@@ -259,6 +334,34 @@ mod tests {
             h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn kinds_are_told_by_name_in_any_case() {
+        let named = [
+            ("te", Kind::Te),
+            ("Host", Kind::Host),
+            ("DATE", Kind::Date),
+            ("expect", Kind::Expect),
+            ("x-api-key", Kind::ApiKey),
+            ("Authorization", Kind::Authorization),
+            ("x-request-id", Kind::RequestId),
+            ("Connection", Kind::Connection),
+        ];
+        for (name, k) in named {
+            assert_eq!(kind(name.as_bytes()), k, "{name}");
+        }
+        for n in FORWARDING.iter().map(HeaderName::as_str) {
+            assert_eq!(kind(n.to_ascii_uppercase().as_bytes()), Kind::Forwarding, "{n}");
+        }
+        for n in HOP_BY_HOP {
+            let k = kind(n.to_ascii_uppercase().as_bytes());
+            assert!(matches!(k, Kind::HopByHop | Kind::Connection | Kind::Coding), "{n}");
+        }
+        assert_eq!(kind(b"Content-Length"), Kind::Length);
+        for n in ["x-secret", "accept", "hosts", "dat", "x-forwarded-fo", "vary", "content-lengths", "t"] {
+            assert_eq!(kind(n.as_bytes()), Kind::Plain, "{n}");
+        }
     }
 
     #[test]

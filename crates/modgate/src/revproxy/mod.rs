@@ -5,13 +5,15 @@
 //! the route (longest prefix, a named host before any host); `forward` sends the request to one
 //! of the route's backends (`lb::Members`: balancing, ejection, checks, retries of idempotent
 //! requests within a budget), streaming both bodies and passing upgrades through; `headers`
-//! writes the forwarded message's headers; `client` is the route's connection pool and TLS.
+//! writes the forwarded message's headers, `outgoing` the request's whole head; `client` is
+//! the route's connection pool and TLS.
 
 pub mod client;
 pub mod forward;
 pub mod h1pool;
 pub mod headers;
 pub mod idle;
+pub mod outgoing;
 pub mod target;
 
 use crate::config::ProxyRoute;

@@ -72,6 +72,33 @@ fn matched_segment(seg: &str) -> Cow<'_, str> {
 }
 
 /// Checks and normalizes a request path (without its query).
+/// Whether `check_path` gives `raw` back as both its forms: a path from `/` with no escape,
+/// backslash, NUL, run of slashes or dot segment (most paths). One pass over the bytes.
+pub fn is_plain(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
+    let dots = |seg: &[u8]| seg == b"." || seg == b"..";
+    let mut start = 1;
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        match c {
+            b'%' | b'\\' | 0 => return false,
+            b'/' if i == start || dots(&b[start..i]) => return false,
+            b'/' => start = i + 1,
+            _ => {}
+        }
+    }
+    !dots(&b[start..])
+}
+
+impl ProxyPath {
+    /// The checked form of a path `is_plain` says yes to: the path itself, twice.
+    pub fn plain(raw: &str) -> Self {
+        ProxyPath { matched: raw.to_string(), raw: raw.to_string(), encoded_slash: false }
+    }
+}
+
 pub fn check_path(raw: &str) -> Result<ProxyPath, String> {
     if !raw.starts_with('/') {
         return Err("the path must start with '/'".into());
@@ -168,6 +195,32 @@ fn plain_host(raw: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_paths_are_their_own_checked_form() {
+        // Every path of up to 6 characters over an alphabet with all the corners.
+        let alphabet = ['/', 'a', '.', '%', '\\', '2', 'F'];
+        let mut paths = vec![String::new()];
+        let (mut plain, mut all) = (0, 0);
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for p in &paths {
+                for c in alphabet {
+                    let q = format!("{p}{c}");
+                    all += 1;
+                    if is_plain(&q) {
+                        plain += 1;
+                        assert_eq!(check_path(&q), Ok(ProxyPath::plain(&q)), "{q}");
+                    } else if let Ok(checked) = check_path(&q) {
+                        assert!(checked.matched != q || checked.raw != q || q.contains(['%', '\\']), "{q} is plain");
+                    }
+                    next.push(q);
+                }
+            }
+            paths = next;
+        }
+        assert!(plain > 1000 && all > 100_000, "{plain} plain of {all}");
+    }
 
     #[test]
     fn paths_are_checked_and_normalized() {

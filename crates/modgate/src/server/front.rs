@@ -7,8 +7,9 @@ use crate::auth::ClientCert;
 use crate::errors::ServeError;
 use crate::http::{ProxyStack, Stack};
 use crate::obs::trace;
-use crate::revproxy::forward::{ConnInfo, Routed};
-use crate::revproxy::target::{check_path, host_of};
+use crate::revproxy::forward::Routed;
+use crate::revproxy::outgoing::ConnInfo;
+use crate::revproxy::target::{check_path, host_of, is_plain, ProxyPath};
 use axum::response::{IntoResponse, Response};
 use futures::future::Either;
 use hyper::body::Incoming;
@@ -86,11 +87,13 @@ impl Front {
             Ok(h) => h,
             Err(why) => return Decision::Refused(ServeError::BadRequest(why).into_response()),
         };
-        // A path with nothing to decode or merge is its own matched form: module traffic finds
-        // no route without a check that allocates.
-        let plain = !path.contains(['%', '\\']) && !path.contains("//");
-        if plain && table.find_raw(host.as_deref(), path).is_none() {
-            return Decision::Modules;
+        // A path with nothing to decode, merge or refuse is its own checked form: module traffic
+        // finds no route, and a proxied request its route, without a check that allocates.
+        if is_plain(path) {
+            return match table.find_raw(host.as_deref(), path) {
+                Some(route) => Decision::Proxy(Routed { route: route.clone(), path: Ok(ProxyPath::plain(path)), host }),
+                None => Decision::Modules,
+            };
         }
         let checked = check_path(path);
         let route = match &checked {

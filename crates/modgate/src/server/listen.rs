@@ -8,7 +8,7 @@ use super::tls::Tls;
 use crate::app::App;
 use crate::config::Limits;
 use crate::obs::metrics::{EdgeMetrics, ResultLabels};
-use crate::revproxy::forward::ConnInfo;
+use crate::revproxy::outgoing::ConnInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;

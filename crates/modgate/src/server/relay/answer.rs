@@ -7,11 +7,13 @@
 //! added — what `revproxy::headers` does to a header map, without building one. A route with
 //! rules goes through the map and those functions.
 
-use super::backend::{fields, status_line_start, Answer, Backend, Body};
+use super::backend::{status_line_start, Answer, Backend, Body, Field};
 use super::chunks::ChunkScan;
+use super::clock::Deadline;
 use super::{Client, Next};
 use crate::http::respond::X_REQUEST_ID;
-use crate::revproxy::{headers, Route};
+use crate::revproxy::headers::{self, Kind};
+use crate::revproxy::Route;
 use axum::response::Response;
 use bytes::Buf;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -81,28 +83,28 @@ fn map_head(
 }
 
 /// The backend's head, written from its bytes without its hop-by-hop headers.
-fn direct_head(out: &mut Vec<u8>, a: &Answer, id: &HeaderValue, framing: Option<&str>, close: bool) {
+fn direct_head(out: &mut Vec<u8>, a: &Answer, fields: &[Field], id: &HeaderValue, framing: Option<&str>, close: bool) {
     status_line(out, a.status, reason_of(&a.raw));
     // What `Connection` names is this hop's too (`keep-alive`, `close`, or any header).
     let mut named = SmallVec::<[&[u8]; 4]>::new();
     // `TE: trailers` passes as `headers::strip_hop_by_hop` lets it; any other `TE` stays behind.
     let mut te_trailers = true;
-    let all: SmallVec<[(&[u8], &[u8]); 24]> = fields(&a.raw).collect();
-    for &(name, value) in &all {
-        if name.eq_ignore_ascii_case(b"connection") {
-            named.extend(value.split(|&b| b == b',').map(<[u8]>::trim_ascii));
-        } else if name.eq_ignore_ascii_case(b"te") {
-            te_trailers &= value.eq_ignore_ascii_case(b"trailers");
+    for (_, value, k) in a.fields(fields) {
+        match k {
+            Kind::Connection => named.extend(value.split(|&b| b == b',').map(<[u8]>::trim_ascii)),
+            Kind::Te => te_trailers &= value.eq_ignore_ascii_case(b"trailers"),
+            _ => {}
         }
     }
     let mut dated = false;
-    for &(name, value) in &all {
-        let hop = headers::is_hop_by_hop_name(name)
-            || (name.eq_ignore_ascii_case(b"te") && !te_trailers)
-            || name.eq_ignore_ascii_case(b"x-request-id")
-            || named.iter().any(|t| t.eq_ignore_ascii_case(name));
-        if !hop {
-            dated |= name.eq_ignore_ascii_case(b"date");
+    for (name, value, k) in a.fields(fields) {
+        let hop = match k {
+            Kind::HopByHop | Kind::Connection | Kind::Coding | Kind::RequestId => true,
+            Kind::Te => !te_trailers,
+            _ => false,
+        };
+        if !hop && !named.iter().any(|t| t.eq_ignore_ascii_case(name)) {
+            dated |= k == Kind::Date;
             header(out, name, value);
         }
     }
@@ -159,10 +161,10 @@ pub async fn pass(
     out.clear();
     out.reserve(answer.raw.len() + 160 + early);
     let rules = &route.settings.response_headers;
-    if rules.remove.is_empty() && rules.set.is_empty() && rules.add.is_empty() {
-        direct_head(&mut out, &answer, id, framing, close);
+    if rules.is_empty() {
+        direct_head(&mut out, &answer, &c.fields, id, framing, close);
     } else {
-        let mut h = answer.header_map();
+        let mut h = answer.header_map(&c.fields);
         headers::strip_hop_by_hop(&mut h, false);
         headers::via(&mut h, http::Version::HTTP_11);
         headers::rewrite(&mut h, rules);
@@ -198,12 +200,20 @@ enum Broke {
 }
 
 /// Reads more of the answer's body into the backend's buffer.
-async fn fill(b: &mut Backend) -> Result<usize, Broke> {
+/// A backend that sends nothing for its route's `timeout` in the middle of a body has broken
+/// it off (as nginx's `proxy_read_timeout`): the client's connection is not held open for it.
+async fn fill(b: &mut Backend, deadline: &mut Deadline) -> Result<usize, Broke> {
     b.buf.reserve(64 * 1024);
-    match b.io.read_buf(&mut b.buf).await {
-        Ok(n) => Ok(n),
-        Err(_) => Err(Broke::Backend),
-    }
+    deadline.set(tokio::time::Instant::now() + b.idle);
+    let read = tokio::select! {
+        biased;
+        r = b.io.read_buf(&mut b.buf) => r,
+        _ = deadline.expired() => {
+            tracing::debug!("the backend sent nothing of the body in time");
+            return Err(Broke::Backend);
+        }
+    };
+    read.map_err(|_| Broke::Backend)
 }
 
 async fn send(c: &mut Client, bytes: &[u8]) -> Result<(), Broke> {
@@ -218,7 +228,7 @@ async fn copy_length(c: &mut Client, b: &mut Backend, head: &mut Vec<u8>, mut n:
     n -= first as u64;
     send(c, head).await?;
     while n > 0 {
-        if fill(b).await? == 0 {
+        if fill(b, &mut c.deadline).await? == 0 {
             return Err(Broke::Backend);
         }
         let take = (b.buf.len() as u64).min(n) as usize;
@@ -248,7 +258,7 @@ async fn copy_chunked(c: &mut Client, b: &mut Backend, head: &mut Vec<u8>) -> Re
         if end.is_some() {
             return Ok(());
         }
-        if fill(b).await? == 0 {
+        if fill(b, &mut c.deadline).await? == 0 {
             return Err(Broke::Backend);
         }
     }
@@ -262,7 +272,7 @@ async fn copy_to_end(c: &mut Client, b: &mut Backend, head: &[u8]) -> Result<(),
             send(c, &b.buf).await?;
             b.buf.clear();
         }
-        if fill(b).await? == 0 {
+        if fill(b, &mut c.deadline).await? == 0 {
             return Ok(());
         }
     }
@@ -270,7 +280,83 @@ async fn copy_to_end(c: &mut Client, b: &mut Backend, head: &[u8]) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use super::reason_of;
+    use super::*;
+    use crate::config::HeaderRules;
+
+    /// An answer head as a client reads it: the status line, and each name's values in order.
+    fn read(head: &[u8]) -> (String, super::super::ByName) {
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut r = httparse::Response::new(&mut slots);
+        assert!(matches!(r.parse(head), Ok(httparse::Status::Complete(n)) if n == head.len()));
+        (format!("{} {}", r.code.unwrap(), r.reason.unwrap_or("")), super::super::by_name(r.headers))
+    }
+
+    /// Answer headers chosen among at random.
+    const POOL: &[&[u8]] = &[
+        b"Connection: keep-alive",
+        b"Connection: close",
+        b"Connection: X-Secret, Keep-Alive",
+        b"connection: te",
+        b"X-Secret: 1",
+        b"Keep-Alive: timeout=5",
+        b"TE: trailers",
+        b"te: gzip",
+        b"Transfer-Encoding: chunked",
+        b"Upgrade: h2c",
+        b"Proxy-Authenticate: Basic",
+        b"X-Request-Id: backend-id",
+        b"Date: Tue, 01 Dec 2026 10:00:00 GMT",
+        b"Via: 1.0 inner",
+        b"Server: nginx",
+        b"Content-Length: 5",
+        b"ETag: \"x\"",
+        b"Set-Cookie: a=1",
+        b"Set-Cookie: b=2",
+        b"X-Empty:",
+        b"X-High: caf\xc3\xa9",
+    ];
+
+    #[test]
+    fn answer_heads_written_directly_are_the_heads_the_header_map_gives() {
+        let mut next = super::super::pick_with(0x2545_f491_4f6c_dd1d);
+        let id = HeaderValue::from_static("req-1");
+        for case in 0..5_000 {
+            let mut raw =
+                [&b"HTTP/1.1 200 OK\r\n"[..], b"HTTP/1.1 404 Gone Away\r\n", b"HTTP/1.0 204 \r\n"][next(3)].to_vec();
+            for _ in 0..next(8) {
+                raw.extend_from_slice(POOL[next(POOL.len())]);
+                raw.extend_from_slice(b"\r\n");
+            }
+            raw.extend_from_slice(b"\r\n");
+            let Some((a, fields)) = super::super::backend::answer_of(&raw) else { continue };
+            let framing = [None, Some("transfer-encoding: chunked\r\n")][next(2)];
+            let close = next(2) == 0;
+            let mut direct = Vec::new();
+            direct_head(&mut direct, &a, &fields, &id, framing, close);
+            let mut h = a.header_map(&fields);
+            headers::strip_hop_by_hop(&mut h, false);
+            headers::via(&mut h, http::Version::HTTP_11);
+            headers::rewrite(&mut h, &HeaderRules::default());
+            h.insert(X_REQUEST_ID, id.clone());
+            let mut by_map = Vec::new();
+            map_head(&mut by_map, a.status, reason_of(&a.raw), &h, framing, close);
+            let (mut direct_read, mut map_read) = (read(&direct), read(&by_map));
+            // A missing `Date` is added at the time of writing: the two may differ by a second.
+            for r in [&mut direct_read, &mut map_read] {
+                if let Some(d) = r.1.get_mut("date") {
+                    d.iter_mut().for_each(|v| v.truncate(5));
+                }
+            }
+            assert_eq!(
+                direct_read,
+                map_read,
+                "case {case}:\n{}\ndirect:\n{}\nmap:\n{}",
+                String::from_utf8_lossy(&raw),
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&by_map)
+            );
+        }
+    }
 
     #[test]
     fn the_backends_reason_phrase_is_kept() {

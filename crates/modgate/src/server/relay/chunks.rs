@@ -1,7 +1,7 @@
 //! Finding where a chunked body ends, so that it can be passed on byte for byte (chunk sizes,
 //! extensions and trailers as the backend wrote them) and its connection used again.
 
-use super::super::framing::chunk_size;
+use super::super::strict::chunk_size;
 
 /// Longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 8 * 1024;

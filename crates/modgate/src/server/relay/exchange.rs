@@ -14,7 +14,8 @@ use crate::http::layer::proxy_authz::ProxyAuthorize;
 use crate::http::layer::request_id::{new_request_id, RequestId};
 use crate::http::layer::Gate;
 use crate::obs::metrics::method_label;
-use crate::revproxy::forward::{accepted_path, idempotent, outgoing, Routed};
+use crate::revproxy::forward::{accepted_path, idempotent, Routed};
+use crate::revproxy::outgoing::{outgoing, Direct, Outgoing};
 use crate::server::front::{Decision, Front};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
@@ -85,9 +86,14 @@ async fn forward(
         Err(e) => return write_error(c, e.into_response(), id, close).await,
     };
     let own_auth = front.app.auth.is_some();
-    let out = outgoing(route, path, &mut parts, own_auth, Some(front.conn), Some(id));
+    // Most requests' heads are written straight from the client's headers; the rest through
+    // a header map of their own.
+    let out = match Direct::allowed(&route.settings, &parts) {
+        true => Sent::Direct(Direct::new(&route.settings, path, &parts, own_auth, Some(front.conn))),
+        false => Sent::Map(outgoing(&route.settings, path, &mut parts, own_auth, Some(front.conn), Some(id))),
+    };
     // A relayed request has no body: an idempotent one may be sent again.
-    let replay = idempotent(&out.method);
+    let replay = idempotent(&parts.method);
     let m = &route.members;
     m.begin();
     let mut tried = Vec::new();
@@ -101,8 +107,11 @@ async fn forward(
         };
         let flight = m.enter(i);
         let asked = Instant::now();
-        request_head(&out, authority, &mut c.scratch);
-        let result = ask(route, i, authority, &c.scratch, replay, &mut c.deadline).await;
+        match &out {
+            Sent::Direct(d) => d.write_head(&parts, Some(id), authority, &mut c.scratch),
+            Sent::Map(o) => request_head(o, authority, &mut c.scratch),
+        }
+        let result = ask(route, i, authority, &c.scratch, replay, &mut c.deadline, &mut c.fields).await;
         let retryable = match &result {
             Ok((_, a)) => matches!(a.status.as_u16(), 502..=504),
             Err(_) => true,
@@ -127,6 +136,150 @@ async fn forward(
     }
 }
 
+/// The request's head for the backend, before the member is known. (One lives in a request's
+/// future while it is relayed: not worth an allocation to make it smaller.)
+#[allow(clippy::large_enum_variant)]
+enum Sent {
+    Direct(Direct),
+    Map(Outgoing),
+}
+
 fn refused(why: &str) -> Response {
     ServeError::BadRequest(format!("the request was {why}")).into_response()
+}
+
+/// A head as a backend reads it: the request line, and each header name's values in order
+/// (the order of different names means nothing). `None` when it does not parse.
+type ReadHead = Option<(String, super::ByName)>;
+
+fn read_head(head: &[u8]) -> ReadHead {
+    let mut slots = [httparse::EMPTY_HEADER; 128];
+    let mut req = httparse::Request::new(&mut slots);
+    match req.parse(head) {
+        Ok(httparse::Status::Complete(n)) if n == head.len() => {}
+        _ => return None,
+    }
+    Some((format!("{} {}", req.method?, req.path?), super::by_name(req.headers)))
+}
+
+/// For the tests and the fuzz target: the head `Direct` writes for a request and the head
+/// its header map gives, as a backend reads them, when `Direct` may write it (`None` when not).
+pub(super) fn both_heads(
+    s: &crate::config::ProxyRoute,
+    parts: &http::request::Parts,
+    own_auth: bool,
+    conn: crate::revproxy::outgoing::ConnInfo,
+) -> Option<(ReadHead, ReadHead, [Vec<u8>; 2])> {
+    let path = crate::revproxy::target::check_path(parts.uri.path()).ok()?;
+    if !Direct::allowed(s, parts) {
+        return None;
+    }
+    let id = HeaderValue::from_static("req-1");
+    let (mut by_map, mut by_direct) = (Vec::new(), Vec::new());
+    let direct = Direct::new(s, path.clone(), parts, own_auth, Some(conn));
+    direct.write_head(parts, Some(&id), "127.0.0.1:9", &mut by_direct);
+    let mut map_parts = parts.clone();
+    let out = outgoing(s, path, &mut map_parts, own_auth, Some(conn), Some(&id));
+    request_head(&out, "127.0.0.1:9", &mut by_map);
+    Some((read_head(&by_direct), read_head(&by_map), [by_direct, by_map]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ForwardedMode, ProxyRoute};
+    use crate::revproxy::outgoing::ConnInfo;
+
+    /// Headers a request may carry, chosen among at random: the hop-by-hop ones and what
+    /// `Connection` may name, the forwarding headers, credentials, and plain ones.
+    const POOL: &[(&str, &[&[u8]])] = &[
+        ("host", &[b"app.corp", b"app.corp:8443", b"[::1]:80"]),
+        ("connection", &[b"keep-alive", b"close", b"Keep-Alive, X-Secret", b"te", b"TE, close", b"close, Close"]),
+        ("connection", &[b"x-forwarded-for", b"upgrade", b"x-api-key", b"via", b"x-request-id", b"authorization"]),
+        ("connection", &[b"host", b",, ,", b"caf\xc3\xa9, x-secret", b"Forwarded"]),
+        ("x-secret", &[b"1"]),
+        ("close", &[b"odd"]),
+        ("keep-alive", &[b"timeout=5"]),
+        ("proxy-connection", &[b"keep-alive"]),
+        ("proxy-authorization", &[b"Basic eA=="]),
+        ("te", &[b"trailers", b"gzip", b"Trailers"]),
+        ("transfer-encoding", &[b"identity"]),
+        ("upgrade", &[b"websocket"]),
+        ("x-forwarded-for", &[b"1.1.1.1", b"2.2.2.2, 3.3.3.3", b"", b"caf\xc3\xa9"]),
+        ("x-forwarded-proto", &[b"https", b"caf\xc3\xa9"]),
+        ("x-forwarded-host", &[b"outer.corp"]),
+        ("forwarded", &[b"for=1.1.1.1", b"for=\"[::1]\";proto=https"]),
+        ("via", &[b"1.0 edge"]),
+        ("x-request-id", &[b"client-id"]),
+        ("authorization", &[b"Bearer t"]),
+        ("x-api-key", &[b"k"]),
+        ("expect", &[b"100-continue"]),
+        ("accept", &[b"*/*"]),
+        ("cookie", &[b"a=1", b"b=2"]),
+        ("x-high", &[b"caf\xc3\xa9", b"a\tb"]),
+    ];
+
+    #[test]
+    fn heads_written_directly_are_the_heads_the_header_map_gives() {
+        let mut base = super::super::fuzz_route().clone();
+        base.path = "/app".into();
+        let mut next = super::super::pick_with(0x9e37_79b9_7f4a_7c15);
+        let peers = [Some("10.0.0.9:5000".parse().unwrap()), Some("[fe80::1]:5000".parse().unwrap()), None];
+        let (mut direct, mut map) = (0, 0);
+        for case in 0..20_000 {
+            let mut s = base.clone();
+            s.forwarded = [
+                ForwardedMode::Replace,
+                ForwardedMode::Append { trusted_hops: None },
+                ForwardedMode::Append { trusted_hops: Some(1) },
+            ][next(3)];
+            s.preserve_host = next(2) == 0;
+            s.strip_prefix = next(2) == 0;
+            s.add_prefix = ["", "/v1"][next(2)].into();
+            let own_auth = next(2) == 0;
+            let conn = ConnInfo { peer: peers[next(3)], tls: next(2) == 0 };
+            let mut req = Request::builder()
+                .method(["GET", "HEAD", "DELETE"][next(3)])
+                .uri(["/app/x?q=1", "/app", "/app/a%20b/"][next(3)]);
+            let mut names = Vec::new();
+            for _ in 0..next(9) {
+                let (name, values) = POOL[next(POOL.len())];
+                req = req.header(name, HeaderValue::from_bytes(values[next(values.len())]).unwrap());
+                names.push(name);
+            }
+            let (parts, ()) = req.body(()).unwrap().into_parts();
+            let Some((by_direct, by_map, [raw_direct, raw_map])) = both_heads(&s, &parts, own_auth, conn) else {
+                map += 1;
+                continue;
+            };
+            direct += 1;
+            assert!(by_map.is_some(), "case {case}: the head parses");
+            assert_eq!(
+                by_direct,
+                by_map,
+                "case {case}: headers {names:?}, {:?}, preserve_host {}, own_auth {own_auth}, {conn:?}\n\
+                 direct:\n{}\nmap:\n{}",
+                s.forwarded,
+                s.preserve_host,
+                String::from_utf8_lossy(&raw_direct),
+                String::from_utf8_lossy(&raw_map)
+            );
+        }
+        assert!(direct > 10_000 && map > 1_000, "both ways were tried: {direct} direct, {map} by the map");
+    }
+
+    #[test]
+    fn rewrite_rules_and_named_forwarding_headers_take_the_map() {
+        let mut s: ProxyRoute = super::super::fuzz_route().clone();
+        let parts = |connection: &str| {
+            let req = Request::get("/app").header("connection", connection).body(()).unwrap();
+            req.into_parts().0
+        };
+        assert!(Direct::allowed(&s, &parts("keep-alive, close")));
+        for named in ["X-Forwarded-For", "forwarded", "x-api-key", "Upgrade", "x-forwarded-host"] {
+            assert!(!Direct::allowed(&s, &parts(named)), "{named}");
+        }
+        s.request_headers.add.push(("x-a".into(), "1".into()));
+        assert!(!Direct::allowed(&s, &parts("keep-alive")));
+    }
 }

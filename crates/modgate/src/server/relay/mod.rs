@@ -1,6 +1,6 @@
 //! The HTTP/1 relay: plain HTTP/1.1 connections of a server with `[[proxy]]` routes are read
 //! here first, and a request a route takes is relayed to a plain-HTTP backend by hand — its
-//! head checked strictly (`framing::check_head`), read once with `httparse`, rewritten by the
+//! head checked strictly (`strict::check_head`), read once with `httparse`, rewritten by the
 //! same functions as `revproxy::forward`, and the answer's body copied by its framing — with
 //! no hyper connection, task or body type in between. That is what keeps a proxied request's
 //! cost near nginx's `proxy_pass`.
@@ -41,6 +41,8 @@ pub(super) struct Client {
     /// Room for the heads the relay writes (a request's to the backend, an answer's to the
     /// client), kept from request to request.
     scratch: Vec<u8>,
+    /// Where the headers of the backend's answer lie in its head, kept likewise.
+    fields: Vec<backend::Field>,
 }
 
 impl Client {
@@ -85,8 +87,14 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
     let Conn { front, builder, watcher, mut stop, main, held } = conn;
     let limits = front.app.limits.load_full();
     let deadline = clock::Deadline::new(tokio::time::Instant::now() + limits.header_read_timeout);
-    let mut c =
-        Client { io, buf: BytesMut::with_capacity(8 * 1024), head_request: false, deadline, scratch: Vec::new() };
+    let mut c = Client {
+        io,
+        buf: BytesMut::with_capacity(8 * 1024),
+        head_request: false,
+        deadline,
+        scratch: Vec::new(),
+        fields: Vec::new(),
+    };
     loop {
         let end = match read_head(&mut c, &limits, &mut stop).await {
             Head::Complete(end) => end,
@@ -128,6 +136,28 @@ pub fn fuzz_parsers(data: &[u8]) {
     let _ = not_for_relay(data);
     if let Some(req) = request::parse(&bytes::Bytes::copy_from_slice(&data[..end]), 100) {
         let _ = request::wants_close(req.headers());
+        // The head written straight from the request is the one its header map gives, for
+        // each forwarding mode (chosen by the input's length).
+        let mut s = fuzz_route().clone();
+        s.forwarded = match data.len() % 3 {
+            0 => crate::config::ForwardedMode::Replace,
+            1 => crate::config::ForwardedMode::Append { trusted_hops: None },
+            _ => crate::config::ForwardedMode::Append { trusted_hops: Some(1) },
+        };
+        s.preserve_host = data.len().is_multiple_of(2);
+        let (parts, ()) = req.into_parts();
+        let conn = crate::revproxy::outgoing::ConnInfo { peer: Some(([10, 0, 0, 9], 5000).into()), tls: false };
+        if let Some((direct, map, [raw_direct, raw_map])) =
+            exchange::both_heads(&s, &parts, data.len().is_multiple_of(5), conn)
+        {
+            assert_eq!(
+                direct,
+                map,
+                "the direct head differs:\n{}\nthe map's:\n{}",
+                String::from_utf8_lossy(&raw_direct),
+                String::from_utf8_lossy(&raw_map)
+            );
+        }
     }
     let _ = backend::parse_for_fuzz(data);
     for piece in 1..=8 {
@@ -137,6 +167,45 @@ pub fn fuzz_parsers(data: &[u8]) {
                 break;
             }
         }
+    }
+}
+
+/// A head's headers as the other side reads them: each name (in lower case) with its values in
+/// order; the order of different names means nothing. For the comparisons of the fuzz target
+/// and the tests.
+type ByName = std::collections::BTreeMap<String, Vec<Vec<u8>>>;
+
+fn by_name(headers: &[httparse::Header<'_>]) -> ByName {
+    let mut fields = ByName::new();
+    for h in headers {
+        fields.entry(h.name.to_ascii_lowercase()).or_default().push(h.value.to_vec());
+    }
+    fields
+}
+
+/// A route as `[[proxy]]` gives it by default, for the fuzz target and the tests.
+fn fuzz_route() -> &'static crate::config::ProxyRoute {
+    static ROUTE: std::sync::OnceLock<crate::config::ProxyRoute> = std::sync::OnceLock::new();
+    ROUTE.get_or_init(|| {
+        let text = "[[proxy]]\npath = \"/\"\nto = \"http://127.0.0.1:9\"\n";
+        let path = std::path::Path::new("fuzz.toml");
+        let over = crate::config::Overrides::default();
+        match crate::config::load_text(Some((path, text)), &over, &crate::config::Defaults::default()) {
+            Ok(c) if !c.proxies.is_empty() => c.proxies[0].clone(),
+            other => panic!("the fuzz route does not load: {:?}", other.err()),
+        }
+    })
+}
+
+/// For the tests that draw their cases: a pick among `n` (xorshift, from `seed`: the same cases
+/// on every run).
+#[cfg(test)]
+fn pick_with(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
     }
 }
 

@@ -2,7 +2,7 @@
 //! `http::Request` that the shared functions (routing, access rules, header rewriting) take.
 //! `None` means the request is not the relay's and goes to the general path.
 
-use super::super::framing::check_head;
+use super::super::strict::check_head;
 use crate::obs::trace;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, Version};
