@@ -177,3 +177,55 @@ fn a_backend_quiet_in_the_middle_of_a_body_does_not_hold_the_client() {
         assert!(out.ends_with("\r\n\r\nonly part"), "the bytes that came pass, and nothing more: {out}");
     }
 }
+
+#[test]
+fn a_client_that_stops_reading_is_let_go_and_so_is_the_backend_behind_it() {
+    // The backend answers with far more than the sockets between it and the client buffer;
+    // it tells the test whether its write broke off (modgate let the answer go) or finished.
+    const BODY: usize = 256 << 20;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let (told, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let told = told.clone();
+            std::thread::spawn(move || {
+                if !read_head(&mut s) {
+                    return;
+                }
+                let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
+                let zeros = vec![0u8; 1 << 20];
+                let wrote =
+                    s.write_all(head.as_bytes()).is_ok() && (0..BODY >> 20).all(|_| s.write_all(&zeros).is_ok());
+                let _ = told.send(wrote);
+            });
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!("[limits]\nsend_timeout = \"1s\"\n\n[[proxy]]\npath = \"/app\"\nto = \"{url}\"\n");
+    let mg = InProcess::start(config_from_text(tmp.path(), &text));
+    // The relay takes the GET; the POST, with a body, goes the general path (hyper).
+    for request in [
+        &b"GET /app/big HTTP/1.1\r\nHost: a\r\n\r\n"[..],
+        b"POST /app/big HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi",
+    ] {
+        let mut s = TcpStream::connect(mg.addr).unwrap();
+        s.write_all(request).unwrap();
+        // The client reads nothing. Without the limit, modgate waits on it for ever, the
+        // backend's write with it, and nothing is told.
+        let wrote = outcome.recv_timeout(Duration::from_secs(30)).expect("the backend's answer was let go");
+        assert!(!wrote, "the backend could not have sent all of {BODY} bytes to a client that reads nothing");
+        // What the client's socket had taken is there, and then the end: not the whole body.
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        assert!(got < BODY, "the connection was cut short: {got} bytes");
+    }
+}

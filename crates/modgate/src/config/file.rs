@@ -130,6 +130,7 @@ fn yes() -> bool {
 pub(super) struct LimitsSection {
     pub max_connections: Option<Spanned<i64>>,
     pub header_read_timeout: Option<Spanned<String>>,
+    pub send_timeout: Option<Spanned<String>>,
     pub max_headers: Option<Spanned<i64>>,
     pub max_header_kb: Option<Spanned<i64>>,
     pub key_rate: Option<Spanned<i64>>,

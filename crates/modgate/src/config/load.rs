@@ -2,7 +2,7 @@
 //! override.
 
 use super::file::{EgressSection, FileConfig, LimitsSection, PrefetchSection, RouteEntry};
-use super::loader::{duration, fail, line_of, size, Loader, Origin};
+use super::loader::{duration, fail, line_of, positive, size, Loader, Origin};
 use super::{direct, security, sumdb, PoolSettings};
 use super::{
     Config, ConfigError, Defaults, Egress, Limits, LogFormat, Origins, Overrides, PrefetchConfig, RouteRule,
@@ -174,6 +174,7 @@ fn limits(l: &Loader<'_>, lim: LimitsSection) -> Result<Limits, ConfigError> {
     Ok(Limits {
         max_connections: l.int("limits.max_connections", &lim.max_connections, 4096, 1, 1_000_000)? as usize,
         header_read_timeout: duration("limits.header_read_timeout", l.pick_file(&lim.header_read_timeout, "30s"))?,
+        send_timeout: positive("limits.send_timeout", l.pick_file(&lim.send_timeout, "60s"))?,
         max_headers: l.int("limits.max_headers", &lim.max_headers, 100, 8, 1000)? as usize,
         max_header_bytes: l.int("limits.max_header_kb", &lim.max_header_kb, 64, 1, 1024)? as usize * 1024,
         key_rate,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 /// Where a value came from, for error messages.
+#[derive(Clone, Copy)]
 pub(super) enum Origin<'a> {
     Default,
     Flag,
@@ -32,6 +33,14 @@ pub(super) fn fail(key: &str, origin: Origin<'_>, reason: impl std::fmt::Display
 pub(super) fn duration(key: &str, (v, origin): (&str, Origin<'_>)) -> Result<Duration, ConfigError> {
     humantime::parse_duration(v)
         .map_err(|e| fail(key, origin, format!("{v:?} is not a duration ({e}); write e.g. \"60s\" or \"5m\"")))
+}
+
+/// A duration above zero (a limit of zero would fail everything at once).
+pub(super) fn positive(key: &str, (v, origin): (&str, Origin<'_>)) -> Result<Duration, ConfigError> {
+    match duration(key, (v, origin))? {
+        d if d.is_zero() => Err(fail(key, origin, format!("{v:?}: must be above zero; write e.g. \"60s\""))),
+        d => Ok(d),
+    }
 }
 
 /// A size: `off`, or a number of bytes with an optional unit (`B`, `KB`, `MB`, `GB`, `TB` in

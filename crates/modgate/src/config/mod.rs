@@ -142,6 +142,10 @@ pub struct Limits {
     /// Longest a client may take to send a request's headers (slowloris), including the wait
     /// for the next request on a kept-alive connection.
     pub header_read_timeout: Duration,
+    /// Longest a client may go without taking any byte of an answer being written to it (a
+    /// stalled or deliberately slow reader): its connection is then closed, and whatever fed
+    /// the answer (a file, a backend) let go.
+    pub send_timeout: Duration,
     /// Request header fields, and their total bytes.
     pub max_headers: usize,
     pub max_header_bytes: usize,
@@ -157,6 +161,7 @@ impl Default for Limits {
         Self {
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
             max_headers: 100,
             max_header_bytes: 64 * 1024,
             key_rate: 0.0,

@@ -223,3 +223,19 @@ fn cache_max_size_takes_units_and_refuses_nonsense() {
         assert!(e.contains(":3: cache.max_size:"), "{text}: {e}");
     }
 }
+
+#[test]
+fn the_send_limit_is_a_duration_above_zero() {
+    assert_eq!(
+        load(None, &Overrides::default(), &Defaults::default()).unwrap().limits.send_timeout,
+        Duration::from_secs(60)
+    );
+    let f = file("[limits]\nsend_timeout = \"90s\"\n");
+    let c = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap();
+    assert_eq!(c.limits.send_timeout, Duration::from_secs(90));
+    for bad in ["0s", "soon"] {
+        let f = file(&format!("[limits]\n\nsend_timeout = \"{bad}\"\n"));
+        let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
+        assert!(e.contains(":3: limits.send_timeout:"), "{e}");
+    }
+}

@@ -4,6 +4,7 @@
 
 use super::framing::guard;
 use super::front::Front;
+use super::stall::SendLimit;
 use super::tls::Tls;
 use crate::app::App;
 use crate::config::Limits;
@@ -112,9 +113,11 @@ async fn serve_front(
             builder = connection_builder(&in_force);
         }
         let held = (permit, open);
+        let send_timeout = in_force.send_timeout;
         match &tls {
-            None => conns.plain(stream, peer, &front, &builder, held),
+            None => conns.plain(stream, peer, &front, &builder, send_timeout, held),
             Some(tls) => {
+                let stream = SendLimit::new(stream, send_timeout);
                 let conn = TlsConnection { stream, peer, front: front.clone(), builder: builder.clone() };
                 let watcher = conns.graceful.watcher();
                 let acceptor = tls.acceptor();
@@ -151,6 +154,7 @@ impl Connections {
         peer: SocketAddr,
         front: &Front,
         builder: &auto::Builder<TokioExecutor>,
+        send_timeout: Duration,
         held: impl Send + 'static,
     ) {
         let front = Front { conn: ConnInfo { peer: Some(peer), tls: false }, ..front.clone() };
@@ -167,7 +171,7 @@ impl Connections {
             super::relay::workers::run(stream, move |io| Box::pin(relays.track_future(super::relay::serve(io, conn))));
             return;
         }
-        let io = guard(stream, &front.app);
+        let io = guard(SendLimit::new(stream, send_timeout), &front.app);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
         let conn = self.graceful.watch(conn);
         tokio::spawn(async move {
@@ -219,7 +223,7 @@ fn relayed(front: &Front) -> bool {
 
 /// An accepted connection that still has to complete its TLS handshake.
 struct TlsConnection {
-    stream: TcpStream,
+    stream: SendLimit<TcpStream>,
     peer: SocketAddr,
     front: Front,
     builder: auto::Builder<TokioExecutor>,

@@ -7,6 +7,7 @@ pub mod listen;
 pub mod plain;
 pub mod relay;
 pub mod reload;
+mod stall;
 mod strict;
 pub mod tls;
 

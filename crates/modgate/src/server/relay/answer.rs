@@ -19,7 +19,7 @@ use bytes::Buf;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use smallvec::SmallVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 /// What was answered, for the log line and the metrics.
 pub struct Answered {
@@ -125,7 +125,7 @@ pub async fn write_error(c: &mut Client, resp: Response, id: &HeaderValue, close
     if !c.head_request {
         out.extend_from_slice(&body);
     }
-    let next = match c.io.write_all(&out).await {
+    let next = match c.write_all(&out).await {
         Ok(()) if !close => Next::KeepAlive,
         _ => Next::Close,
     };
@@ -217,7 +217,7 @@ async fn fill(b: &mut Backend, deadline: &mut Deadline) -> Result<usize, Broke> 
 }
 
 async fn send(c: &mut Client, bytes: &[u8]) -> Result<(), Broke> {
-    c.io.write_all(bytes).await.map_err(|_| Broke::Client)
+    c.write_all(bytes).await.map_err(|_| Broke::Client)
 }
 
 /// A body of `n` bytes: what came with the head goes out with it, in one write.

@@ -43,9 +43,39 @@ pub(super) struct Client {
     scratch: Vec<u8>,
     /// Where the headers of the backend's answer lie in its head, kept likewise.
     fields: Vec<backend::Field>,
+    /// Longest a write to the client may wait for it to take any byte (`send_timeout`).
+    send_timeout: std::time::Duration,
 }
 
 impl Client {
+    /// Writes all of `bytes` to the client. A write that waits longer than the send limit for
+    /// the client to take any byte breaks off: a stalled reader does not hold the connection,
+    /// nor the backend's behind it.
+    async fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::ErrorKind;
+        while !bytes.is_empty() {
+            match self.io.try_write(bytes) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            self.deadline.set(tokio::time::Instant::now() + self.send_timeout);
+            tokio::select! {
+                biased;
+                ready = self.io.writable() => ready?,
+                _ = self.deadline.expired() => {
+                    tracing::debug!(peer = ?self.io.peer_addr().ok(), "the client took none of the answer in time (send_timeout)");
+                    return Err(ErrorKind::TimedOut.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Keeps `buf` as the scratch buffer unless a large body grew it.
     fn keep_scratch(&mut self, buf: Vec<u8>) {
         if buf.capacity() <= 16 * 1024 {
@@ -94,6 +124,7 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
         deadline,
         scratch: Vec::new(),
         fields: Vec::new(),
+        send_timeout: limits.send_timeout,
     };
     loop {
         let end = match read_head(&mut c, &limits, &mut stop).await {
@@ -118,6 +149,7 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
             Ok(io) => io,
             Err(e) => return tracing::debug!(?peer, error = %e, "cannot hand the connection over"),
         };
+        let io = super::stall::SendLimit::new(io, limits.send_timeout);
         let io = super::framing::guard(rewind::Rewind::new(read, io), &front.app);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), front).into_owned();
         if let Err(e) = watcher.watch(conn).await {
