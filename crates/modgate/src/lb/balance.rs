@@ -10,8 +10,44 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// What the balancer and the health checks know about one member.
+/// A moment that may be unset, read and written without a lock: every request reads whether
+/// its member is out, and a lock there would be a write to a line every core shares.
 #[derive(Debug)]
+pub struct AtomicInstant(AtomicU64);
+
+impl Default for AtomicInstant {
+    /// Unset. The clock's starting point is fixed no later than now: the moments the new
+    /// value will hold come after it.
+    fn default() -> Self {
+        epoch();
+        Self(AtomicU64::new(0))
+    }
+}
+
+/// The moment an `AtomicInstant` counts from (nanoseconds after it, plus one; 0 is unset).
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl AtomicInstant {
+    pub fn get(&self) -> Option<Instant> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch() + Duration::from_nanos(n - 1)),
+        }
+    }
+
+    pub fn set(&self, at: Option<Instant>) {
+        let n = at.map_or(0, |t| t.saturating_duration_since(epoch()).as_nanos().min(u64::MAX as u128 - 1) as u64 + 1);
+        self.0.store(n, Ordering::Relaxed);
+    }
+}
+
+/// What the balancer and the health checks know about one member. Each member's state has
+/// its cache lines to itself: requests on every core update the counts of the one they go to.
+#[derive(Debug)]
+#[repr(align(128))]
 pub struct MemberState {
     pub weight: u32,
     pub max_in_flight: Option<u32>,
@@ -22,8 +58,8 @@ pub struct MemberState {
     /// Ejections in a row (for the back-off), reset by a success.
     pub ejections: AtomicU32,
     /// Out until this time (passive ejection), and since when it is back (slow start).
-    pub out_until: Mutex<Option<Instant>>,
-    pub back_since: Mutex<Option<Instant>>,
+    pub out_until: AtomicInstant,
+    pub back_since: AtomicInstant,
     /// Active checks: whether the member passes, and the passes/failures in a row.
     pub check_ok: std::sync::atomic::AtomicBool,
     pub checks_in_row: AtomicU32,
@@ -38,8 +74,8 @@ impl MemberState {
             ewma_us: AtomicU64::new(0),
             fails_in_row: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
-            out_until: Mutex::new(None),
-            back_since: Mutex::new(None),
+            out_until: AtomicInstant::default(),
+            back_since: AtomicInstant::default(),
             check_ok: std::sync::atomic::AtomicBool::new(true),
             checks_in_row: AtomicU32::new(0),
         }
@@ -47,7 +83,7 @@ impl MemberState {
 
     /// Whether requests may go to the member now.
     pub fn available(&self, now: Instant) -> bool {
-        let ejected = self.out_until.lock().unwrap_or_else(|p| p.into_inner()).is_some_and(|t| now < t);
+        let ejected = self.out_until.get().is_some_and(|t| now < t);
         let full = self.max_in_flight.is_some_and(|max| self.in_flight.load(Ordering::Relaxed) >= max);
         !ejected && !full && self.check_ok.load(Ordering::Relaxed)
     }
@@ -56,7 +92,7 @@ impl MemberState {
     /// after a return.
     pub fn effective_weight(&self, now: Instant, slow_start: Duration) -> f64 {
         let full = self.weight as f64;
-        let since = *self.back_since.lock().unwrap_or_else(|p| p.into_inner());
+        let since = self.back_since.get();
         match since {
             Some(t) if !slow_start.is_zero() && now.duration_since(t) < slow_start => {
                 let share = now.duration_since(t).as_secs_f64() / slow_start.as_secs_f64();
@@ -70,8 +106,10 @@ impl MemberState {
     pub fn observe(&self, took: Duration) {
         let sample = took.as_micros().min(u64::MAX as u128) as u64;
         let old = self.ewma_us.load(Ordering::Relaxed);
-        let new = if old == 0 { sample } else { (old * 7 + sample * 3) / 10 };
-        self.ewma_us.store(new.max(1), Ordering::Relaxed);
+        let new = if old == 0 { sample } else { (old * 7 + sample * 3) / 10 }.max(1);
+        if new != old {
+            self.ewma_us.store(new, Ordering::Relaxed);
+        }
     }
 }
 
@@ -103,6 +141,8 @@ impl Balancer {
             return Some(least_bad(members, &open));
         }
         Some(match self.kind {
+            // One to choose from: no turn to take (a write every core would share).
+            Balance::RoundRobin if ready.len() == 1 => ready[0],
             Balance::RoundRobin => ready[self.next.fetch_add(1, Ordering::Relaxed) % ready.len()],
             Balance::Weighted => self.smooth(members, &ready, now),
             Balance::LeastConn => self.least_conn(members, &ready, now),
@@ -169,7 +209,7 @@ impl Balancer {
 /// With nobody available: the member whose ejection ends first, else the one failing least.
 fn least_bad(members: &[MemberState], open: &[usize]) -> usize {
     let key = |i: usize| {
-        let until = *members[i].out_until.lock().unwrap_or_else(|p| p.into_inner());
+        let until = members[i].out_until.get();
         (until, members[i].fails_in_row.load(Ordering::Relaxed))
     };
     open.iter().copied().min_by_key(|&i| key(i)).unwrap_or(open[0])
@@ -212,7 +252,7 @@ mod tests {
         let m = members(&[1, 1, 1]);
         let b = Balancer::new(Balance::RoundRobin, Duration::ZERO, 3);
         assert_eq!(counts(&b, &m, 300), [100, 100, 100]);
-        *m[1].out_until.lock().unwrap() = Some(Instant::now() + Duration::from_secs(60));
+        m[1].out_until.set(Some(Instant::now() + Duration::from_secs(60)));
         let c = counts(&b, &m, 300);
         assert_eq!(c[1], 0, "ejected: {c:?}");
         assert_eq!(c[0] + c[2], 300);
@@ -254,8 +294,8 @@ mod tests {
     fn with_nobody_available_the_least_bad_is_still_tried() {
         let m = members(&[1, 1]);
         let now = Instant::now();
-        *m[0].out_until.lock().unwrap() = Some(now + Duration::from_secs(60));
-        *m[1].out_until.lock().unwrap() = Some(now + Duration::from_secs(5));
+        m[0].out_until.set(Some(now + Duration::from_secs(60)));
+        m[1].out_until.set(Some(now + Duration::from_secs(5)));
         let b = Balancer::new(Balance::RoundRobin, Duration::ZERO, 2);
         assert_eq!(b.pick(&m, &[], now), Some(1), "its ejection ends first");
         assert_eq!(b.pick(&m, &[1], now), Some(0));
@@ -273,10 +313,21 @@ mod tests {
     }
 
     #[test]
+    fn an_atomic_instant_gives_back_what_it_was_set_to() {
+        let a = AtomicInstant::default();
+        assert_eq!(a.get(), None);
+        let t = Instant::now() + Duration::from_nanos(1_234_567);
+        a.set(Some(t));
+        assert_eq!(a.get(), Some(t));
+        a.set(None);
+        assert_eq!(a.get(), None);
+    }
+
+    #[test]
     fn a_returning_member_ramps_up() {
         let m = MemberState::new(10, None);
         let now = Instant::now();
-        *m.back_since.lock().unwrap() = Some(now);
+        m.back_since.set(Some(now));
         let slow = Duration::from_secs(10);
         assert!((m.effective_weight(now, slow) - 1.0).abs() < 1e-9, "a tenth at first");
         assert!((m.effective_weight(now + Duration::from_secs(5), slow) - 5.0).abs() < 1e-6);

@@ -5,6 +5,7 @@
 //! flight, the memory cache, the process) is not counted at all: `/metrics` reads it then
 //! (`http::handler::metrics`).
 
+use super::sharded;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -41,6 +42,13 @@ fn sizes() -> Histogram {
 }
 
 type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn sharded_latency() -> sharded::Histogram {
+    sharded::Histogram::new(&LATENCY)
+}
+
+/// Per-request latencies, updated on every core at once (`obs::sharded`).
+type ShardedLatencies<L> = Family<L, sharded::Histogram, fn() -> sharded::Histogram>;
 
 /// A request's method as a label: the common ones by name, everything else `other` (a client
 /// cannot grow the label set).
@@ -85,22 +93,22 @@ pub struct RouteRequestLabels {
 /// Requests answered: module traffic by endpoint kind, proxied requests by route.
 #[derive(Clone)]
 pub struct HttpMetrics {
-    pub requests: Family<RequestLabels, Counter>,
-    pub duration: Latencies<KindLabels>,
-    pub bytes: Family<KindLabels, Counter>,
-    pub proxy_requests: Family<RouteRequestLabels, Counter>,
-    pub proxy_duration: Latencies<RouteLabels>,
-    pub proxy_bytes: Family<RouteLabels, Counter>,
+    pub requests: Family<RequestLabels, sharded::Counter>,
+    pub duration: ShardedLatencies<KindLabels>,
+    pub bytes: Family<KindLabels, sharded::Counter>,
+    pub proxy_requests: Family<RouteRequestLabels, sharded::Counter>,
+    pub proxy_duration: ShardedLatencies<RouteLabels>,
+    pub proxy_bytes: Family<RouteLabels, sharded::Counter>,
 }
 
 impl Default for HttpMetrics {
     fn default() -> Self {
         Self {
             requests: Family::default(),
-            duration: Family::new_with_constructor(latency),
+            duration: Family::new_with_constructor(sharded_latency),
             bytes: Family::default(),
             proxy_requests: Family::default(),
-            proxy_duration: Family::new_with_constructor(latency),
+            proxy_duration: Family::new_with_constructor(sharded_latency),
             proxy_bytes: Family::default(),
         }
     }
@@ -139,10 +147,10 @@ impl HttpMetrics {
 pub struct RouteMetrics {
     /// The route's name as a label (shared, not copied per request).
     pub label: Arc<String>,
-    get_ok: Counter,
-    duration: Histogram,
-    bytes: Counter,
-    requests: Family<RouteRequestLabels, Counter>,
+    get_ok: sharded::Counter,
+    duration: sharded::Histogram,
+    bytes: sharded::Counter,
+    requests: Family<RouteRequestLabels, sharded::Counter>,
 }
 
 impl RouteMetrics {

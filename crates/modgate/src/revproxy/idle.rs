@@ -22,27 +22,33 @@ pub type Kept = (TcpStream, BytesMut);
 
 pub struct Idle {
     /// Member `m`'s connections of relay thread `t` at `m * threads + t`.
-    lists: Vec<Mutex<Vec<(Kept, Instant)>>>,
+    lists: Vec<List>,
     threads: usize,
 }
+
+/// One thread's list, on cache lines of its own: each relay thread locks its own list on
+/// every request, and two lists on one line would pass it from core to core each time.
+#[repr(align(128))]
+struct List(Mutex<Vec<(Kept, Instant)>>);
 
 impl Idle {
     pub fn new(members: usize) -> Self {
         let threads = threads();
-        Self { lists: (0..members * threads).map(|_| Mutex::new(Vec::new())).collect(), threads }
+        Self { lists: (0..members * threads).map(|_| List(Mutex::new(Vec::new()))).collect(), threads }
     }
 
     fn list(&self, i: usize, thread: usize) -> Option<&Mutex<Vec<(Kept, Instant)>>> {
-        self.lists.get(i * self.threads + thread % self.threads)
+        self.lists.get(i * self.threads + thread % self.threads).map(|l| &l.0)
     }
 
     /// A kept connection of relay thread `thread` to member `i` that is still open as far as can be seen without
     /// waiting: the reactor has seen no end of it (a closed one reads 0 bytes at once).
-    pub fn take(&self, i: usize, thread: usize) -> Option<Kept> {
+    /// `now` is the caller's reading of the clock (a request reads it once).
+    pub fn take(&self, i: usize, thread: usize, now: Instant) -> Option<Kept> {
         let list = self.list(i, thread)?;
         loop {
             let (conn, since) = list.lock().unwrap_or_else(|p| p.into_inner()).pop()?;
-            if since.elapsed() >= IDLE_FOR {
+            if now.saturating_duration_since(since) >= IDLE_FOR {
                 continue;
             }
             let mut probe = [0u8; 1];
@@ -54,11 +60,12 @@ impl Idle {
         }
     }
 
-    pub fn put(&self, i: usize, thread: usize, conn: Kept) {
+    /// `now`: when the connection's last answer came (close enough to when it went idle).
+    pub fn put(&self, i: usize, thread: usize, conn: Kept, now: Instant) {
         let Some(list) = self.list(i, thread) else { return };
         let mut list = list.lock().unwrap_or_else(|p| p.into_inner());
         if list.len() < MAX_IDLE {
-            list.push((conn, Instant::now()));
+            list.push((conn, now));
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Answered {
     /// The declared body length.
     pub length: Option<u64>,
     pub next: Next,
+    /// When the answer's head was ready (a backend's; `None` for modgate's own, written at once).
+    pub head: Option<std::time::Instant>,
 }
 
 fn status_line(out: &mut Vec<u8>, status: StatusCode, reason: Option<&[u8]>) {
@@ -129,7 +131,7 @@ pub async fn write_error(c: &mut Client, resp: Response, id: &HeaderValue, close
         Ok(()) if !close => Next::KeepAlive,
         _ => Next::Close,
     };
-    Answered { status: parts.status.as_u16(), length: Some(body.len() as u64), next }
+    Answered { status: parts.status.as_u16(), length: Some(body.len() as u64), next, head: None }
 }
 
 /// The backend's answer to the client; then the backend's connection kept when the answer
@@ -171,7 +173,8 @@ pub async fn pass(
         h.insert(X_REQUEST_ID, id.clone());
         map_head(&mut out, status, reason_of(&answer.raw), &h, framing, close);
     }
-    let answered = |next| Answered { status: status.as_u16(), length: answer.length, next };
+    let head = Some(b.answered);
+    let answered = |next| Answered { status: status.as_u16(), length: answer.length, next, head };
     let copied = match body {
         Body::Length(n) => copy_length(c, &mut b, &mut out, n).await,
         Body::Chunked => copy_chunked(c, &mut b, &mut out).await,
@@ -183,7 +186,7 @@ pub async fn pass(
             if answer.keep_alive && b.buf.is_empty() && body != Body::Close {
                 // A buffer a large body grew does not wait in the pool at that size.
                 let buf = if b.buf.capacity() > 16 * 1024 { bytes::BytesMut::with_capacity(8 * 1024) } else { b.buf };
-                route.idle.put(i, super::workers::current(), (b.io, buf));
+                route.idle.put(i, super::workers::current(), (b.io, buf), b.answered);
             }
             (answered(if close { Next::Close } else { Next::KeepAlive }), true)
         }

@@ -24,6 +24,9 @@ pub struct Backend {
     pub buf: BytesMut,
     /// Longest the backend may go quiet while its answer's body is read.
     pub idle: Duration,
+    /// When the answer's head was read: the request's latency, and when the connection last
+    /// answered (for the idle list).
+    pub answered: std::time::Instant,
 }
 
 /// How the answer's body is framed.
@@ -84,20 +87,23 @@ pub fn request_head(out: &Outgoing, authority: &str, head: &mut Vec<u8>) {
     head.extend_from_slice(b"\r\n");
 }
 
-/// Sends `head` to member `i` and reads the answer's head within the route's timeout.
-/// `replay`: the request may be sent again (it has no body and is idempotent).
+/// Sends `head` to member `i` and reads the answer's head within the route's timeout from
+/// `asked` (the caller's reading of the clock). `replay`: the request may be sent again (it
+/// has no body and is idempotent).
+#[allow(clippy::too_many_arguments)]
 pub async fn ask(
     route: &Route,
     i: usize,
     authority: &str,
     head: &[u8],
     replay: bool,
+    asked: std::time::Instant,
     deadline: &mut Deadline,
     fields: &mut Vec<Field>,
 ) -> Result<(Backend, Answer), ServeError> {
     let name = &route.settings.name;
     let timeout = route.settings.timeout;
-    let mut kept = route.idle.take(i, super::workers::current());
+    let mut kept = route.idle.take(i, super::workers::current(), asked);
     loop {
         let reused = kept.is_some();
         let (io, buf) = match kept.take() {
@@ -110,8 +116,8 @@ pub async fn ask(
                 (io, BytesMut::with_capacity(8 * 1024))
             }
         };
-        let mut b = Backend { io, buf, idle: timeout };
-        deadline.set(tokio::time::Instant::now() + timeout);
+        let mut b = Backend { io, buf, idle: timeout, answered: asked };
+        deadline.set(tokio::time::Instant::from_std(asked) + timeout);
         let exchanged = tokio::select! {
             biased;
             r = exchange(&mut b, head, fields) => r,
@@ -120,7 +126,10 @@ pub async fn ask(
             }
         };
         match exchanged {
-            Ok(answer) => return Ok((b, answer)),
+            Ok(answer) => {
+                b.answered = std::time::Instant::now();
+                return Ok((b, answer));
+            }
             Err(Fail::Stale) if reused && replay => continue,
             Err(Fail::Stale) => {
                 tracing::debug!(route = %name, "backend closed the connection before answering");

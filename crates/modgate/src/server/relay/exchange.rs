@@ -16,6 +16,8 @@ use crate::http::layer::Gate;
 use crate::obs::metrics::method_label;
 use crate::revproxy::forward::{accepted_path, idempotent, Routed};
 use crate::revproxy::outgoing::{outgoing, Direct, Outgoing};
+use crate::revproxy::target::ProxyPath;
+use crate::revproxy::Route;
 use crate::server::front::{Decision, Front};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
@@ -27,7 +29,7 @@ use std::time::Instant;
 pub(super) async fn one(front: &Front, c: &mut Client, end: usize, max_headers: usize) -> Next {
     // The head leaves the buffer, and the request's values are slices of it.
     let head = c.buf.split_to(end).freeze();
-    let relayed = parse(&head, max_headers).and_then(|req| match front.decide(&req) {
+    let relayed = parse(&head, max_headers, std::mem::take(&mut c.headers)).and_then(|req| match front.decide(&req) {
         Decision::Proxy(r) if r.route.relayable() => Some((req, r)),
         _ => None,
     });
@@ -50,20 +52,23 @@ async fn relay(front: &Front, c: &mut Client, mut req: Request<()>, routed: Rout
     c.head_request = method == Method::HEAD;
     // No line at all unless `warn` is on for the access log (5xx lines are at `warn`).
     let uri = access_log::on(500).then(|| req.uri().clone());
-    let route = Arc::clone(&routed.route);
     // The access rules read what the proxy stack's layers leave in the extensions.
     let refused = front.app.auth.as_ref().and_then(|auth| {
         req.extensions_mut().insert(RequestId(id.clone()));
         req.extensions_mut().insert(routed.clone());
         ProxyAuthorize { auth: Some(Arc::clone(auth)) }.check(&mut req)
     });
+    // The route is borrowed from here on: its `Arc` is not counted again for each request.
+    let Routed { route, path, .. } = routed;
     let answered = match refused {
         Some(refused) => write_error(c, refused, &id, close).await,
-        None => forward(front, c, req, routed, &id, close).await,
+        None => forward(front, c, req, (&route, path), start, &id, close).await,
     };
     let m = method_label(&method);
     let declared = if method == Method::HEAD { None } else { answered.length };
-    route.metrics.proxied(m, answered.status, start.elapsed(), declared);
+    // Up to the answer's head, as the proxy stack measures it.
+    let took = answered.head.map_or_else(|| start.elapsed(), |at| at.saturating_duration_since(start));
+    route.metrics.proxied(m, answered.status, took, declared);
     if let Some(uri) = uri.filter(|_| access_log::on(answered.status)) {
         let length = answered.length.map_or_else(|| "-".to_string(), |n| n.to_string());
         access_log::log_answer(answered.status, &length, "-", Some(&id), &method, uri.path(), start);
@@ -75,13 +80,13 @@ async fn forward(
     front: &Front,
     c: &mut Client,
     req: Request<()>,
-    routed: Routed,
+    (route, path): (&Route, Result<ProxyPath, String>),
+    start: Instant,
     id: &HeaderValue,
     close: bool,
 ) -> Answered {
     let (mut parts, ()) = req.into_parts();
-    let route = &routed.route;
-    let path = match accepted_path(routed.path, route) {
+    let path = match accepted_path(path, route) {
         Ok(p) => p,
         Err(e) => return write_error(c, e.into_response(), id, close).await,
     };
@@ -97,26 +102,31 @@ async fn forward(
     let m = &route.members;
     m.begin();
     let mut tried = Vec::new();
+    // The clock is read once for the first try (the request's arrival, a moment ago), and
+    // again for each retry.
+    let mut asked = start;
     loop {
-        let Some(i) = m.pick(&tried) else {
+        if !tried.is_empty() {
+            asked = Instant::now();
+        }
+        let Some(i) = m.pick_at(&tried, asked) else {
             let why = format!("proxy {}: no backend left to try", route.settings.name);
             return write_error(c, ServeError::BadGateway(why).into_response(), id, close).await;
         };
         let Some(authority) = route.relay_authority(i) else {
             return write_error(c, refused("not relayable"), id, close).await;
         };
-        let flight = m.enter(i);
-        let asked = Instant::now();
+        let flight = m.enter_here(i);
         match &out {
             Sent::Direct(d) => d.write_head(&parts, Some(id), authority, &mut c.scratch),
             Sent::Map(o) => request_head(o, authority, &mut c.scratch),
         }
-        let result = ask(route, i, authority, &c.scratch, replay, &mut c.deadline, &mut c.fields).await;
-        let retryable = match &result {
-            Ok((_, a)) => matches!(a.status.as_u16(), 502..=504),
-            Err(_) => true,
+        let result = ask(route, i, authority, &c.scratch, replay, asked, &mut c.deadline, &mut c.fields).await;
+        let (retryable, took) = match &result {
+            Ok((b, a)) => (matches!(a.status.as_u16(), 502..=504), b.answered.saturating_duration_since(asked)),
+            Err(_) => (true, asked.elapsed()),
         };
-        if m.settle(i, retryable, replay, &mut tried, asked.elapsed()) {
+        if m.settle(i, retryable, replay, &mut tried, took) {
             continue;
         }
         let (b, answer) = match result {
@@ -124,6 +134,10 @@ async fn forward(
             Err(e) => return write_error(c, e.into_response(), id, close).await,
         };
         let (answered, whole) = pass(c, b, answer, route, i, &parts.method, id, close).await;
+        // The map's room serves the connection's next request (its values, slices of this
+        // request's head, go now).
+        c.headers = std::mem::take(&mut parts.headers);
+        c.headers.clear();
         // A 5xx passed on counts against the member (once: a retryable one already did).
         if !retryable {
             match whole && answered.status < 500 {

@@ -45,6 +45,8 @@ pub(super) struct Client {
     fields: Vec<backend::Field>,
     /// Longest a write to the client may wait for it to take any byte (`send_timeout`).
     send_timeout: std::time::Duration,
+    /// An empty header map with room, for the next request's headers.
+    headers: http::HeaderMap,
 }
 
 impl Client {
@@ -114,7 +116,8 @@ pub(super) struct Conn<H> {
 /// hyper on the serving runtime when a request is not for the relay. `stop` turns true when
 /// the server shuts down; the relay then closes the connection between requests.
 pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
-    let Conn { front, builder, watcher, mut stop, main, held } = conn;
+    let Conn { front, builder, watcher, stop, main, held } = conn;
+    let mut stop = workers::local_stop(stop);
     let limits = front.app.limits.load_full();
     let deadline = clock::Deadline::new(tokio::time::Instant::now() + limits.header_read_timeout);
     let mut c = Client {
@@ -125,6 +128,7 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
         scratch: Vec::new(),
         fields: Vec::new(),
         send_timeout: limits.send_timeout,
+        headers: http::HeaderMap::new(),
     };
     loop {
         let end = match read_head(&mut c, &limits, &mut stop).await {
@@ -166,7 +170,7 @@ pub(super) async fn serve<H: Send + 'static>(io: TcpStream, conn: Conn<H>) {
 pub fn fuzz_parsers(data: &[u8]) {
     let end = head_end(data, 0).unwrap_or(data.len());
     let _ = not_for_relay(data);
-    if let Some(req) = request::parse(&bytes::Bytes::copy_from_slice(&data[..end]), 100) {
+    if let Some(req) = request::parse(&bytes::Bytes::copy_from_slice(&data[..end]), 100, http::HeaderMap::new()) {
         let _ = request::wants_close(req.headers());
         // The head written straight from the request is the one its header map gives, for
         // each forwarding mode (chosen by the input's length).

@@ -12,8 +12,9 @@ const MAX_HEADERS: usize = 100;
 
 /// The request in `head` (a whole head, CRLF CRLF included) when the relay may take it: HTTP/1.1,
 /// origin-form, no body, no upgrade, no `Expect`, within `max_headers`, and tracing off.
-/// The values and the target are slices of `head`, not copies.
-pub fn parse(head: &Bytes, max_headers: usize) -> Option<Request<()>> {
+/// The values and the target are slices of `head`, not copies. `headers` is an empty map whose
+/// room is used again (a connection keeps one from request to request).
+pub fn parse(head: &Bytes, max_headers: usize, mut headers: HeaderMap) -> Option<Request<()>> {
     if trace::on() {
         return None;
     }
@@ -32,7 +33,8 @@ pub fn parse(head: &Bytes, max_headers: usize) -> Option<Request<()>> {
     let target = parsed.path.filter(|p| p.starts_with('/'))?;
     let method = Method::from_bytes(parsed.method?.as_bytes()).ok().filter(|m| m != Method::CONNECT)?;
     let uri = Uri::from_maybe_shared(head.slice_ref(target.as_bytes())).ok()?;
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len() + 8);
+    headers.clear();
+    headers.reserve(parsed.headers.len() + 8);
     for h in parsed.headers.iter() {
         if h.name.eq_ignore_ascii_case("expect") {
             return None;
@@ -62,7 +64,7 @@ mod tests {
 
     #[test]
     fn plain_requests_parse_and_the_rest_are_left_alone() {
-        let parse = |head: &[u8], max| super::parse(&Bytes::copy_from_slice(head), max);
+        let parse = |head: &[u8], max| super::parse(&Bytes::copy_from_slice(head), max, HeaderMap::new());
         let req = parse(b"GET /app/x?q=1 HTTP/1.1\r\nHost: a\r\nX-Y: z\r\n\r\n", 100).unwrap();
         assert_eq!(req.uri().path(), "/app/x");
         assert_eq!(req.uri().query(), Some("q=1"));

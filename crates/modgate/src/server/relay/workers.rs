@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// A connection for a relay thread, and what serves it there.
 type Job = (std::net::TcpStream, Box<dyn FnOnce(TcpStream) -> BoxFuture<'static, ()> + Send>);
@@ -24,6 +24,30 @@ static WORKERS: OnceLock<Workers> = OnceLock::new();
 thread_local! {
     /// Which relay thread this is (0 on any other thread).
     static WORKER: Cell<usize> = const { Cell::new(0) };
+    /// Each server's stop signal as this thread passes it on to its connections (`local_stop`).
+    static STOPS: std::cell::RefCell<Vec<(watch::Receiver<bool>, watch::Receiver<bool>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A server's stop signal for a connection served on this thread. A connection waits for it
+/// between requests; on the server's own channel that wait would take and release a lock
+/// every core shares, on every request. This thread's copy is passed on by one task here, and
+/// only this thread's connections wait on it.
+pub fn local_stop(server: watch::Receiver<bool>) -> watch::Receiver<bool> {
+    let found = STOPS.with(|s| s.borrow().iter().find(|(g, _)| g.same_channel(&server)).map(|(_, l)| l.clone()));
+    if let Some(local) = found {
+        return local;
+    }
+    let (tx, local) = watch::channel(*server.borrow());
+    STOPS.with(|s| s.borrow_mut().push((server.clone(), local.clone())));
+    let mut server = server;
+    tokio::spawn(async move {
+        // The server stopping, or gone (its sender dropped): either way its connections end.
+        let _ = server.wait_for(|stop| *stop).await;
+        let _ = tx.send(true);
+        STOPS.with(|s| s.borrow_mut().retain(|(g, _)| !g.same_channel(&server)));
+    });
+    local
 }
 
 /// How many relay threads there are: one per core.
