@@ -98,14 +98,22 @@ fn hop(conn: Option<ConnInfo>, host: Option<&HeaderValue>, version: http::Versio
 /// header map of its own. Not when only the map gives the same head: the route rewrites
 /// request headers, or `Connection` names a header the forwarding headers or the access keys
 /// are read from (or an upgrade).
+///
+/// It holds what the head is written from, not the forwarding headers' values: those are
+/// worked out as the head is written (once, unless a member fails), so that what a request
+/// keeps while it is relayed stays small — its future is moved whole at each `.await` that
+/// starts it.
 pub(crate) struct Direct {
     path_and_query: String,
-    /// The client's `Host`, when the route sends it on.
-    host: Option<HeaderValue>,
+    /// The host the client asked for.
+    client_host: Option<HeaderValue>,
+    /// The route sends the client's `Host` on.
+    preserve_host: bool,
     /// modgate reads the access keys: they stay behind.
     own_auth: bool,
     key_header: bool,
-    forwarding: headers::Forwarding,
+    forwarded: crate::config::ForwardedMode,
+    conn: Option<ConnInfo>,
 }
 
 impl Direct {
@@ -134,14 +142,14 @@ impl Direct {
         conn: Option<ConnInfo>,
     ) -> Self {
         let h = &parts.headers;
-        let client_host = client_host(&parts.uri, h);
-        let forwarding = headers::forwarding(h, s.forwarded, &hop(conn, client_host.as_ref(), parts.version));
         Direct {
             path_and_query: target_of(s, path, &parts.uri),
-            host: client_host.filter(|_| s.preserve_host),
+            client_host: client_host(&parts.uri, h),
+            preserve_host: s.preserve_host,
             own_auth,
             key_header: h.contains_key(X_API_KEY),
-            forwarding,
+            forwarded: s.forwarded,
+            conn,
         }
     }
 
@@ -183,7 +191,8 @@ impl Direct {
         out.push(b' ');
         out.extend_from_slice(self.path_and_query.as_bytes());
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        line(out, b"host", self.host.as_ref().map_or(authority.as_bytes(), HeaderValue::as_bytes));
+        let host = self.client_host.as_ref().filter(|_| self.preserve_host);
+        line(out, b"host", host.map_or(authority.as_bytes(), HeaderValue::as_bytes));
         for &(name, value, k) in &all {
             let skip = match k {
                 Kind::HopByHop | Kind::Connection | Kind::Coding | Kind::Expect | Kind::Host | Kind::Forwarding => true,
@@ -198,7 +207,7 @@ impl Direct {
             }
         }
         line(out, b"via", headers::via_value(http::Version::HTTP_11).as_bytes());
-        let f = &self.forwarding;
+        let f = &headers::forwarding(h, self.forwarded, &hop(self.conn, self.client_host.as_ref(), parts.version));
         if !headers::has_control(&f.xff) {
             line(out, b"x-forwarded-for", &f.xff);
         }
