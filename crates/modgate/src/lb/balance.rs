@@ -141,8 +141,10 @@ impl Balancer {
             return Some(least_bad(members, &open));
         }
         Some(match self.kind {
-            // One to choose from: no turn to take (a write every core would share).
-            Balance::RoundRobin if ready.len() == 1 => ready[0],
+            // A group of one has no turns to take (a write every core would share). A larger
+            // group takes its turn even when one member is ready: the order of the turns is
+            // what spreads the requests after a failure.
+            Balance::RoundRobin if members.len() == 1 => ready[0],
             Balance::RoundRobin => ready[self.next.fetch_add(1, Ordering::Relaxed) % ready.len()],
             Balance::Weighted => self.smooth(members, &ready, now),
             Balance::LeastConn => self.least_conn(members, &ready, now),
