@@ -67,7 +67,9 @@ fn the_forwarded_message_is_rewritten_as_configured() {
         "[[proxy]]\npath = \"/svc\"\nto = \"{}\"\nforwarded = \"append\"\ntrusted_hops = 1\n\
          [proxy.request_headers]\nset = {{ \"X-Env\" = \"test\" }}\nremove = [\"Cookie\"]\n\
          [proxy.response_headers]\nadd = {{ \"X-Served-By\" = \"modgate\" }}\n\
-         [[proxy]]\npath = \"/keep\"\nto = \"{}\"\npreserve_host = true\n",
+         [[proxy]]\npath = \"/keep\"\nto = \"{}\"\npreserve_host = true\n\
+         [[proxy]]\npath = \"/few\"\nto = \"{}\"\nforwarded_headers = [\"X-Forwarded-For\"]\nvia = false\n",
+        b.url(),
         b.url(),
         b.url()
     );
@@ -101,6 +103,29 @@ fn the_forwarded_message_is_rewritten_as_configured() {
     assert_eq!(echoed(&v, "host"), [b.addr().to_string()], "the backend's own host by default");
     let v = json(&get(mg.addr, "/keep", &[]));
     assert_eq!(echoed(&v, "host"), [mg.addr.to_string()], "preserve_host");
+    // A route that names its forwarding headers and sends no `Via`: the same on the relay (a
+    // GET) and on the general path (a request with a body); the client's own go either way.
+    let spoofed = [
+        ("X-Forwarded-For", "6.6.6.6"),
+        ("X-Forwarded-Host", "evil.corp"),
+        ("X-Forwarded-Proto", "https"),
+        ("Forwarded", "for=6.6.6.6"),
+    ];
+    let relayed = get(mg.addr, "/few/a", &spoofed);
+    let mut head = "PUT /few/b HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n".to_string();
+    for (n, v) in spoofed {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let general = raw(mg.addr, format!("{head}\r\nab").as_bytes()).unwrap();
+    for (how, r) in [("relayed", relayed), ("general path", general)] {
+        assert_eq!(r.status, 200, "{how}");
+        assert_eq!(r.header("via"), None, "{how}: no Via to the client");
+        let v = json(&r);
+        assert_eq!(echoed(&v, "x-forwarded-for"), ["127.0.0.1"], "{how}");
+        for gone in ["x-forwarded-host", "x-forwarded-proto", "forwarded", "via"] {
+            assert!(echoed(&v, gone).is_empty(), "{how}: {gone} reached the backend: {v}");
+        }
+    }
 }
 
 #[test]
@@ -230,6 +255,7 @@ fn bad_proxy_configuration_names_key_and_line() {
         ("[[proxy]]\nto = \"http://h/base\"\n", "add_prefix"),
         ("\n[[proxy]]\nto = \"http://h\"\n[proxy.request_headers]\nset = { \"Content-Length\" = \"1\" }\n", ":2:"),
         ("[[proxy]]\nto = \"http://h\"\nforwarded = \"sometimes\"\n", "proxy.forwarded"),
+        ("\n[[proxy]]\nto = \"http://h\"\nforwarded_headers = [\"x-real-ip\"]\n", ":2: proxy.forwarded_headers"),
     ];
     for (text, want) in cases {
         std::fs::write(&path, text).unwrap();

@@ -51,6 +51,8 @@ pub(super) struct ProxyEntry {
     pub preserve_host: bool,
     pub forwarded: Option<String>,
     pub trusted_hops: Option<u32>,
+    pub forwarded_headers: Option<Vec<String>>,
+    pub via: Option<bool>,
     pub timeout: Option<String>,
     #[serde(default)]
     pub encoded_slashes: bool,

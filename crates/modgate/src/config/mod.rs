@@ -23,7 +23,7 @@ pub use direct::{GitAuth, GitCredential, RepoMapping};
 pub use load::{load, load_text};
 pub use observe::TracingConfig;
 pub use pool::{pool_of, Balance, HealthCheck, PoolMember, PoolSettings};
-pub use proxy::{BackendTls, ForwardedMode, HeaderRules, ProxyRoute};
+pub use proxy::{BackendTls, ForwardedHeaders, ForwardedMode, ForwardingHeader, HeaderRules, ProxyRoute};
 pub use security::{AuthSettings, CertFiles, ClientAuth, TlsSettings};
 pub use storage::{Coordination, S3Settings, Storage};
 pub use sumdb::{parse_spec, ChecksumDb, SumdbSpec};

@@ -19,6 +19,55 @@ pub enum ForwardedMode {
     Append { trusted_hops: Option<u32> },
 }
 
+/// One of the forwarding headers a hop writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardingHeader {
+    XForwardedFor,
+    XForwardedProto,
+    XForwardedHost,
+    Forwarded,
+}
+
+impl ForwardingHeader {
+    /// Each of them, with its name.
+    pub const EACH: [(ForwardingHeader, &'static str); 4] = [
+        (ForwardingHeader::XForwardedFor, "x-forwarded-for"),
+        (ForwardingHeader::XForwardedProto, "x-forwarded-proto"),
+        (ForwardingHeader::XForwardedHost, "x-forwarded-host"),
+        (ForwardingHeader::Forwarded, "forwarded"),
+    ];
+}
+
+/// Which forwarding headers a route writes (`forwarded_headers`; all four by default). The
+/// client's own are dropped whether or not they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardedHeaders(u8);
+
+impl ForwardedHeaders {
+    pub const ALL: ForwardedHeaders = ForwardedHeaders(0b1111);
+    pub const NONE: ForwardedHeaders = ForwardedHeaders(0);
+
+    pub fn with(self, h: ForwardingHeader) -> ForwardedHeaders {
+        ForwardedHeaders(self.0 | 1 << h as u8)
+    }
+
+    pub fn has(self, h: ForwardingHeader) -> bool {
+        self.0 & (1 << h as u8) != 0
+    }
+
+    /// The set the names give (in any case); an error names the one that is not among the four.
+    pub fn parse(names: &[String]) -> Result<ForwardedHeaders, String> {
+        names.iter().try_fold(ForwardedHeaders::NONE, |set, name| {
+            match ForwardingHeader::EACH.iter().find(|(_, n)| name.eq_ignore_ascii_case(n)) {
+                Some(&(h, _)) => Ok(set.with(h)),
+                None => Err(format!(
+                    "{name:?} is not one of \"x-forwarded-for\", \"x-forwarded-proto\", \"x-forwarded-host\", \"forwarded\""
+                )),
+            }
+        })
+    }
+}
+
 /// Header rewrites, applied in order: remove, set (replace), add (append).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HeaderRules {
@@ -58,6 +107,10 @@ pub struct ProxyRoute {
     /// Send the client's `Host` on (else the backend's own).
     pub preserve_host: bool,
     pub forwarded: ForwardedMode,
+    /// The forwarding headers written.
+    pub forwarded_headers: ForwardedHeaders,
+    /// `Via` added both ways.
+    pub via: bool,
     /// Longest a backend may take to start answering (connect and response head), and longest
     /// it may go quiet in the middle of an answer's body.
     pub timeout: Duration,
@@ -190,6 +243,10 @@ fn route(l: &Loader<'_>, e: &ProxyEntry, at: usize, pools: &[PoolSettings]) -> R
         ("append", hops) => ForwardedMode::Append { trusted_hops: hops },
         (other, _) => return Err(err("proxy.forwarded", format!("{other:?} is not \"replace\" or \"append\""))),
     };
+    let forwarded_headers = match &e.forwarded_headers {
+        None => ForwardedHeaders::ALL,
+        Some(names) => ForwardedHeaders::parse(names).map_err(|w| err("proxy.forwarded_headers", w))?,
+    };
     let timeout = duration("proxy.timeout", (e.timeout.as_deref().unwrap_or("60s"), l.at(at)))?;
     let name = e.name.clone().unwrap_or_else(|| format!("{}{}", host.as_deref().unwrap_or(""), path));
     Ok(ProxyRoute {
@@ -201,6 +258,8 @@ fn route(l: &Loader<'_>, e: &ProxyEntry, at: usize, pools: &[PoolSettings]) -> R
         add_prefix,
         preserve_host: e.preserve_host,
         forwarded,
+        forwarded_headers,
+        via: e.via.unwrap_or(true),
         timeout,
         encoded_slashes: e.encoded_slashes,
         request_headers: header_rules("proxy.request_headers", e.request_headers.as_ref())

@@ -264,7 +264,9 @@ fn respond(
     let (mut parts, body) = resp.into_parts();
     let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     let upgrade = headers::strip_hop_by_hop(&mut parts.headers, switching);
-    headers::via(&mut parts.headers, version);
+    if route.settings.via {
+        headers::via(&mut parts.headers, version);
+    }
     headers::rewrite(&mut parts.headers, &route.settings.response_headers);
     if switching {
         let (Some(client), Some(_)) = (client_upgrade, upgrade) else {

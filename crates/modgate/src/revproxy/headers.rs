@@ -3,7 +3,7 @@
 //! says, `Via` appended, modgate's own credentials kept from the backend, and the route's
 //! rewrite rules applied last.
 
-use crate::config::{ForwardedMode, HeaderRules};
+use crate::config::{ForwardedHeaders, ForwardedMode, ForwardingHeader, HeaderRules};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use smallvec::SmallVec;
 use std::net::{IpAddr, SocketAddr};
@@ -215,18 +215,20 @@ pub(crate) fn has_control(value: &[u8]) -> bool {
 static FORWARDING: [HeaderName; 4] = [X_FORWARDED_FOR, X_FORWARDED_PROTO, X_FORWARDED_HOST, FORWARDED];
 
 /// What this hop's forwarding headers say, worked out from the request's headers (which keep
-/// theirs until they are replaced).
+/// theirs until they are replaced): those of the route's set, `None` for the others.
 pub(crate) struct Forwarding {
-    /// The request carries at least one of the four: they are replaced, not added to.
+    /// The request carries at least one of the four: they are replaced (or dropped), not added to.
     pub incoming: bool,
-    pub xff: SmallVec<[u8; 128]>,
-    pub proto: HeaderValue,
+    pub xff: Option<SmallVec<[u8; 128]>>,
+    pub proto: Option<HeaderValue>,
     pub host: Option<HeaderValue>,
-    pub forwarded: SmallVec<[u8; 128]>,
+    pub forwarded: Option<SmallVec<[u8; 128]>>,
 }
 
-/// This hop's `X-Forwarded-For/-Proto/-Host` and `Forwarded`, as the route's mode says.
-pub(crate) fn forwarding(h: &HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) -> Forwarding {
+/// This hop's `X-Forwarded-For/-Proto/-Host` and `Forwarded`, as the route's mode says, for
+/// those in `which`.
+pub(crate) fn forwarding(h: &HeaderMap, mode: ForwardedMode, which: ForwardedHeaders, hop: &Hop<'_>) -> Forwarding {
+    use ForwardingHeader as F;
     let mut buf = [0u8; 64];
     let (ip, v6) = node(hop.peer, &mut buf);
     let trusted = match mode {
@@ -237,58 +239,65 @@ pub(crate) fn forwarding(h: &HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) -> F
     // and then nothing needs looking up.
     let incoming = h.keys().any(|k| kind(k.as_str().as_bytes()) == Kind::Forwarding);
     let keep_incoming = incoming && trusted != Some(0);
-    let (xff, fwd) = match keep_incoming {
-        false => (Vec::new(), Vec::new()),
-        true => (trusted_chain(h, "x-forwarded-for", trusted), trusted_chain(h, "forwarded", trusted)),
+    let chain = |name: &str| match keep_incoming {
+        false => Vec::new(),
+        true => trusted_chain(h, name, trusted),
     };
     // An incoming value that is text passes as it is.
-    let text = |n: &HeaderName| h.get(n).filter(|v| v.to_str().is_ok()).cloned();
-    let (proto, host) = match keep_incoming {
-        true => (text(&X_FORWARDED_PROTO), text(&X_FORWARDED_HOST)),
-        false => (None, None),
-    };
+    let text = |n: &HeaderName| h.get(n).filter(|v| keep_incoming && v.to_str().is_ok()).cloned();
     let hop_host = hop.host.and_then(|h| h.to_str().ok());
-    // This hop's element, on the stack.
-    let mut mine = SmallVec::<[u8; 128]>::new();
-    mine.extend_from_slice(if v6 { b"for=\"[" } else { b"for=" });
-    mine.extend_from_slice(ip.as_bytes());
-    mine.extend_from_slice(if v6 { b"]\";proto=" } else { b";proto=" });
-    mine.extend_from_slice(hop.proto.as_bytes());
-    let host_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']');
-    if let Some(host) = hop_host.filter(|h| h.bytes().all(host_byte)) {
-        // A port's colon (or an IPv6 literal) is not a token character: RFC 7239 quotes it.
-        let quote = host.bytes().any(|b| b == b':' || b == b'[');
-        mine.extend_from_slice(if quote { b";host=\"" } else { b";host=" });
-        mine.extend_from_slice(host.as_bytes());
-        if quote {
-            mine.push(b'"');
+    let forwarded = which.has(F::Forwarded).then(|| {
+        // This hop's element, on the stack.
+        let mut mine = SmallVec::<[u8; 128]>::new();
+        mine.extend_from_slice(if v6 { b"for=\"[" } else { b"for=" });
+        mine.extend_from_slice(ip.as_bytes());
+        mine.extend_from_slice(if v6 { b"]\";proto=" } else { b";proto=" });
+        mine.extend_from_slice(hop.proto.as_bytes());
+        let host_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']');
+        if let Some(host) = hop_host.filter(|h| h.bytes().all(host_byte)) {
+            // A port's colon (or an IPv6 literal) is not a token character: RFC 7239 quotes it.
+            let quote = host.bytes().any(|b| b == b':' || b == b'[');
+            mine.extend_from_slice(if quote { b";host=\"" } else { b";host=" });
+            mine.extend_from_slice(host.as_bytes());
+            if quote {
+                mine.push(b'"');
+            }
         }
-    }
+        chained(&chain("forwarded"), &mine)
+    });
     Forwarding {
         incoming,
-        xff: chained(&xff, ip.as_bytes()),
-        proto: proto.unwrap_or_else(|| proto_value(hop.proto)),
-        host: host.or_else(|| hop_host.and(hop.host.cloned())),
-        forwarded: chained(&fwd, &mine),
+        xff: which.has(F::XForwardedFor).then(|| chained(&chain("x-forwarded-for"), ip.as_bytes())),
+        proto: which
+            .has(F::XForwardedProto)
+            .then(|| text(&X_FORWARDED_PROTO).unwrap_or_else(|| proto_value(hop.proto))),
+        host: which
+            .has(F::XForwardedHost)
+            .then(|| text(&X_FORWARDED_HOST).or_else(|| hop_host.and(hop.host.cloned())))
+            .flatten(),
+        forwarded,
     }
 }
 
-/// Writes `X-Forwarded-For/-Proto/-Host` and `Forwarded` for this hop.
-pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, hop: &Hop<'_>) {
-    let f = forwarding(h, mode, hop);
+/// Writes this hop's `X-Forwarded-For/-Proto/-Host` and `Forwarded` (those of `which`); the
+/// client's own go in any case.
+pub fn forwarded(h: &mut HeaderMap, mode: ForwardedMode, which: ForwardedHeaders, hop: &Hop<'_>) {
+    let f = forwarding(h, mode, which, hop);
     if f.incoming {
         for n in &FORWARDING {
             h.remove(n);
         }
     }
-    if let Ok(v) = HeaderValue::from_bytes(&f.xff) {
+    if let Some(v) = f.xff.and_then(|v| HeaderValue::from_bytes(&v).ok()) {
         h.insert(X_FORWARDED_FOR, v);
     }
-    h.insert(X_FORWARDED_PROTO, f.proto);
+    if let Some(v) = f.proto {
+        h.insert(X_FORWARDED_PROTO, v);
+    }
     if let Some(v) = f.host {
         h.insert(X_FORWARDED_HOST, v);
     }
-    if let Ok(v) = HeaderValue::from_bytes(&f.forwarded) {
+    if let Some(v) = f.forwarded.and_then(|v| HeaderValue::from_bytes(&v).ok()) {
         h.insert(FORWARDED, v);
     }
 }
@@ -393,26 +402,60 @@ mod tests {
         let incoming =
             [("x-forwarded-for", "6.6.6.6, 1.1.1.1"), ("x-forwarded-for", "2.2.2.2"), ("forwarded", "for=6.6.6.6")];
         let mut h = map(&incoming);
-        forwarded(&mut h, ForwardedMode::Replace, &hop);
+        forwarded(&mut h, ForwardedMode::Replace, ForwardedHeaders::ALL, &hop);
         assert_eq!(h["x-forwarded-for"], "10.0.0.9");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "app.corp");
         assert_eq!(h["forwarded"], "for=10.0.0.9;proto=https;host=app.corp");
         let mut h = map(&incoming);
-        forwarded(&mut h, ForwardedMode::Append { trusted_hops: Some(2) }, &hop);
+        forwarded(&mut h, ForwardedMode::Append { trusted_hops: Some(2) }, ForwardedHeaders::ALL, &hop);
         assert_eq!(h["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.9");
         let mut h = map(&incoming);
-        forwarded(&mut h, ForwardedMode::Append { trusted_hops: None }, &hop);
+        forwarded(&mut h, ForwardedMode::Append { trusted_hops: None }, ForwardedHeaders::ALL, &hop);
         assert_eq!(h["x-forwarded-for"], "6.6.6.6, 1.1.1.1, 2.2.2.2, 10.0.0.9");
         assert_eq!(h["forwarded"], "for=6.6.6.6, for=10.0.0.9;proto=https;host=app.corp");
         let ported = Hop { host: Some(&ported_app), ..hop };
         let mut h = HeaderMap::new();
-        forwarded(&mut h, ForwardedMode::Replace, &ported);
+        forwarded(&mut h, ForwardedMode::Replace, ForwardedHeaders::ALL, &ported);
         assert_eq!(h["forwarded"], "for=10.0.0.9;proto=https;host=\"app.corp:8443\"");
         let v6 = Hop { peer: Some("[::1]:1".parse().unwrap()), ..hop };
         let mut h = HeaderMap::new();
-        forwarded(&mut h, ForwardedMode::Replace, &v6);
+        forwarded(&mut h, ForwardedMode::Replace, ForwardedHeaders::ALL, &v6);
         assert!(h["forwarded"].to_str().unwrap().starts_with("for=\"[::1]\""));
+    }
+
+    #[test]
+    fn a_route_writes_the_forwarding_headers_it_names_and_drops_the_clients_others() {
+        use ForwardingHeader as F;
+        let app = HeaderValue::from_static("app.corp");
+        let hop = Hop {
+            peer: Some("10.0.0.9:5000".parse().unwrap()),
+            proto: "http",
+            host: Some(&app),
+            version: http::Version::HTTP_11,
+        };
+        let incoming = [
+            ("x-forwarded-for", "1.1.1.1"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "outer.corp"),
+            ("forwarded", "for=1.1.1.1"),
+        ];
+        let two = ForwardedHeaders::NONE.with(F::XForwardedFor).with(F::XForwardedProto);
+        for mode in [ForwardedMode::Replace, ForwardedMode::Append { trusted_hops: None }] {
+            let mut h = map(&incoming);
+            forwarded(&mut h, mode, two, &hop);
+            let names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+            assert_eq!(names, ["x-forwarded-for", "x-forwarded-proto"], "{mode:?}");
+            let appended = mode != ForwardedMode::Replace;
+            assert_eq!(h["x-forwarded-for"], if appended { "1.1.1.1, 10.0.0.9" } else { "10.0.0.9" });
+            assert_eq!(h["x-forwarded-proto"], if appended { "https" } else { "http" });
+            let mut h = map(&incoming);
+            forwarded(&mut h, mode, ForwardedHeaders::NONE, &hop);
+            assert!(h.is_empty(), "{mode:?}: {h:?}");
+        }
+        let parsed = ForwardedHeaders::parse(&["X-Forwarded-For".into(), "x-forwarded-proto".into()]);
+        assert_eq!(parsed, Ok(two));
+        assert!(ForwardedHeaders::parse(&["x-real-ip".into()]).unwrap_err().contains("\"x-real-ip\" is not one of"));
     }
 
     #[test]

@@ -67,8 +67,10 @@ pub(crate) fn outgoing(
         headers::strip_own_credentials(&mut h, !key_header);
     }
     let hop = hop(conn, client_host.as_ref(), parts.version);
-    headers::forwarded(&mut h, s.forwarded, &hop);
-    headers::via(&mut h, parts.version);
+    headers::forwarded(&mut h, s.forwarded, s.forwarded_headers, &hop);
+    if s.via {
+        headers::via(&mut h, parts.version);
+    }
     h.remove(http::header::HOST);
     if s.preserve_host {
         if let Some(v) = client_host {
@@ -113,6 +115,8 @@ pub(crate) struct Direct {
     own_auth: bool,
     key_header: bool,
     forwarded: crate::config::ForwardedMode,
+    forwarded_headers: crate::config::ForwardedHeaders,
+    via: bool,
     conn: Option<ConnInfo>,
 }
 
@@ -149,6 +153,8 @@ impl Direct {
             own_auth,
             key_header: h.contains_key(X_API_KEY),
             forwarded: s.forwarded,
+            forwarded_headers: s.forwarded_headers,
+            via: s.via,
             conn,
         }
     }
@@ -206,17 +212,22 @@ impl Direct {
                 line(out, name, value.as_bytes());
             }
         }
-        line(out, b"via", headers::via_value(http::Version::HTTP_11).as_bytes());
-        let f = &headers::forwarding(h, self.forwarded, &hop(self.conn, self.client_host.as_ref(), parts.version));
-        if !headers::has_control(&f.xff) {
-            line(out, b"x-forwarded-for", &f.xff);
+        if self.via {
+            line(out, b"via", headers::via_value(http::Version::HTTP_11).as_bytes());
         }
-        line(out, b"x-forwarded-proto", f.proto.as_bytes());
+        let hop = hop(self.conn, self.client_host.as_ref(), parts.version);
+        let f = headers::forwarding(h, self.forwarded, self.forwarded_headers, &hop);
+        if let Some(v) = f.xff.filter(|v| !headers::has_control(v)) {
+            line(out, b"x-forwarded-for", &v);
+        }
+        if let Some(v) = &f.proto {
+            line(out, b"x-forwarded-proto", v.as_bytes());
+        }
         if let Some(v) = &f.host {
             line(out, b"x-forwarded-host", v.as_bytes());
         }
-        if !headers::has_control(&f.forwarded) {
-            line(out, b"forwarded", &f.forwarded);
+        if let Some(v) = f.forwarded.filter(|v| !headers::has_control(v)) {
+            line(out, b"forwarded", &v);
         }
         if let Some(id) = id {
             line(out, X_REQUEST_ID.as_str().as_bytes(), id.as_bytes());

@@ -11,6 +11,7 @@ use super::backend::{status_line_start, Answer, Backend, Body, Field};
 use super::chunks::ChunkScan;
 use super::clock::Deadline;
 use super::{Client, Next};
+use crate::config::HeaderRules;
 use crate::http::respond::X_REQUEST_ID;
 use crate::revproxy::headers::{self, Kind};
 use crate::revproxy::Route;
@@ -85,7 +86,15 @@ fn map_head(
 }
 
 /// The backend's head, written from its bytes without its hop-by-hop headers.
-fn direct_head(out: &mut Vec<u8>, a: &Answer, fields: &[Field], id: &HeaderValue, framing: Option<&str>, close: bool) {
+fn direct_head(
+    out: &mut Vec<u8>,
+    a: &Answer,
+    fields: &[Field],
+    id: &HeaderValue,
+    via: bool,
+    framing: Option<&str>,
+    close: bool,
+) {
     status_line(out, a.status, reason_of(&a.raw));
     // What `Connection` names is this hop's too (`keep-alive`, `close`, or any header).
     let mut named = SmallVec::<[&[u8]; 4]>::new();
@@ -110,9 +119,32 @@ fn direct_head(out: &mut Vec<u8>, a: &Answer, fields: &[Field], id: &HeaderValue
             header(out, name, value);
         }
     }
-    header(out, b"via", b"1.1 modgate");
+    if via {
+        header(out, b"via", b"1.1 modgate");
+    }
     header(out, X_REQUEST_ID.as_str().as_bytes(), id.as_bytes());
     end_head(out, dated, framing, close);
+}
+
+/// The backend's head through a header map: its hop-by-hop headers removed, `Via` added when
+/// the route says so, then the route's rewrite rules.
+fn head_by_map(
+    out: &mut Vec<u8>,
+    a: &Answer,
+    fields: &[Field],
+    id: &HeaderValue,
+    (via, rules): (bool, &HeaderRules),
+    framing: Option<&str>,
+    close: bool,
+) {
+    let mut h = a.header_map(fields);
+    headers::strip_hop_by_hop(&mut h, false);
+    if via {
+        headers::via(&mut h, http::Version::HTTP_11);
+    }
+    headers::rewrite(&mut h, rules);
+    h.insert(X_REQUEST_ID, id.clone());
+    map_head(out, a.status, reason_of(&a.raw), &h, framing, close);
 }
 
 /// An answer modgate gives itself (a refusal, a bad gateway), written whole (its body left
@@ -162,16 +194,10 @@ pub async fn pass(
     let mut out = std::mem::take(&mut c.scratch);
     out.clear();
     out.reserve(answer.raw.len() + 160 + early);
-    let rules = &route.settings.response_headers;
-    if rules.is_empty() {
-        direct_head(&mut out, &answer, &c.fields, id, framing, close);
-    } else {
-        let mut h = answer.header_map(&c.fields);
-        headers::strip_hop_by_hop(&mut h, false);
-        headers::via(&mut h, http::Version::HTTP_11);
-        headers::rewrite(&mut h, rules);
-        h.insert(X_REQUEST_ID, id.clone());
-        map_head(&mut out, status, reason_of(&answer.raw), &h, framing, close);
+    let s = &route.settings;
+    match s.response_headers.is_empty() {
+        true => direct_head(&mut out, &answer, &c.fields, id, s.via, framing, close),
+        false => head_by_map(&mut out, &answer, &c.fields, id, (s.via, &s.response_headers), framing, close),
     }
     let head = Some(b.answered);
     let answered = |next| Answered { status: status.as_u16(), length: answer.length, next, head };
@@ -334,15 +360,11 @@ mod tests {
             let Some((a, fields)) = super::super::backend::answer_of(&raw) else { continue };
             let framing = [None, Some("transfer-encoding: chunked\r\n")][next(2)];
             let close = next(2) == 0;
+            let via = next(2) == 0;
             let mut direct = Vec::new();
-            direct_head(&mut direct, &a, &fields, &id, framing, close);
-            let mut h = a.header_map(&fields);
-            headers::strip_hop_by_hop(&mut h, false);
-            headers::via(&mut h, http::Version::HTTP_11);
-            headers::rewrite(&mut h, &HeaderRules::default());
-            h.insert(X_REQUEST_ID, id.clone());
+            direct_head(&mut direct, &a, &fields, &id, via, framing, close);
             let mut by_map = Vec::new();
-            map_head(&mut by_map, a.status, reason_of(&a.raw), &h, framing, close);
+            head_by_map(&mut by_map, &a, &fields, &id, (via, &HeaderRules::default()), framing, close);
             let (mut direct_read, mut map_read) = (read(&direct), read(&by_map));
             // A missing `Date` is added at the time of writing: the two may differ by a second.
             for r in [&mut direct_read, &mut map_read] {

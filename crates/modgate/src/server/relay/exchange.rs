@@ -201,7 +201,7 @@ pub(super) fn both_heads(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ForwardedMode, ProxyRoute};
+    use crate::config::{ForwardedHeaders, ForwardedMode, ForwardingHeader, ProxyRoute};
     use crate::revproxy::outgoing::ConnInfo;
 
     /// Headers a request may carry, chosen among at random: the hop-by-hop ones and what
@@ -248,6 +248,15 @@ mod tests {
                 ForwardedMode::Append { trusted_hops: Some(1) },
             ][next(3)];
             s.preserve_host = next(2) == 0;
+            s.via = next(2) == 0;
+            s.forwarded_headers = match next(3) {
+                0 => ForwardedHeaders::ALL,
+                1 => ForwardedHeaders::NONE,
+                _ => ForwardingHeader::EACH
+                    .iter()
+                    .filter(|_| next(2) == 0)
+                    .fold(ForwardedHeaders::NONE, |set, &(h, _)| set.with(h)),
+            };
             s.strip_prefix = next(2) == 0;
             s.add_prefix = ["", "/v1"][next(2)].into();
             let own_auth = next(2) == 0;

@@ -181,6 +181,12 @@ pub fn fuzz_parsers(data: &[u8]) {
             _ => crate::config::ForwardedMode::Append { trusted_hops: Some(1) },
         };
         s.preserve_host = data.len().is_multiple_of(2);
+        s.via = data.len().is_multiple_of(7);
+        s.forwarded_headers = crate::config::ForwardingHeader::EACH
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| data.first().is_some_and(|b| b & (1 << i) != 0))
+            .fold(crate::config::ForwardedHeaders::NONE, |set, (_, &(h, _))| set.with(h));
         let (parts, ()) = req.into_parts();
         let conn = crate::revproxy::outgoing::ConnInfo { peer: Some(([10, 0, 0, 9], 5000).into()), tls: false };
         if let Some((direct, map, [raw_direct, raw_map])) =
