@@ -7,6 +7,7 @@
 //! They encode exactly as prometheus-client's `Counter` and `Histogram` do: a scrape cannot
 //! tell them apart.
 
+use crossbeam_utils::CachePadded;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -27,17 +28,13 @@ fn shard() -> usize {
     MINE.with(|m| *m) % shards()
 }
 
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
 /// A counter (`Counter<u64>`), sharded.
 #[derive(Debug, Clone)]
-pub struct Counter(Arc<[Padded]>);
+pub struct Counter(Arc<[CachePadded<AtomicU64>]>);
 
 impl Default for Counter {
     fn default() -> Self {
-        Self((0..shards()).map(|_| Padded::default()).collect())
+        Self((0..shards()).map(|_| CachePadded::new(AtomicU64::new(0))).collect())
     }
 }
 
@@ -47,12 +44,12 @@ impl Counter {
     }
 
     pub fn inc_by(&self, n: u64) {
-        self.0[shard()].0.fetch_add(n, Ordering::Relaxed);
+        self.0[shard()].fetch_add(n, Ordering::Relaxed);
     }
 
     /// The total over the shards.
     pub fn get(&self) -> u64 {
-        self.0.iter().map(|s| s.0.load(Ordering::Relaxed)).fold(0, u64::wrapping_add)
+        self.0.iter().map(|s| s.load(Ordering::Relaxed)).fold(0, u64::wrapping_add)
     }
 }
 
@@ -73,7 +70,6 @@ impl EncodeMetric for Counter {
 /// One thread's part of a histogram: the count, the sum (an `f64`'s bits) and each bucket's
 /// own count (the last bucket is `+Inf`).
 #[derive(Debug)]
-#[repr(align(128))]
 struct Part {
     count: AtomicU64,
     sum: AtomicU64,
@@ -85,17 +81,19 @@ struct Part {
 pub struct Histogram {
     /// The upper bounds, in order, `+Inf` last.
     bounds: Arc<[f64]>,
-    parts: Arc<[Part]>,
+    parts: Arc<[CachePadded<Part>]>,
 }
 
 impl Histogram {
     pub fn new(bounds: &[f64]) -> Self {
         let bounds: Arc<[f64]> = bounds.iter().copied().chain(std::iter::once(f64::INFINITY)).collect();
         let parts = (0..shards())
-            .map(|_| Part {
-                count: AtomicU64::new(0),
-                sum: AtomicU64::new(0f64.to_bits()),
-                buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            .map(|_| {
+                CachePadded::new(Part {
+                    count: AtomicU64::new(0),
+                    sum: AtomicU64::new(0f64.to_bits()),
+                    buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+                })
             })
             .collect();
         Self { bounds, parts }

@@ -4,6 +4,7 @@
 //! Each relay thread keeps its own (a connection belongs to the runtime it was opened on).
 
 use bytes::BytesMut;
+use crossbeam_utils::CachePadded;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -28,17 +29,16 @@ pub struct Idle {
 
 /// One thread's list, on cache lines of its own: each relay thread locks its own list on
 /// every request, and two lists on one line would pass it from core to core each time.
-#[repr(align(128))]
-struct List(Mutex<Vec<(Kept, Instant)>>);
+type List = CachePadded<Mutex<Vec<(Kept, Instant)>>>;
 
 impl Idle {
     pub fn new(members: usize) -> Self {
         let threads = threads();
-        Self { lists: (0..members * threads).map(|_| List(Mutex::new(Vec::new()))).collect(), threads }
+        Self { lists: (0..members * threads).map(|_| CachePadded::new(Mutex::new(Vec::new()))).collect(), threads }
     }
 
     fn list(&self, i: usize, thread: usize) -> Option<&Mutex<Vec<(Kept, Instant)>>> {
-        self.lists.get(i * self.threads + thread % self.threads).map(|l| &l.0)
+        self.lists.get(i * self.threads + thread % self.threads).map(|l| &**l)
     }
 
     /// A kept connection of relay thread `thread` to member `i` that is still open as far as can be seen without
