@@ -98,9 +98,40 @@ fn parse(file: Option<(&Path, &str)>) -> Result<(String, FileConfig), ConfigErro
     let parsed: FileConfig = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
         let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
-        ConfigError(format!("config: {}:{line}: {msg}", p.display()))
+        match e.span().and_then(|s| key_at(text, s.start)) {
+            Some(key) => ConfigError(format!("config: {}:{line}: {key}: {msg}", p.display())),
+            None => ConfigError(format!("config: {}:{line}: {msg}", p.display())),
+        }
     })?;
     Ok((text.to_string(), parsed))
+}
+
+/// The key whose value an error at `offset` is about, when its line is a plain `key = value`
+/// and the error lies in the value: with its table's name in front (`proxy.via`). The
+/// parser's own messages name the type it wanted, not the key. (An error elsewhere, such as
+/// an unknown key, names what it is about itself.)
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let eq = line.find('=')?;
+    if offset <= start + eq {
+        return None;
+    }
+    let key = line[..eq].trim();
+    let plain = |k: &str| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if !plain(key) {
+        return None;
+    }
+    // The table the line is in: the last header above it.
+    let table = text[..start].lines().rev().map(str::trim).find(|l| l.starts_with('['));
+    let table = table
+        .and_then(|t| t.split('#').next())
+        .map(|t| t.trim().trim_matches(|c| c == '[' || c == ']').trim())
+        .filter(|t| plain(t));
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
 }
 
 /// Where the sections whose files are read later were written.

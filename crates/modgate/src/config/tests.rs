@@ -46,7 +46,14 @@ fn errors_name_key_and_line() {
     assert!(e.contains(":1: listen:"), "{e}");
     let f = file("a = 1\nlistne = \"x\"\n");
     let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
-    assert!(e.contains("unknown field") && e.contains(":1:"), "{e}");
+    assert!(e.contains("unknown field") && e.contains(":1:") && !e.contains(": a:"), "{e}");
+    // A value of the wrong type: the parser's message, with the key it was given for.
+    let f = file("[[proxy]]  # the app\nto = \"http://127.0.0.1:3000\"\nvia = \"no\"\n");
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
+    assert!(e.contains(":3: proxy.via: invalid type: string \"no\", expected a boolean"), "{e}");
+    let f = file("[cache]\nlist_ttl = 5\n");
+    let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
+    assert!(e.contains(":2: cache.list_ttl: invalid type"), "{e}");
     let f = file("[cache]\nlist_ttl = \"soon\"\n");
     let e = load(Some(f.path()), &Overrides::default(), &Defaults::default()).unwrap_err().0;
     assert!(e.contains(":2: cache.list_ttl:"), "{e}");
