@@ -87,6 +87,17 @@ pub(crate) fn via_value(v: http::Version) -> &'static str {
     }
 }
 
+/// The elements of a comma-separated header value (`Connection`, `TE`, …), trimmed, empty ones
+/// skipped.
+pub(crate) fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|t| !t.is_empty())
+}
+
+/// Whether a comma-separated header value holds `token`, in any case.
+pub(crate) fn has_token(value: &[u8], token: &str) -> bool {
+    tokens(value).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
 fn is_hop_by_hop(n: &HeaderName) -> bool {
     matches!(kind(n.as_str().as_bytes()), Kind::HopByHop | Kind::Connection | Kind::Coding | Kind::Te)
 }
@@ -102,9 +113,9 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, keep_upgrade: bool) -> Option<HeaderV
     let named: Vec<HeaderName> = h
         .get_all(http::header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().to_ascii_lowercase().as_bytes()).ok())
+        .filter(|v| v.to_str().is_ok())
+        .flat_map(|v| tokens(v.as_bytes()))
+        .filter_map(|t| HeaderName::from_bytes(&t.to_ascii_lowercase()).ok())
         .collect();
     let wants_upgrade = named.iter().any(|n| n == "upgrade");
     let upgrade = h.get(http::header::UPGRADE).cloned().filter(|_| keep_upgrade && wants_upgrade);

@@ -123,10 +123,8 @@ pub(crate) struct Direct {
 impl Direct {
     /// Whether the request's head may be written directly (see above).
     pub(crate) fn allowed(s: &ProxyRoute, parts: &http::request::Parts) -> bool {
-        let named_ok = |t: &str| {
-            let t = t.trim();
-            !(matches!(headers::kind(t.as_bytes()), Kind::Forwarding | Kind::ApiKey)
-                || t.eq_ignore_ascii_case("upgrade"))
+        let named_ok = |t: &[u8]| {
+            !(matches!(headers::kind(t), Kind::Forwarding | Kind::ApiKey) || t.eq_ignore_ascii_case(b"upgrade"))
         };
         s.request_headers.is_empty()
             && parts.version == http::Version::HTTP_11
@@ -134,7 +132,7 @@ impl Direct {
                 .headers
                 .get_all(http::header::CONNECTION)
                 .iter()
-                .all(|v| v.to_str().map_or(true, |v| v.split(',').all(named_ok)))
+                .all(|v| v.to_str().is_err() || headers::tokens(v.as_bytes()).all(named_ok))
     }
 
     /// What the head says whichever member it goes to; `allowed` must have said yes.
@@ -177,16 +175,12 @@ impl Direct {
         let all: SmallVec<[(&[u8], &HeaderValue, Kind); 16]> =
             h.iter().map(|(n, v)| (n.as_str().as_bytes(), v, headers::kind(n.as_str().as_bytes()))).collect();
         // What `Connection` names is this hop's (text values only, as the map reads them).
-        let mut named = SmallVec::<[&str; 4]>::new();
+        let mut named = SmallVec::<[&[u8]; 4]>::new();
         // `TE: trailers` passes; any other `TE` stays behind.
         let mut te_trailers = true;
         for &(_, value, k) in &all {
             match k {
-                Kind::Connection => {
-                    if let Ok(v) = value.to_str() {
-                        named.extend(v.split(',').map(str::trim).filter(|t| !t.is_empty()));
-                    }
-                }
+                Kind::Connection if value.to_str().is_ok() => named.extend(headers::tokens(value.as_bytes())),
                 Kind::Te => te_trailers &= value.as_bytes().eq_ignore_ascii_case(b"trailers"),
                 _ => {}
             }
@@ -208,7 +202,7 @@ impl Direct {
                 Kind::RequestId => id.is_some(),
                 Kind::Plain | Kind::Date | Kind::Length => false,
             };
-            if !skip && !named.iter().any(|t| t.as_bytes().eq_ignore_ascii_case(name)) {
+            if !skip && !named.iter().any(|t| t.eq_ignore_ascii_case(name)) {
                 line(out, name, value.as_bytes());
             }
         }

@@ -28,10 +28,6 @@ fn is_tchar(b: u8) -> bool {
     TCHAR[b as usize]
 }
 
-fn has_token(value: &[u8], token: &str) -> bool {
-    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-}
-
 /// Checks one header line (without its CRLF): `Err` says why it is refused.
 pub(crate) fn header_line(line: &[u8]) -> Result<(&[u8], &[u8]), &'static str> {
     if line.first().is_some_and(|&b| b == b' ' || b == b'\t') {
@@ -84,7 +80,7 @@ pub(crate) fn check_head(head: &[u8]) -> Result<Framing, &'static str> {
         } else if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case(b"connection") {
-            connection_upgrade |= has_token(value, "upgrade");
+            connection_upgrade |= crate::revproxy::headers::has_token(value, "upgrade");
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             upgrade_header = true;
         }

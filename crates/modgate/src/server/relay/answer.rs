@@ -102,7 +102,7 @@ fn direct_head(
     let mut te_trailers = true;
     for (_, value, k) in a.fields(fields) {
         match k {
-            Kind::Connection => named.extend(value.split(|&b| b == b',').map(<[u8]>::trim_ascii)),
+            Kind::Connection => named.extend(headers::tokens(value)),
             Kind::Te => te_trailers &= value.eq_ignore_ascii_case(b"trailers"),
             _ => {}
         }

@@ -214,7 +214,7 @@ fn parse(buf: &[u8], fields: &mut Vec<Field>) -> Result<Option<(usize, Answer)>,
             let last = h.value.rsplit(|&b| b == b',').next().map(<[u8]>::trim_ascii);
             chunked = last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"));
         } else if kind == Kind::Connection {
-            for t in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            for t in crate::revproxy::headers::tokens(h.value) {
                 if t.eq_ignore_ascii_case(b"close") {
                     close = true;
                 } else if t.eq_ignore_ascii_case(b"keep-alive") && !http11 {

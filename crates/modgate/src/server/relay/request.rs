@@ -52,10 +52,7 @@ pub fn parse(head: &Bytes, max_headers: usize, mut headers: HeaderMap) -> Option
 
 /// Whether the client asked to close the connection after this request.
 pub fn wants_close(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close")))
+    headers.get_all(http::header::CONNECTION).iter().any(|v| crate::revproxy::headers::has_token(v.as_bytes(), "close"))
 }
 
 #[cfg(test)]
