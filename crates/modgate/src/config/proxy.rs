@@ -60,9 +60,10 @@ impl ForwardedHeaders {
         names.iter().try_fold(ForwardedHeaders::NONE, |set, name| {
             match ForwardingHeader::EACH.iter().find(|(_, n)| name.eq_ignore_ascii_case(n)) {
                 Some(&(h, _)) => Ok(set.with(h)),
-                None => Err(format!(
-                    "{name:?} is not one of \"x-forwarded-for\", \"x-forwarded-proto\", \"x-forwarded-host\", \"forwarded\""
-                )),
+                None => {
+                    let names: Vec<String> = ForwardingHeader::EACH.iter().map(|(_, n)| format!("{n:?}")).collect();
+                    Err(format!("{name:?} is not one of {}", names.join(", ")))
+                }
             }
         })
     }

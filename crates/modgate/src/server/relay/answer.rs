@@ -120,7 +120,7 @@ fn direct_head(
         }
     }
     if via {
-        header(out, b"via", b"1.1 modgate");
+        header(out, b"via", headers::via_value(http::Version::HTTP_11).as_bytes());
     }
     header(out, X_REQUEST_ID.as_str().as_bytes(), id.as_bytes());
     end_head(out, dated, framing, close);
